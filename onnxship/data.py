@@ -1,0 +1,151 @@
+"""Reading a user's CSV, deciding column roles, and shaping rows for the model.
+
+The model contract is the same for scikit-learn and ONNX: numeric columns are float32 with NaN for
+a missing value; categorical columns are strings with "" for a missing value.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from onnxship.errors import UserError
+from onnxship.params import DataParams
+
+# Cells that mean "missing" in a numeric column (pandas' common spellings). In a categorical column
+# only the empty cell is missing: "NA" may well be a real category (Namibia, "not applicable").
+NUMERIC_MISSING = frozenset({"", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "-"})
+CATEGORICAL_MISSING = ""
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which columns feed the model, in CSV order, and how."""
+
+    numeric: list[str]
+    categorical: list[str]
+
+    @property
+    def features(self) -> list[str]:
+        return self.numeric + self.categorical
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"numeric": self.numeric, "categorical": self.categorical}
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """Read every cell as the string written in the file, so nothing is guessed twice."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"data file {path} not found: set data.path in params.yaml to your CSV")
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a UTF-8 text CSV file: export your data as CSV") from None
+    if not header:
+        raise UserError(f"{path} is empty: it needs a header row and data rows")
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise UserError(f"{path} has duplicate column names {duplicates}: rename them")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except (pd.errors.ParserError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise UserError(f"{path} is not a valid CSV ({first})") from None
+    if frame.empty:
+        raise UserError(f"{path} has a header but no data rows")
+    return frame
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    present = column[~column.isin(NUMERIC_MISSING)]
+    return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().all()
+
+
+def infer_roles(frame: pd.DataFrame, params: DataParams) -> Roles:
+    """Numbers -> numeric, anything else -> categorical, unless params.yaml lists them."""
+    named = set(params.numeric or []) | set(params.categorical or []) | set(params.drop)
+    for name in sorted(named | {params.target}):
+        if name not in frame.columns:
+            close = [c for c in frame.columns if c.lower() == name.lower()]
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise UserError(f"column '{name}' from params.yaml is not in the CSV{hint}")
+    overlap = set(params.numeric or []) & set(params.categorical or [])
+    if overlap:
+        raise UserError(f"columns {sorted(overlap)} are listed as both numeric and categorical")
+    numeric, categorical = [], []
+    for name in frame.columns:
+        if name == params.target or name in params.drop:
+            continue
+        if params.numeric and name in params.numeric:
+            numeric.append(name)
+        elif params.categorical and name in params.categorical:
+            categorical.append(name)
+        elif params.numeric is not None and params.categorical is not None:
+            continue  # both lists given: they are the complete feature set
+        elif _is_numeric(frame[name]):
+            numeric.append(name)
+        else:
+            categorical.append(name)
+    if not numeric and not categorical:
+        raise UserError("no feature columns left after removing the target and data.drop")
+    return Roles(numeric=numeric, categorical=categorical)
+
+
+def features(frame: pd.DataFrame, roles: Roles) -> pd.DataFrame:
+    """The model's input frame: float32 numbers (NaN if missing) and strings ("" if missing)."""
+    out = {}
+    for name in roles.numeric:
+        column = frame[name]
+        if column.dtype == object:
+            text = column.where(~column.isin(NUMERIC_MISSING))
+            values = pd.to_numeric(text, errors="coerce")
+            bad = text.notna() & values.isna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise UserError(
+                    f"numeric column '{name}' has text {column.iloc[row]!r} (data row {row + 1}); "
+                    "clean it or list the column under data.categorical"
+                )
+            column = values
+        out[name] = column.astype(np.float32)
+    for name in roles.categorical:
+        column = frame[name]
+        out[name] = column.where(column.notna(), CATEGORICAL_MISSING).astype(str).astype(object)
+    return pd.DataFrame(out, index=frame.index)[roles.features]
+
+
+def target(frame: pd.DataFrame, params: DataParams) -> np.ndarray:
+    """1 where the target equals the positive label, else 0; exactly two classes required."""
+    column = frame[params.target]
+    if (column == "").any():
+        raise UserError(f"target '{params.target}' is empty in {(column == '').sum()} rows; drop those rows")
+    values = sorted(column.unique())
+    label = str(params.positive_label)
+    if label not in values:
+        raise UserError(
+            f"positive label {label!r} is not a value of '{params.target}' (values: {values[:10]}); "
+            "set data.positive_label"
+        )
+    if len(values) != 2:
+        raise UserError(
+            f"target '{params.target}' must have exactly two values, found {len(values)}: {values[:10]}"
+        )
+    return (column == label).to_numpy().astype(np.int64)
+
+
+def all_missing_columns(frame: pd.DataFrame, roles: Roles) -> list[str]:
+    """Feature columns without a single value: nothing can be learned from them."""
+    numeric = [n for n in roles.numeric if frame[n].isin(NUMERIC_MISSING).all()]
+    categorical = [n for n in roles.categorical if (frame[n] == CATEGORICAL_MISSING).all()]
+    return numeric + categorical
+
+
+def negative_label(frame: pd.DataFrame, params: DataParams) -> str:
+    """The target value that is not the positive label (call after ``target`` has validated it)."""
+    return next(v for v in sorted(frame[params.target].unique()) if v != str(params.positive_label))

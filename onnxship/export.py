@@ -1,0 +1,85 @@
+"""Conversion of the fitted pipeline to ONNX, and the JSON contract a non-Python client reads."""
+
+from __future__ import annotations
+
+import onnx
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.pipeline import Pipeline
+
+from onnxship.data import CATEGORICAL_MISSING, Roles
+from onnxship.errors import UserError
+
+PROBABILITY_OUTPUT = "probabilities"
+
+
+def initial_types(roles: Roles) -> list[tuple[str, object]]:
+    """One ONNX input per CSV column, named as in the CSV, shape [batch, 1]."""
+    types = {name: FloatTensorType([None, 1]) for name in roles.numeric}
+    types.update({name: StringTensorType([None, 1]) for name in roles.categorical})
+    return [(name, types[name]) for name in roles.features]
+
+
+def convert(pipeline: Pipeline, roles: Roles, target_opset: int) -> onnx.ModelProto:
+    """skl2onnx conversion with ZipMap off, so probabilities are a plain [batch, 2] float tensor."""
+    estimator = pipeline.steps[-1][1]
+    try:
+        model = to_onnx(
+            pipeline,
+            initial_types=initial_types(roles),
+            options={id(estimator): {"zipmap": False}},
+            target_opset=target_opset,
+        )
+    except Exception as exc:  # skl2onnx raises many types; the user needs the name and the hook
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"skl2onnx cannot convert this pipeline ({detail}); every step must have a registered "
+            "converter: register one with skl2onnx.update_registered_converter"
+        ) from exc
+    return normalize(model)
+
+
+def normalize(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Make the serialized model byte-identical across runs.
+
+    skl2onnx writes opset_import in an order that depends on Python's hash seed.
+    """
+    ordered = sorted(model.opset_import, key=lambda o: (o.domain, o.version))
+    del model.opset_import[:]
+    model.opset_import.extend(ordered)
+    return model
+
+
+def feature_schema(model: onnx.ModelProto, roles: Roles, pipeline: Pipeline) -> dict:
+    """onnx_features.json: what a client must send, input by input, in order."""
+    categories = _training_categories(pipeline, roles)
+    inputs = []
+    for graph_input, name in zip(model.graph.input, roles.features, strict=True):
+        numeric = name in roles.numeric
+        inputs.append(
+            {
+                "name": name,
+                "onnx_name": graph_input.name,
+                "dtype": "float32" if numeric else "string",
+                "shape": [None, 1],
+                "role": "numeric" if numeric else "categorical",
+                "missing_allowed": True,
+                "missing_value": "NaN" if numeric else CATEGORICAL_MISSING,
+                "categories": None if numeric else categories[name],
+            }
+        )
+    return {"schema_version": 1, "inputs": inputs}
+
+
+def _training_categories(pipeline: Pipeline, roles: Roles) -> dict[str, list[str]]:
+    if not roles.categorical:
+        return {}
+    encoder = pipeline.named_steps["preprocess"].named_transformers_["categorical"].named_steps["onehot"]
+    return {
+        name: [str(c) for c in cats]
+        for name, cats in zip(roles.categorical, encoder.categories_, strict=True)
+    }
+
+
+def opsets(model: onnx.ModelProto) -> dict[str, int]:
+    return {(o.domain or "ai.onnx"): o.version for o in model.opset_import}

@@ -1,0 +1,97 @@
+"""File input/output at the edges: atomic writes, hashes, JSON, versions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from onnxship.errors import UserError
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write JSON deterministically (fixed key order as given, fixed float repr, trailing newline)."""
+    atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} not found: run the stage that writes it first (dvc repro)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def versions(*packages: str) -> dict[str, str]:
+    """Installed versions of ``packages`` (and Python), to record what built an artifact."""
+    found = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def load_verified_joblib(path: str | Path, expected_sha256: str):
+    """Unpickle ``path`` only if its sha256 is the one recorded when it was written.
+
+    Unpickling runs code; a file that is not the one train wrote is refused before it is opened.
+    """
+    import joblib
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} not found: run the train stage first (dvc repro)")
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise UserError(
+            f"{path} has sha256 {actual[:12]}..., but lineage.json records {expected_sha256[:12]}...; "
+            "refusing to unpickle it: re-run the train stage (dvc repro)"
+        )
+    return joblib.load(path)
+
+
+def joblib_bytes(obj) -> bytes:
+    import io
+
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    return buffer.getvalue()

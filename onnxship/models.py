@@ -1,0 +1,73 @@
+"""Candidate pipelines: one ColumnTransformer + one estimator per model family.
+
+Every piece here converts with skl2onnx. Trees get no scaler: float32 scaling moves rows across
+split thresholds (FIELD_NOTES), and trees do not need it.
+"""
+
+from __future__ import annotations
+
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from onnxship.data import CATEGORICAL_MISSING, Roles
+from onnxship.params import TrainParams
+
+# What a missing categorical becomes inside the model; a category of its own.
+MISSING_CATEGORY = "__missing__"
+
+NEEDS_SCALING = {"logistic_regression": True, "mlp": True}
+NEEDS_DENSE = {"hist_gradient_boosting": True}
+
+
+def preprocessor(roles: Roles, scale: bool, dense: bool) -> ColumnTransformer:
+    numeric_steps = [("impute", SimpleImputer(strategy="median"))]
+    if scale:
+        numeric_steps.append(("scale", StandardScaler()))
+    categorical = Pipeline(
+        [
+            (
+                "impute",
+                SimpleImputer(
+                    missing_values=CATEGORICAL_MISSING,
+                    strategy="constant",
+                    fill_value=MISSING_CATEGORY,
+                ),
+            ),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=not dense)),
+        ]
+    )
+    transformers = []
+    if roles.numeric:
+        transformers.append(("numeric", Pipeline(numeric_steps), roles.numeric))
+    if roles.categorical:
+        transformers.append(("categorical", categorical, roles.categorical))
+    return ColumnTransformer(transformers, sparse_threshold=0.0 if dense else 0.3)
+
+
+def estimator(family: str, params: TrainParams):
+    seed = params.seed
+    if family == "logistic_regression":
+        return LogisticRegression(**params.logistic_regression.model_dump(), random_state=seed)
+    if family == "random_forest":
+        # n_jobs=1: the fitted forest, and so the ONNX file, must not depend on thread timing.
+        return RandomForestClassifier(**params.random_forest.model_dump(), random_state=seed, n_jobs=1)
+    if family == "hist_gradient_boosting":
+        return HistGradientBoostingClassifier(
+            **params.hist_gradient_boosting.model_dump(), early_stopping=False, random_state=seed
+        )
+    if family == "mlp":
+        hyper = params.mlp.model_dump()
+        hyper["hidden_layer_sizes"] = tuple(hyper["hidden_layer_sizes"])
+        return MLPClassifier(**hyper, random_state=seed)
+    raise ValueError(f"unknown model family {family!r}")
+
+
+def build_pipeline(family: str, roles: Roles, params: TrainParams) -> Pipeline:
+    """A fresh, unfitted pipeline for ``family``: preprocessing + estimator."""
+    pre = preprocessor(roles, scale=NEEDS_SCALING.get(family, False), dense=NEEDS_DENSE.get(family, False))
+    return Pipeline([("preprocess", pre), ("model", estimator(family, params))])

@@ -1,0 +1,174 @@
+"""The params.yaml schema: every knob of every stage, validated before any work starts.
+
+params.yaml is read as YAML 1.2 (ruamel), exactly as DVC reads it, so an unquoted ``yes`` is
+the string "yes" for the stage and for ``dvc params diff`` alike.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from onnxship.errors import UserError
+
+Family = Literal["logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"]
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class DataParams(Section):
+    path: str
+    target: str
+    positive_label: str | int | bool
+    numeric: list[str] | None = None
+    categorical: list[str] | None = None
+    drop: list[str] = []
+
+
+class LogisticRegressionParams(Section):
+    C: PositiveFloat = 1.0
+    max_iter: PositiveInt = 1000
+    class_weight: Literal["balanced"] | None = None
+
+
+class RandomForestParams(Section):
+    n_estimators: PositiveInt = 200
+    max_depth: PositiveInt | None = None
+    min_samples_leaf: PositiveInt = 1
+    class_weight: Literal["balanced", "balanced_subsample"] | None = None
+
+
+class HistGradientBoostingParams(Section):
+    learning_rate: PositiveFloat = 0.1
+    max_iter: PositiveInt = 200
+    max_leaf_nodes: Annotated[int, Field(ge=2)] = 31
+    min_samples_leaf: PositiveInt = 20
+    l2_regularization: Annotated[float, Field(ge=0)] = 0.0
+    class_weight: Literal["balanced"] | None = None
+
+
+class MLPParams(Section):
+    hidden_layer_sizes: list[PositiveInt] = [64]
+    alpha: Annotated[float, Field(ge=0)] = 1e-4
+    learning_rate_init: PositiveFloat = 1e-3
+    max_iter: PositiveInt = 300
+    early_stopping: bool = False
+
+
+class TrainParams(Section):
+    seed: int = 42
+    test_size: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    cv_folds: Annotated[int, Field(ge=2)] = 5
+    cv_metric: Literal["average_precision", "roc_auc", "neg_log_loss", "f1", "balanced_accuracy"] = (
+        "average_precision"
+    )
+    threshold_objective: Literal["f1", "balanced_accuracy", "youden_j"] = "f1"
+    candidates: Annotated[list[Family], Field(min_length=1)]
+    logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
+    random_forest: RandomForestParams = RandomForestParams()
+    hist_gradient_boosting: HistGradientBoostingParams = HistGradientBoostingParams()
+    mlp: MLPParams = MLPParams()
+
+    @model_validator(mode="after")
+    def _unique_candidates(self) -> TrainParams:
+        if len(set(self.candidates)) != len(self.candidates):
+            raise ValueError(f"train.candidates lists a family twice: {self.candidates}")
+        return self
+
+
+class ExportParams(Section):
+    target_opset: Annotated[int, Field(ge=13)] = 17
+
+
+class QuantizeParams(Section):
+    weight_type: Literal["QInt8", "QUInt8"] = "QInt8"
+    per_channel: bool = False
+    reduce_range: bool = False
+
+
+class Tolerance(Section):
+    max_abs_diff: Annotated[float, Field(ge=0)]
+    min_agreement: Fraction
+
+
+class ParityTolerances(Section):
+    onnx: Tolerance
+    int8: Tolerance
+
+
+class ParityParams(Section):
+    margin: Annotated[float, Field(ge=0)] = 0.01
+    edge_rows: bool = True
+    max_rows_listed: Annotated[int, Field(ge=0)] = 20
+    tolerances: ParityTolerances
+
+
+class BenchmarkParams(Section):
+    batch_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 64, 1024]
+    threads: PositiveInt = 1
+    warmup: Annotated[int, Field(ge=0)] = 20
+    repetitions: PositiveInt = 200
+
+
+class Params(Section):
+    data: DataParams
+    train: TrainParams
+    export: ExportParams = ExportParams()
+    quantize: QuantizeParams = QuantizeParams()
+    parity: ParityParams
+    benchmark: BenchmarkParams = BenchmarkParams()
+
+
+def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys the schema allows at ``loc`` (for did-you-mean suggestions)."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type):
+            return []
+        if not issubclass(field.annotation, BaseModel):
+            return []
+        model = field.annotation
+    return list(model.model_fields)
+
+
+def _describe(error: dict) -> str:
+    loc = tuple(error["loc"])
+    dotted = ".".join(str(part) for part in loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), _known_keys(Params, loc[:-1]), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown key '{dotted}'{hint}; remove it or fix its spelling"
+    if error["type"] == "missing":
+        return f"missing required key '{dotted}'; add it"
+    return f"'{dotted}': {error['msg']} (got {error.get('input')!r})"
+
+
+def parse_params(raw: object) -> Params:
+    """Validate a params mapping; raise UserError naming the first bad key."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(f"params.yaml: {_describe(exc.errors()[0])}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} not found: run from the project root, where params.yaml lives")
+    try:
+        raw = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except YAMLError as exc:
+        raise UserError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must be a mapping of sections (data, train, ...)")
+    return parse_params(raw)

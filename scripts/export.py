@@ -1,0 +1,64 @@
+"""Stage 2, export: the trained pipeline as ONNX, plus its JSON contract.
+
+Reads params.yaml (export), artifacts/best_model.joblib (verified against lineage.json),
+artifacts/threshold.txt. Writes artifacts/model.onnx, artifacts/onnx_features.json,
+artifacts/onnx_metadata.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import onnx
+
+from onnxship import export, io
+from onnxship.cli import run
+from onnxship.data import Roles
+from onnxship.params import load_params
+
+ARTIFACTS = Path("artifacts")
+log = logging.getLogger("export")
+
+
+def main() -> None:
+    params = load_params("params.yaml").export
+    lineage = io.read_json(ARTIFACTS / "lineage.json")
+    pipeline = io.load_verified_joblib(ARTIFACTS / "best_model.joblib", lineage["model_sha256"])
+    threshold = float((ARTIFACTS / "threshold.txt").read_text())
+    roles = Roles(**lineage["roles"])
+
+    model = export.convert(pipeline, roles, params.target_opset)
+    onnx.checker.check_model(model, full_check=True)
+    model_bytes = model.SerializeToString()
+    classes = [int(c) for c in pipeline.classes_]
+    labels = {0: lineage["target"]["negative_label"], 1: lineage["target"]["positive_label"]}
+    metadata = {
+        "schema_version": 1,
+        "model_file": "model.onnx",
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "source_model_sha256": lineage["model_sha256"],
+        "family": lineage["chosen"]["family"],
+        "threshold": threshold,
+        "decision_rule": "positive if p >= threshold",
+        "positive_label": labels[1],
+        "negative_label": labels[0],
+        "class_order": [labels[c] for c in classes],
+        "probability_output": export.PROBABILITY_OUTPUT,
+        "positive_class_index": classes.index(1),
+        "opsets": export.opsets(model),
+        "ir_version": model.ir_version,
+        "versions": io.versions("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "protobuf", "numpy"),
+    }
+    io.atomic_write_bytes(ARTIFACTS / "model.onnx", model_bytes)
+    io.write_json(ARTIFACTS / "onnx_features.json", export.feature_schema(model, roles, pipeline))
+    io.write_json(ARTIFACTS / "onnx_metadata.json", metadata)
+    log.info("wrote model.onnx (%d bytes, opsets %s)", len(model_bytes), metadata["opsets"])
+
+
+if __name__ == "__main__":
+    run(main)

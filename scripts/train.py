@@ -1,0 +1,134 @@
+"""Stage 1, train: compare candidate pipelines by CV, tune the threshold, refit the best.
+
+Reads params.yaml (data, train) and the CSV at data.path. Writes artifacts/best_model.joblib,
+artifacts/threshold.txt, artifacts/lineage.json and artifacts/test.csv (the held-out rows, raw).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+
+from onnxship import data, io, models, training
+from onnxship.cli import run
+from onnxship.errors import UserError
+from onnxship.params import load_params
+
+ARTIFACTS = Path("artifacts")
+log = logging.getLogger("train")
+
+
+def main() -> None:
+    params = load_params("params.yaml")
+    dp, tp = params.data, params.train
+    frame = data.read_csv(dp.path)
+    roles = data.infer_roles(frame, dp)
+    empty = data.all_missing_columns(frame, roles)
+    if empty:
+        raise UserError(f"columns {empty} have no values at all: list them under data.drop")
+    X, y = data.features(frame, roles), data.target(frame, dp)
+    if min(y.sum(), len(y) - y.sum()) < 2 * tp.cv_folds:
+        raise UserError(
+            f"the minority class has {min(y.sum(), len(y) - y.sum())} rows; need at least "
+            f"{2 * tp.cv_folds} for a stratified split and {tp.cv_folds}-fold CV"
+        )
+    idx_train, idx_test = train_test_split(
+        range(len(y)), test_size=tp.test_size, stratify=y, random_state=tp.seed
+    )
+    X_train, y_train = X.iloc[idx_train], y[idx_train]
+    log.info(
+        "%d rows, %d train / %d test; %d numeric, %d categorical features",
+        len(y),
+        len(idx_train),
+        len(idx_test),
+        len(roles.numeric),
+        len(roles.categorical),
+    )
+
+    results = {}
+    for family in tp.candidates:
+        pipe = models.build_pipeline(family, roles, tp)
+        results[family] = training.cross_validate(
+            family, pipe, X_train, y_train, tp.cv_folds, tp.cv_metric, tp.seed
+        )
+        log.info("%s: CV %s %.4f +/- %.4f", family, tp.cv_metric, results[family].mean, results[family].std)
+    best = max(tp.candidates, key=lambda f: results[f].mean)  # first listed wins a tie
+    threshold, objective_value = training.tune_threshold(
+        y_train, results[best].oof_probability, tp.threshold_objective
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = models.build_pipeline(best, roles, tp).fit(X_train, y_train)
+    p_test = model.predict_proba(X.iloc[idx_test])[:, 1]
+    scores = training.test_scores(y[idx_test], p_test, threshold)
+    log.info(
+        "chose %s, threshold %.4f (%s %.4f), test %s",
+        best,
+        threshold,
+        tp.threshold_objective,
+        objective_value,
+        scores,
+    )
+
+    model_bytes = io.joblib_bytes(model)
+    lineage = {
+        "dataset": {
+            "path": dp.path,
+            "sha256": io.sha256_file(dp.path),
+            "rows": len(frame),
+            "columns": len(frame.columns),
+        },
+        "target": {
+            "column": dp.target,
+            "positive_label": str(dp.positive_label),
+            "negative_label": data.negative_label(frame, dp),
+            "positive_rate": round(float(y.mean()), 6),
+        },
+        "roles": roles.to_dict(),
+        "dropped": [c for c in frame.columns if c != dp.target and c not in roles.features],
+        "split": {
+            "seed": tp.seed,
+            "test_size": tp.test_size,
+            "stratified": True,
+            "train_rows": len(idx_train),
+            "test_rows": len(idx_test),
+        },
+        "cv": {
+            "folds": tp.cv_folds,
+            "metric": tp.cv_metric,
+            "seed": tp.seed,
+            "candidates": {
+                f: {
+                    "mean": round(r.mean, 6),
+                    "std": round(r.std, 6),
+                    "folds": [round(s, 6) for s in r.fold_scores],
+                }
+                for f, r in results.items()
+            },
+        },
+        "chosen": {"family": best, "hyperparameters": getattr(tp, best).model_dump()},
+        "threshold": {
+            "value": threshold,
+            "rule": "p >= threshold",
+            "objective": tp.threshold_objective,
+            "objective_value_oof": round(objective_value, 6),
+        },
+        "test_scores": scores,
+        "model_sha256": io.hashlib.sha256(model_bytes).hexdigest(),
+        "versions": io.versions("scikit-learn", "numpy", "scipy", "pandas", "joblib"),
+    }
+    io.atomic_write_bytes(ARTIFACTS / "best_model.joblib", model_bytes)
+    io.atomic_write_text(ARTIFACTS / "threshold.txt", f"{threshold!r}\n")
+    io.atomic_write_text(ARTIFACTS / "test.csv", frame.iloc[idx_test].to_csv(index=False))
+    io.write_json(ARTIFACTS / "lineage.json", lineage)
+
+
+if __name__ == "__main__":
+    run(main)
