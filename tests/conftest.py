@@ -1,0 +1,56 @@
+"""Shared fixtures: the bundled data and small fitted pipelines of every model family."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from onnxship import data, models  # noqa: E402
+from onnxship.params import DataParams, TrainParams  # noqa: E402
+
+FAMILIES = ["logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"]
+CHURN = REPO / "data" / "customer_churn.csv"
+CHURN_PARAMS = DataParams(path=str(CHURN), target="churn", positive_label="yes")
+
+
+def small_train_params(**overrides) -> TrainParams:
+    """Train params that fit in a second or two: fewer trees, iterations and folds."""
+    base = {
+        "candidates": FAMILIES,
+        "cv_folds": 3,
+        "random_forest": {"n_estimators": 30},
+        "hist_gradient_boosting": {"max_iter": 40},
+        "mlp": {"hidden_layer_sizes": [32], "max_iter": 200},
+    }
+    return TrainParams.model_validate({**base, **overrides})
+
+
+@functools.cache
+def churn_raw() -> pd.DataFrame:
+    return data.read_csv(CHURN)
+
+
+@functools.cache
+def churn_xy():
+    raw = churn_raw()
+    roles = data.infer_roles(raw, CHURN_PARAMS)
+    return data.features(raw, roles), data.target(raw, CHURN_PARAMS), roles
+
+
+@functools.cache
+def fitted(family: str):
+    """A pipeline of ``family`` fitted on the first 2,000 churn rows (cached for the session)."""
+    X, y, roles = churn_xy()
+    return models.build_pipeline(family, roles, small_train_params()).fit(X.iloc[:2000], y[:2000])
+
+
+@pytest.fixture
+def churn():
+    return churn_xy()

@@ -1,0 +1,93 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from onnxship import data
+from onnxship.errors import UserError
+from onnxship.params import DataParams
+from tests.conftest import CHURN_PARAMS, churn_raw
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "d.csv"
+    path.write_text(text)
+    return path
+
+
+def test_roles_inferred_from_the_bundled_csv():
+    roles = data.infer_roles(churn_raw(), CHURN_PARAMS)
+    assert roles.categorical == ["state", "area_code", "international_plan", "voice_mail_plan"]
+    assert len(roles.numeric) == 15 and "churn" not in roles.features
+
+
+def test_overrides_and_drop_are_honoured():
+    params = CHURN_PARAMS.model_copy(
+        update={"categorical": ["number_customer_service_calls"], "drop": ["state"]}
+    )
+    roles = data.infer_roles(churn_raw(), params)
+    assert "number_customer_service_calls" in roles.categorical
+    assert "number_customer_service_calls" not in roles.numeric
+    assert "state" not in roles.features
+
+
+def test_features_use_the_contract_encoding(tmp_path):
+    frame = data.read_csv(write(tmp_path, "x,c,y\n1.5,a,1\n,,0\nNA,b,1\n"))
+    params = DataParams(path="d.csv", target="y", positive_label=1)
+    roles = data.infer_roles(frame, params)
+    X = data.features(frame, roles)
+    assert roles.numeric == ["x"] and roles.categorical == ["c"]
+    assert X["x"].dtype == np.float32 and np.isnan(X["x"].iloc[1]) and np.isnan(X["x"].iloc[2])
+    assert X["c"].tolist() == ["a", "", "b"]
+    assert data.target(frame, params).tolist() == [1, 0, 1]
+
+
+def test_categorical_keeps_the_text_written_in_the_file(tmp_path):
+    # Read as numbers, "007" would become 7.0; as a declared category it stays "007".
+    frame = data.read_csv(write(tmp_path, "zip,y\n007,a\n10,b\n"))
+    params = DataParams(path="d.csv", target="y", positive_label="a", categorical=["zip"])
+    X = data.features(frame, data.infer_roles(frame, params))
+    assert X["zip"].tolist() == ["007", "10"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is empty"),
+        ("a,b,y\n", "no data rows"),
+        ("a,a,y\n1,2,x\n", "duplicate column names ['a']"),
+    ],
+)
+def test_bad_files(tmp_path, text, message):
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        data.read_csv(write(tmp_path, text))
+
+
+def test_missing_file_and_binary_file(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        data.read_csv(tmp_path / "nope.csv")
+    (tmp_path / "b.csv").write_bytes(b"\xff\xfe\x00\x81binary")
+    with pytest.raises(UserError, match="not a UTF-8 text CSV"):
+        data.read_csv(tmp_path / "b.csv")
+
+
+def test_target_problems(tmp_path):
+    frame = data.read_csv(write(tmp_path, "a,y\n1,p\n2,q\n3,r\n"))
+    with pytest.raises(UserError, match="exactly two values"):
+        data.target(frame, DataParams(path="d.csv", target="y", positive_label="p"))
+    with pytest.raises(UserError, match=r"positive label 'z' is not a value"):
+        data.target(frame, DataParams(path="d.csv", target="y", positive_label="z"))
+    with pytest.raises(UserError, match=r"column 'label' from params\.yaml is not in the CSV"):
+        data.infer_roles(frame, DataParams(path="d.csv", target="label", positive_label="p"))
+
+
+def test_numeric_column_with_stray_text_names_row_and_column(tmp_path):
+    frame = data.read_csv(write(tmp_path, "a,y\n1,p\noops,q\n"))
+    roles = data.infer_roles(frame, DataParams(path="d.csv", target="y", positive_label="p", numeric=["a"]))
+    with pytest.raises(UserError, match=r"numeric column 'a' has text 'oops' \(data row 2\)"):
+        data.features(frame, roles)
+
+
+def test_all_missing_column_is_found():
+    frame = pd.DataFrame({"n": ["", "NA"], "c": ["", ""], "ok": ["1", "2"], "y": ["a", "b"]})
+    roles = data.Roles(numeric=["n", "ok"], categorical=["c"])
+    assert data.all_missing_columns(frame, roles) == ["n", "c"]

@@ -1,0 +1,81 @@
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+from onnxship import contract, data, export, parity
+from onnxship.errors import UserError
+from tests.conftest import FAMILIES, REPO, churn_raw, churn_xy, fitted
+
+
+def to_session(model: onnx.ModelProto, tmp_path):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(model.SerializeToString())
+    return contract.session(str(path))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_exports_and_matches_sklearn(family, tmp_path):
+    X, _, roles = churn_xy()
+    pipeline = fitted(family)
+    model = export.convert(pipeline, roles, target_opset=17)
+    onnx.checker.check_model(model, full_check=True)
+    features = export.feature_schema(model, roles, pipeline)
+    assert [i["onnx_name"] for i in features["inputs"]] == [i.name for i in model.graph.input]
+    assert [i["name"] for i in features["inputs"]] == roles.features
+    metadata = {"probability_output": export.PROBABILITY_OUTPUT, "positive_class_index": 1}
+    # Held-out rows plus the edge rows parity uses: unseen categories, missing values, outliers.
+    raw = churn_raw()
+    edges, _ = parity.edge_rows(raw.iloc[2500], features, raw)
+    sess = to_session(model, tmp_path)
+    for frame in (X.iloc[2000:2600], data.features(edges, roles)):
+        expected = pipeline.predict_proba(frame)[:, 1]
+        got = contract.positive_probability(sess, contract.feeds(frame, features), metadata)
+        assert np.abs(expected - got).max() < 1e-4, family
+
+
+def test_feature_schema_records_categories_and_missing_encoding():
+    _, _, roles = churn_xy()
+    pipeline = fitted("logistic_regression")
+    features = export.feature_schema(export.convert(pipeline, roles, 17), roles, pipeline)
+    by_name = {i["name"]: i for i in features["inputs"]}
+    assert by_name["international_plan"]["categories"] == ["no", "yes"]
+    assert by_name["international_plan"]["dtype"] == "string"
+    assert by_name["international_plan"]["missing_value"] == ""
+    assert by_name["account_length"]["dtype"] == "float32"
+    assert by_name["account_length"]["missing_value"] == "NaN"
+
+
+def test_export_is_byte_identical_across_hash_seeds(tmp_path):
+    # skl2onnx orders opset imports by Python's hash seed; normalize() must hide that.
+    script = (
+        "import sys; sys.path.insert(0, '.');"
+        "from tests.conftest import fitted, churn_xy; from onnxship import export;"
+        "m = export.convert(fitted('random_forest'), churn_xy()[2], 17);"
+        "sys.stdout.buffer.write(m.SerializeToString())"
+    )
+    outputs = set()
+    for seed in ("1", "2", "3"):
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+            env={"PYTHONHASHSEED": seed, "PATH": ""},
+        )
+        outputs.add(result.stdout)
+    assert len(outputs) == 1
+
+
+def test_unconvertible_step_names_the_hook():
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y, roles = churn_xy()
+    pipeline = fitted("logistic_regression")
+    broken = Pipeline([("odd", FunctionTransformer()), *pipeline.steps])
+    broken.fit(X.iloc[:300], y[:300])
+    with pytest.raises(UserError, match="update_registered_converter"):
+        export.convert(broken, roles, 17)
