@@ -1,0 +1,90 @@
+"""The repository keeps its promises: README vs CI, dvc.yaml deps vs imports, params vs stages."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ruamel.yaml import YAML
+
+from tests.conftest import REPO
+
+STAGE_SCRIPTS = {"train", "export", "quantize", "parity", "benchmark"}
+
+
+def dvc_stages() -> dict:
+    return YAML(typ="safe").load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def quick_start() -> list[str]:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
+    commands = quick_start()
+    assert len(commands) == 2
+    assert "dvc repro" in commands[0] and "dvc metrics show" in commands[0]
+    assert "pytest" in commands[1]
+    ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
+    assert commands[1] in ci
+
+
+def local_imports(path) -> set[str]:
+    """onnxship modules imported by ``path``, directly or through other onnxship modules."""
+    found, todo = set(), [path]
+    while todo:
+        tree = ast.parse(todo.pop().read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("onnxship"):
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names if a.name.startswith("onnxship")]
+            for name in names:
+                module = REPO / (name.replace(".", "/") + ".py")
+                if module.exists() and module not in found:
+                    found.add(module)
+                    todo.append(module)
+    return {str(m.relative_to(REPO)) for m in found if m.name != "__init__.py"}
+
+
+def test_every_stage_depends_on_the_code_it_runs():
+    stages = dvc_stages()
+    assert set(stages) == STAGE_SCRIPTS
+    for name, stage in stages.items():
+        script = REPO / "scripts" / f"{name}.py"
+        assert stage["cmd"] == f"python scripts/{name}.py"
+        missing = local_imports(script) - set(stage["deps"])
+        assert not missing, f"stage {name} does not list {sorted(missing)} under deps"
+        assert f"scripts/{name}.py" in stage["deps"] and "requirements.txt" in stage["deps"]
+
+
+def test_every_params_section_is_declared_by_a_stage_that_reads_it():
+    params = YAML(typ="safe").load((REPO / "params.yaml").read_text())
+    declared = {section for stage in dvc_stages().values() for section in stage.get("params", [])}
+    assert declared == set(params)
+    # And each stage reads what it declares: load_params(...).<section> or params.<section>.
+    for name, stage in dvc_stages().items():
+        source = (REPO / "scripts" / f"{name}.py").read_text()
+        for section in stage["params"]:
+            assert re.search(rf"(load_params\([^)]*\)|params)\.{section}\b", source), (name, section)
+
+
+def test_requirements_are_exact_pins_with_a_working_protobuf():
+    lines = [ln for ln in (REPO / "requirements.txt").read_text().splitlines() if ln and ln[0] != "#"]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[^=<>~ ]+", ln) for ln in lines), lines
+    pins = dict(ln.split("==") for ln in lines)
+    # protobuf 7 breaks skl2onnx's tree export (FIELD_NOTES).
+    assert pins["protobuf"].startswith("6.")
+    for needed in ("dvc", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "pytest", "ruff"):
+        assert needed in pins
+
+
+def test_model_files_are_not_in_git():
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "artifacts"], cwd=REPO, capture_output=True, text=True)
+    assert not re.search(r"\.(onnx|joblib|pkl)$", tracked.stdout, re.M)
