@@ -14,12 +14,13 @@ import numpy as np
 import onnxruntime as ort
 
 
-def session(path: str, threads: int = 1) -> ort.InferenceSession:
+def session(model: str | bytes, threads: int = 1) -> ort.InferenceSession:
+    """A CPU session for a model file path (or the serialized model itself)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def _is_missing(value: object) -> bool:

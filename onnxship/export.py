@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import onnx
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
@@ -9,6 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from onnxship.data import CATEGORICAL_MISSING, Roles
 from onnxship.errors import UserError
+from onnxship.io import versions
 
 PROBABILITY_OUTPUT = "probabilities"
 
@@ -20,8 +23,14 @@ def initial_types(roles: Roles) -> list[tuple[str, object]]:
     return [(name, types[name]) for name in roles.features]
 
 
-def convert(pipeline: Pipeline, roles: Roles, target_opset: int) -> onnx.ModelProto:
-    """skl2onnx conversion with ZipMap off, so probabilities are a plain [batch, 2] float tensor."""
+def convert(
+    pipeline: Pipeline, roles: Roles, target_opset: int, linear_as_matmul: bool = False
+) -> onnx.ModelProto:
+    """skl2onnx conversion with ZipMap off, so probabilities are a plain [batch, 2] float tensor.
+
+    ``linear_as_matmul`` exports a linear classifier as MatMul + Add + Sigmoid instead of the
+    ai.onnx.ml LinearClassifier op, so that dynamic quantization has something to quantize.
+    """
     estimator = pipeline.steps[-1][1]
     try:
         model = to_onnx(
@@ -29,6 +38,7 @@ def convert(pipeline: Pipeline, roles: Roles, target_opset: int) -> onnx.ModelPr
             initial_types=initial_types(roles),
             options={id(estimator): {"zipmap": False}},
             target_opset=target_opset,
+            black_op={"LinearClassifier"} if linear_as_matmul else None,
         )
     except Exception as exc:  # skl2onnx raises many types; the user needs the name and the hook
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -78,6 +88,31 @@ def _training_categories(pipeline: Pipeline, roles: Roles) -> dict[str, list[str
     return {
         name: [str(c) for c in cats]
         for name, cats in zip(roles.categorical, encoder.categories_, strict=True)
+    }
+
+
+def metadata(
+    model: onnx.ModelProto, model_bytes: bytes, pipeline: Pipeline, lineage: dict, threshold: float
+) -> dict:
+    """onnx_metadata.json: how to turn the model's output into a decision, and what built it."""
+    classes = [int(c) for c in pipeline.classes_]
+    labels = {0: lineage["target"]["negative_label"], 1: lineage["target"]["positive_label"]}
+    return {
+        "schema_version": 1,
+        "model_file": "model.onnx",
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "source_model_sha256": lineage["model_sha256"],
+        "family": lineage["chosen"]["family"],
+        "threshold": threshold,
+        "decision_rule": "positive if p >= threshold",
+        "positive_label": labels[1],
+        "negative_label": labels[0],
+        "class_order": [labels[c] for c in classes],
+        "probability_output": PROBABILITY_OUTPUT,
+        "positive_class_index": classes.index(1),
+        "opsets": opsets(model),
+        "ir_version": model.ir_version,
+        "versions": versions("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "protobuf", "numpy"),
     }
 
 

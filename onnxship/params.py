@@ -88,6 +88,7 @@ class TrainParams(Section):
 
 class ExportParams(Section):
     target_opset: Annotated[int, Field(ge=13)] = 17
+    linear_as_matmul: bool = False
 
 
 class QuantizeParams(Section):
@@ -110,6 +111,7 @@ class ParityParams(Section):
     margin: Annotated[float, Field(ge=0)] = 0.01
     edge_rows: bool = True
     max_rows_listed: Annotated[int, Field(ge=0)] = 20
+    int8_on_failure: Literal["fail", "not_deployable"] = "not_deployable"
     tolerances: ParityTolerances
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from onnxship import contract
 from onnxship.data import NUMERIC_MISSING
+from onnxship.params import ParityParams
 
 UNSEEN_CATEGORY = "__unseen_in_training__"
 
@@ -92,6 +94,98 @@ def verdict(comparison: dict, max_abs_diff: float, min_agreement: float) -> list
             f"({comparison['flipped']} flipped, {comparison['flipped_within_margin']} within the margin)"
         )
     return reasons
+
+
+def check_backend(
+    reference: np.ndarray,
+    threshold: float,
+    probability: np.ndarray,
+    metadata: dict,
+    tolerance: dict,
+    margin: float,
+    cases: list[str],
+    max_listed: int,
+    problems: list[str] | None = None,
+) -> dict:
+    """One backend's section of the report: its differences, its flips and its verdict.
+
+    ``probability`` is what the backend gave when scored through the contract; ``problems`` are
+    contract faults found elsewhere (e.g. a file hash that does not match the metadata).
+    """
+    reasons = list(problems or [])
+    if metadata["threshold"] != threshold:
+        reasons.append(f"metadata threshold {metadata['threshold']!r} != trained threshold {threshold!r}")
+    pointed = metadata["class_order"][metadata["positive_class_index"]]
+    if pointed != metadata["positive_label"]:
+        reasons.append(
+            f"metadata positive_class_index {metadata['positive_class_index']} points at class "
+            f"{pointed!r}, not the positive label {metadata['positive_label']!r}"
+        )
+    result = compare(reference, probability, threshold, metadata["threshold"], margin, cases, max_listed)
+    reasons += verdict(result, tolerance["max_abs_diff"], tolerance["min_agreement"])
+    return {"passed": not reasons, "reasons": reasons, "tolerance": tolerance, **result}
+
+
+def run_gate(
+    pipeline,
+    threshold: float,
+    X: pd.DataFrame,
+    cases: list[str],
+    n_test: int,
+    models: dict[str, str | bytes],
+    features: dict,
+    metadata: dict,
+    params: ParityParams,
+    problems: dict[str, list[str]] | None = None,
+) -> dict:
+    """The parity gate: score ``X`` with the scikit-learn ``pipeline`` and with each ONNX model
+    through the contract, and judge each backend against its tolerances.
+
+    The first ``n_test`` rows of ``X`` are held-out rows; the rest are edge rows.
+    """
+    reference = pipeline.predict_proba(X)[:, list(pipeline.classes_).index(1)]
+    inputs = contract.feeds(X, features)
+    results = {}
+    for name, model in models.items():
+        probability = contract.positive_probability(contract.session(model), inputs, metadata)
+        results[name] = check_backend(
+            reference,
+            threshold,
+            probability,
+            metadata,
+            getattr(params.tolerances, name).model_dump(),
+            params.margin,
+            cases,
+            params.max_rows_listed,
+            (problems or {}).get(name),
+        )
+    return summarize(
+        reference[:n_test], threshold, params.margin, len(reference) - n_test, results, params.int8_on_failure
+    )
+
+
+def summarize(
+    test_reference: np.ndarray,
+    threshold: float,
+    margin: float,
+    edge_rows: int,
+    backends: dict[str, dict],
+    int8_on_failure: str,
+) -> dict:
+    """The whole report. INT8 failing its tolerances fails the gate only if the policy says so;
+    otherwise INT8 is marked not deployable and the gate still passes on FP32."""
+    for result in backends.values():
+        result["deployable"] = result["passed"]
+    binding = [r["passed"] for n, r in backends.items() if n != "int8" or int8_on_failure == "fail"]
+    return {
+        "passed": all(binding),
+        "threshold": threshold,
+        "margin": margin,
+        "int8_on_failure": int8_on_failure,
+        "rows": {"test": len(test_reference), "edge": edge_rows},
+        "fragile_test_rows": fragility(test_reference, threshold, margin),
+        "backends": backends,
+    }
 
 
 def fragility(reference: np.ndarray, threshold: float, margin: float) -> dict:

@@ -7,7 +7,6 @@ artifacts/onnx_metadata.json.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 from pathlib import Path
@@ -32,28 +31,10 @@ def main() -> None:
     threshold = float((ARTIFACTS / "threshold.txt").read_text())
     roles = Roles(**lineage["roles"])
 
-    model = export.convert(pipeline, roles, params.target_opset)
+    model = export.convert(pipeline, roles, params.target_opset, params.linear_as_matmul)
     onnx.checker.check_model(model, full_check=True)
     model_bytes = model.SerializeToString()
-    classes = [int(c) for c in pipeline.classes_]
-    labels = {0: lineage["target"]["negative_label"], 1: lineage["target"]["positive_label"]}
-    metadata = {
-        "schema_version": 1,
-        "model_file": "model.onnx",
-        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
-        "source_model_sha256": lineage["model_sha256"],
-        "family": lineage["chosen"]["family"],
-        "threshold": threshold,
-        "decision_rule": "positive if p >= threshold",
-        "positive_label": labels[1],
-        "negative_label": labels[0],
-        "class_order": [labels[c] for c in classes],
-        "probability_output": export.PROBABILITY_OUTPUT,
-        "positive_class_index": classes.index(1),
-        "opsets": export.opsets(model),
-        "ir_version": model.ir_version,
-        "versions": io.versions("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "protobuf", "numpy"),
-    }
+    metadata = export.metadata(model, model_bytes, pipeline, lineage, threshold)
     io.atomic_write_bytes(ARTIFACTS / "model.onnx", model_bytes)
     io.write_json(ARTIFACTS / "onnx_features.json", export.feature_schema(model, roles, pipeline))
     io.write_json(ARTIFACTS / "onnx_metadata.json", metadata)
