@@ -53,3 +53,11 @@ def test_edge_rows_cover_every_column_and_case():
     )
     assert rows.loc[3, "c"] == parity.UNSEEN_CATEGORY and rows.loc[4, "c"] == ""
     assert (rows["y"] == "p").all()
+
+
+def test_diff_histogram_counts_every_row_once():
+    diff = np.array([0.0, 5e-8, 2e-6, 0.5, 1.0, 0.03])
+    hist = parity.diff_histogram(diff)
+    assert sum(b["rows"] for b in hist) == len(diff)
+    assert hist[0] == {"from": 0.0, "to": 1e-7, "rows": 2}
+    assert hist[-1] == {"from": 0.1, "to": 1.0, "rows": 2}

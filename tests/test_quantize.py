@@ -64,3 +64,20 @@ def test_quantizer_does_not_modify_its_input():
     before = fp32.SerializeToString()
     quantize.quantize(fp32, "QUInt8", per_channel=True, reduce_range=True)
     assert fp32.SerializeToString() == before
+
+
+def test_linear_as_matmul_quantizes_and_keeps_fp32_parity(tmp_path):
+    X, _, roles = churn_xy()
+    pipeline = fitted("logistic_regression")
+    fp32 = export.convert(pipeline, roles, target_opset=17, linear_as_matmul=True)
+    assert "LinearClassifier" not in {n.op_type for n in fp32.graph.node}
+    int8 = quantize.quantize(fp32, "QInt8", per_channel=False, reduce_range=False)
+    assert quantize.quantized_nodes(fp32, int8)["MatMul"] == 1
+    features = export.feature_schema(fp32, roles, pipeline)
+    metadata = {"probability_output": export.PROBABILITY_OUTPUT, "positive_class_index": 1}
+    rows = X.iloc[2000:3000]
+    expected = pipeline.predict_proba(rows)[:, 1]
+    got = contract.positive_probability(
+        contract.session(fp32.SerializeToString()), contract.feeds(rows, features), metadata
+    )
+    assert np.abs(expected - got).max() < 1e-4  # the FP32 tolerance in params.yaml

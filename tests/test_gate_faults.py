@@ -1,0 +1,217 @@
+"""The parity gate proves itself: known export faults are injected and each must be caught with a
+precise reason, while correct exports of every family must pass (no false alarms).
+
+Faults are applied to the real skl2onnx output of small pipelines fitted on the bundled data.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+from onnx import numpy_helper
+
+from onnxship import data, export, parity, quantize, training
+from onnxship.params import ParityParams, load_params
+from tests.conftest import FAMILIES, REPO, churn_raw, churn_xy, fitted
+
+DIFF = "max |p_sklearn - p_backend|"
+
+
+class Case:
+    """One family's correct artifacts and the inputs the gate scores."""
+
+    def __init__(self, family: str):
+        X, y, roles = churn_xy()
+        self.pipeline = fitted(family)
+        self.threshold, _ = training.tune_threshold(
+            y[:2000], self.pipeline.predict_proba(X.iloc[:2000])[:, 1], "f1"
+        )
+        raw = churn_raw().iloc[3000:4000].reset_index(drop=True)
+        self.fp32 = export.convert(self.pipeline, roles, target_opset=17)
+        self.features = export.feature_schema(self.fp32, roles, self.pipeline)
+        edges, edge_cases = parity.edge_rows(raw.iloc[0], self.features, raw)
+        self.X = data.features(pd.concat([raw, edges], ignore_index=True), roles)
+        self.cases = [f"test row {i}" for i in range(len(raw))] + edge_cases
+        self.n_test = len(raw)
+        self.int8 = quantize.quantize(self.fp32, "QInt8", per_channel=False, reduce_range=False)
+        lineage = {
+            "target": {"negative_label": "no", "positive_label": "yes"},
+            "model_sha256": "0" * 64,
+            "chosen": {"family": family},
+        }
+        fp32_bytes = self.fp32.SerializeToString()
+        self.metadata = export.metadata(self.fp32, fp32_bytes, self.pipeline, lineage, self.threshold)
+
+    def gate(self, fp32=None, int8=None, metadata=None, policy: str = "fail") -> dict:
+        params = load_params(REPO / "params.yaml").parity.model_copy(update={"int8_on_failure": policy})
+        models = {
+            "onnx": (fp32 or self.fp32).SerializeToString(),
+            "int8": (int8 or self.int8).SerializeToString(),
+        }
+        return parity.run_gate(
+            self.pipeline,
+            self.threshold,
+            self.X,
+            self.cases,
+            self.n_test,
+            models,
+            self.features,
+            metadata or self.metadata,
+            ParityParams.model_validate(params.model_dump()),
+        )
+
+
+_cases: dict[str, Case] = {}
+
+
+def case(family: str) -> Case:
+    if family not in _cases:
+        _cases[family] = Case(family)
+    return _cases[family]
+
+
+# --- the faults -------------------------------------------------------------------------------
+
+
+def swap_numeric_inputs(model: onnx.ModelProto, a: str, b: str) -> onnx.ModelProto:
+    """Cross two inputs inside the graph: a client feeding by name gets them swapped."""
+    model = copy.deepcopy(model)
+    for node in model.graph.node:
+        node.input[:] = [{a: b, b: a}.get(name, name) for name in node.input]
+    return model
+
+
+def shuffle_categorical_mapping(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Rotate the category list of every one-hot encoder: each category lands in another's slot."""
+    model = copy.deepcopy(model)
+    for node in model.graph.node:
+        if node.op_type == "OneHotEncoder":
+            for attr in node.attribute:
+                if attr.name == "cats_strings" and len(attr.strings) > 1:
+                    attr.strings[:] = [*attr.strings[1:], attr.strings[0]]
+    return model
+
+
+def remove_scaler(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Replace the standard scaler by an identity: raw values reach the model."""
+    model = copy.deepcopy(model)
+    for node in model.graph.node:
+        if node.op_type == "Scaler":
+            del node.attribute[:]
+            node.op_type, node.domain = "Identity", ""
+    return model
+
+
+def weights_to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Round every float weight (initializers and float attributes) to float16 precision."""
+    model = copy.deepcopy(model)
+    for init in model.graph.initializer:
+        array = numpy_helper.to_array(init)
+        if array.dtype == np.float32:
+            init.CopyFrom(numpy_helper.from_array(array.astype(np.float16).astype(np.float32), init.name))
+    for node in model.graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.FLOATS:
+                attr.floats[:] = np.asarray(attr.floats, np.float32).astype(np.float16).astype(np.float32)
+            elif attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == onnx.TensorProto.FLOAT:
+                array = numpy_helper.to_array(attr.t).astype(np.float16).astype(np.float32)
+                attr.t.CopyFrom(numpy_helper.from_array(array, attr.t.name))
+    return model
+
+
+def shift_probability(model: onnx.ModelProto, delta: float) -> onnx.ModelProto:
+    """Add ``delta`` to the positive-class probability: decisions just below the threshold flip."""
+    model = copy.deepcopy(model)
+    name = export.PROBABILITY_OUTPUT
+    for node in model.graph.node:
+        node.output[:] = [f"{name}_unshifted" if out == name else out for out in node.output]
+    shift = numpy_helper.from_array(np.array([[-delta, delta]], dtype=np.float32), "probability_shift")
+    model.graph.initializer.append(shift)
+    model.graph.node.append(onnx.helper.make_node("Add", [f"{name}_unshifted", "probability_shift"], [name]))
+    return model
+
+
+def flipping_delta(c: Case, min_agreement: float) -> float:
+    """The smallest shift that flips more test rows than ``min_agreement`` allows."""
+    p = c.pipeline.predict_proba(c.X)[:, 1]
+    below = np.sort(c.threshold - p[p < c.threshold])
+    k = int(np.floor((1 - min_agreement) * len(p))) + 1
+    return float(below[k - 1]) + 1e-4
+
+
+# --- the tests ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_correct_exports_pass(family):
+    report = case(family).gate()
+    assert report["passed"], report["backends"]["onnx"]["reasons"] + report["backends"]["int8"]["reasons"]
+
+
+def onnx_reasons(report: dict) -> list[str]:
+    assert not report["passed"]
+    return report["backends"]["onnx"]["reasons"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_swapped_numeric_inputs_are_caught(family):
+    c = case(family)
+    faulty = swap_numeric_inputs(c.fp32, "total_day_minutes", "number_customer_service_calls")
+    assert any(DIFF in r for r in onnx_reasons(c.gate(fp32=faulty)))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_shuffled_categorical_mapping_is_caught(family):
+    c = case(family)
+    assert any(DIFF in r for r in onnx_reasons(c.gate(fp32=shuffle_categorical_mapping(c.fp32))))
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "mlp"])
+def test_removed_scaler_is_caught(family):
+    c = case(family)
+    assert any(DIFF in r for r in onnx_reasons(c.gate(fp32=remove_scaler(c.fp32))))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_float16_weights_are_caught(family):
+    c = case(family)
+    assert any(DIFF in r for r in onnx_reasons(c.gate(fp32=weights_to_float16(c.fp32))))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_changed_threshold_in_metadata_is_caught(family):
+    c = case(family)
+    metadata = {**c.metadata, "threshold": 0.5}
+    assert any(
+        "metadata threshold 0.5 != trained threshold" in r for r in onnx_reasons(c.gate(metadata=metadata))
+    )
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_swapped_positive_class_column_is_caught(family):
+    c = case(family)
+    metadata = {**c.metadata, "positive_class_index": 0}
+    reasons = onnx_reasons(c.gate(metadata=metadata))
+    assert any("positive_class_index 0 points at class 'no'" in r for r in reasons), reasons
+    assert any(DIFF in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_int8_that_flips_decisions_near_the_threshold_is_caught(family):
+    c = case(family)
+    tolerance = load_params(REPO / "params.yaml").parity.tolerances.int8
+    faulty = shift_probability(c.int8, flipping_delta(c, tolerance.min_agreement))
+    report = c.gate(int8=faulty, policy="fail")
+    assert not report["passed"]
+    reasons = report["backends"]["int8"]["reasons"]
+    assert any("decision agreement" in r for r in reasons), reasons
+    flipped = report["backends"]["int8"]["flipped_rows"]
+    assert flipped and flipped[0]["distance_to_threshold"] < flipped[-1]["distance_to_threshold"] + 1e-12
+    # The other policy: the gate passes on FP32 and INT8 is marked not deployable.
+    lenient = c.gate(int8=faulty, policy="not_deployable")
+    assert lenient["passed"] and not lenient["backends"]["int8"]["deployable"]
+    assert lenient["backends"]["onnx"]["deployable"]
