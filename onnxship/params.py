@@ -58,7 +58,7 @@ class HistGradientBoostingParams(Section):
 
 
 class MLPParams(Section):
-    hidden_layer_sizes: list[PositiveInt] = [64]
+    hidden_layer_sizes: list[PositiveInt] = [100]
     alpha: Annotated[float, Field(ge=0)] = 1e-4
     learning_rate_init: PositiveFloat = 1e-3
     max_iter: PositiveInt = 300
