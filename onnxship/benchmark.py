@@ -1,12 +1,26 @@
-"""Latency and throughput of one scoring function, measured the same way for every backend."""
+"""Latency, throughput, load time and memory of each backend, measured the same way for all.
+
+Each backend runs in a fresh process (spawned), so its peak memory is its own and no backend warms
+another's caches. Two ways per backend: the bare model call on inputs prepared in advance, and end to
+end from raw rows (strings, as read from a CSV) to decisions, which is what a service pays.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import platform
+import resource
 import time
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+BACKENDS = ("sklearn", "onnx", "int8")
+MODEL_FILES = {"sklearn": "best_model.joblib", "onnx": "model.onnx", "int8": "model.int8.onnx"}
 
 
 def batch_of(frame: pd.DataFrame, size: int) -> pd.DataFrame:
@@ -14,21 +28,143 @@ def batch_of(frame: pd.DataFrame, size: int) -> pd.DataFrame:
     return frame.iloc[np.arange(size) % len(frame)].reset_index(drop=True)
 
 
-def measure(call: Callable[[], object], batch_size: int, warmup: int, repetitions: int) -> dict:
-    """Time ``repetitions`` calls after ``warmup`` untimed ones; latency in microseconds."""
+def measure(
+    call: Callable[[], object], batch_size: int, warmup: int, min_repetitions: int, budget_s: float
+) -> dict:
+    """Time ``call`` after ``warmup`` untimed calls: at least ``min_repetitions`` times, and on until
+    ``budget_s`` seconds are spent. Latency in microseconds."""
     for _ in range(warmup):
         call()
-    samples = np.empty(repetitions, dtype=np.float64)
-    for i in range(repetitions):
+    samples: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(samples) < min_repetitions or time.perf_counter() < deadline:
         start = time.perf_counter_ns()
         call()
-        samples[i] = (time.perf_counter_ns() - start) / 1e3
+        samples.append((time.perf_counter_ns() - start) / 1e3)
     p50, p95, p99 = np.percentile(samples, [50, 95, 99])
     return {
         "batch_size": batch_size,
-        "samples": repetitions,
+        "samples": len(samples),
         "p50_us": round(float(p50), 2),
         "p95_us": round(float(p95), 2),
         "p99_us": round(float(p99), 2),
-        "rows_per_s": round(batch_size / (float(samples.mean()) / 1e6), 1),
+        "rows_per_s": round(batch_size / (float(np.mean(samples)) / 1e6), 1),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _scorers(backend: str, artifacts: Path, threads: int, lineage: dict, features: dict, metadata: dict):
+    """(load seconds, model call on prepared inputs, end-to-end call on raw rows) for one backend."""
+    from onnxship import contract, data, io
+
+    roles = data.Roles(**lineage["roles"])
+    start = time.perf_counter()
+    if backend == "sklearn":
+        pipeline = io.load_verified_joblib(artifacts / MODEL_FILES[backend], lineage["model_sha256"])
+        load_s = time.perf_counter() - start
+        column = list(pipeline.classes_).index(1)
+        threshold = metadata["threshold"]
+
+        def prepare(raw):
+            return data.features(raw, roles)
+
+        def model(prepared):
+            return pipeline.predict_proba(prepared)[:, column]
+
+        def end_to_end(raw):
+            return model(prepare(raw)) >= threshold
+    else:
+        sess = contract.session(str(artifacts / MODEL_FILES[backend]), threads)
+        load_s = time.perf_counter() - start
+
+        def prepare(raw):
+            return contract.feeds(data.features(raw, roles), features)
+
+        def model(prepared):
+            return contract.positive_probability(sess, prepared, metadata)
+
+        def end_to_end(raw):
+            return contract.decide(model(prepare(raw)), metadata)
+
+    return load_s, prepare, model, end_to_end
+
+
+def run_backend(backend: str, artifacts: str, settings: dict) -> dict:
+    """Measure one backend at every thread count and batch size (runs in its own process)."""
+    from threadpoolctl import threadpool_limits
+
+    from onnxship import data, io
+
+    artifacts_dir = Path(artifacts)
+    lineage = io.read_json(artifacts_dir / "lineage.json")
+    features = io.read_json(artifacts_dir / "onnx_features.json")
+    metadata = io.read_json(artifacts_dir / "onnx_metadata.json")
+    raw = data.read_csv(artifacts_dir / "test.csv")
+    rss_before_load = peak_rss_mb()
+    result = {
+        "file_bytes": (artifacts_dir / MODEL_FILES[backend]).stat().st_size,
+        "rss_before_load_mb": rss_before_load,
+        "model": {},
+        "end_to_end": {},
+    }
+    timing = (settings["warmup"], settings["min_repetitions"], settings["time_budget_s"])
+    for threads in settings["threads"]:
+        key = f"threads_{threads}"
+        with threadpool_limits(limits=threads):
+            load_s, prepare, model, end_to_end = _scorers(
+                backend, artifacts_dir, threads, lineage, features, metadata
+            )
+            result.setdefault("load_ms", round(load_s * 1e3, 2))
+            result["model"][key], result["end_to_end"][key] = {}, {}
+            for size in settings["batch_sizes"]:
+                rows = batch_of(raw, size)
+                prepared = prepare(rows)
+                result["model"][key][f"batch_{size}"] = measure(partial(model, prepared), size, *timing)
+                result["end_to_end"][key][f"batch_{size}"] = measure(partial(end_to_end, rows), size, *timing)
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def run_isolated(backend: str, artifacts: str, settings: dict) -> dict:
+    """``run_backend`` in a fresh spawned process: clean memory figures, no shared warm caches."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(run_backend, (backend, artifacts, settings))
+
+
+def speedups(results: dict[str, dict]) -> dict:
+    """p50 of scikit-learn divided by p50 of each ONNX backend, cell by cell, from the same run."""
+    out: dict = {}
+    for mode in ("model", "end_to_end"):
+        for backend in BACKENDS[1:]:
+            for threads, cells in results[backend][mode].items():
+                for batch, cell in cells.items():
+                    reference = results["sklearn"][mode][threads][batch]["p50_us"]
+                    out.setdefault(mode, {}).setdefault(backend, {}).setdefault(threads, {})[batch] = round(
+                        reference / cell["p50_us"], 2
+                    )
+    return out
+
+
+def environment(threads: list[int]) -> dict:
+    from onnxship.io import versions
+
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu,
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": threads,
+        "thread_settings": "ONNX Runtime intra_op_num_threads = threads, inter_op = 1; "
+        "BLAS/OpenMP limited to threads by threadpoolctl; one backend per process",
+        "versions": versions("scikit-learn", "onnxruntime", "numpy", "pandas"),
     }

@@ -10,7 +10,7 @@ import difflib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -117,9 +117,19 @@ class ParityParams(Section):
 
 class BenchmarkParams(Section):
     batch_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 64, 1024]
-    threads: PositiveInt = 1
+    threads: Annotated[list[PositiveInt], Field(min_length=1)] = [1]
     warmup: Annotated[int, Field(ge=0)] = 20
-    repetitions: PositiveInt = 200
+    min_repetitions: PositiveInt = 50
+    time_budget_s: Annotated[float, Field(ge=0)] = 0.5
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class RecommendParams(Section):
+    serving_batch_size: PositiveInt = 1
 
 
 class Params(Section):
@@ -129,6 +139,7 @@ class Params(Section):
     quantize: QuantizeParams = QuantizeParams()
     parity: ParityParams
     benchmark: BenchmarkParams = BenchmarkParams()
+    recommend: RecommendParams = RecommendParams()
 
 
 def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:

@@ -151,7 +151,7 @@ def run_gate(
     metadata: dict,
     params: ParityParams,
     problems: dict[str, list[str]] | None = None,
-) -> dict:
+) -> tuple[dict, dict[str, np.ndarray]]:
     """The parity gate: score ``X`` with the scikit-learn ``pipeline`` and with each ONNX model
     through the contract, and judge each backend against its tolerances.
 
@@ -159,11 +159,13 @@ def run_gate(
     alone (batch 1), as an online service scores it: dynamic INT8 quantizes activations with a range
     taken from the whole batch, so in a batch one far-out row changes its neighbours' results. The
     held-out rows are also scored as one batch, and that must meet the same tolerances.
+
+    Returns the report and each backend's per-row probabilities (scored alone), scikit-learn's too.
     """
     reference = pipeline.predict_proba(X)[:, list(pipeline.classes_).index(1)]
     inputs = contract.feeds(X, features)
     tolerances = {name: getattr(params.tolerances, name).model_dump() for name in models}
-    results = {}
+    results, probabilities = {}, {"sklearn": reference}
     for name, model in models.items():
         sess = contract.session(model)
         alone = np.concatenate(
@@ -172,6 +174,7 @@ def run_gate(
                 for i in range(len(X))
             ]
         )
+        probabilities[name] = alone
         results[name] = check_backend(
             reference,
             threshold,
@@ -199,9 +202,10 @@ def run_gate(
         batch_reasons = verdict(batch, tolerances[name]["max_abs_diff"], tolerances[name]["min_agreement"])
         results[name]["reasons"] += [f"scored as one batch of {n_test} rows: {r}" for r in batch_reasons]
         results[name]["passed"] = not results[name]["reasons"]
-    return summarize(
+    report = summarize(
         reference[:n_test], threshold, params.margin, len(reference) - n_test, results, params.int8_on_failure
     )
+    return report, probabilities
 
 
 def summarize(

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd
 
-from onnxship import data, io, parity
+from onnxship import data, io, parity, plots
 from onnxship.cli import run
 from onnxship.data import Roles
 from onnxship.params import load_params
@@ -43,7 +43,7 @@ def main() -> int:
     if io.sha256_file(BACKENDS["onnx"]) != metadata["model_sha256"]:
         problems["onnx"] = ["model.onnx sha256 differs from onnx_metadata.json"]
     models = {name: str(path) for name, path in BACKENDS.items()}
-    report = parity.run_gate(
+    report, probabilities = parity.run_gate(
         pipeline, threshold, X, cases, n_test, models, features, metadata, params, problems
     )
     for name, result in report["backends"].items():
@@ -55,6 +55,8 @@ def main() -> int:
             "; ".join(result["reasons"]) or "passed",
         )
     io.write_json(ARTIFACTS / "parity_report.json", report)
+    reference = probabilities.pop("sklearn")
+    io.atomic_write_text(ARTIFACTS / "plots" / "prob_diff.csv", plots.prob_diff_csv(reference, probabilities))
     if not report["backends"]["int8"]["deployable"] and params.int8_on_failure == "not_deployable":
         log.warning("INT8 is outside its tolerances: marked not deployable (parity.int8_on_failure)")
     return 0 if report["passed"] else 1

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from onnxship import data, io, models, training
+from onnxship import data, io, models, plots, training
 from onnxship.cli import run
 from onnxship.errors import UserError
 from onnxship.params import load_params
@@ -128,6 +128,8 @@ def main() -> None:
     io.atomic_write_text(ARTIFACTS / "threshold.txt", f"{threshold!r}\n")
     io.atomic_write_text(ARTIFACTS / "test.csv", frame.iloc[idx_test].to_csv(index=False))
     io.write_json(ARTIFACTS / "lineage.json", lineage)
+    io.atomic_write_text(ARTIFACTS / "plots" / "roc.csv", plots.roc_csv(y[idx_test], p_test, threshold))
+    io.atomic_write_text(ARTIFACTS / "plots" / "pr.csv", plots.pr_csv(y[idx_test], p_test, threshold))
 
 
 if __name__ == "__main__":

@@ -66,4 +66,6 @@ def test_good_input_trains(tmp_path):
         "threshold.txt",
         "lineage.json",
         "test.csv",
+        "plots",
     }
+    assert {p.name for p in (tmp_path / "artifacts" / "plots").iterdir()} == {"roc.csv", "pr.csv"}

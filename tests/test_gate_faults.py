@@ -52,7 +52,7 @@ class Case:
             "onnx": (fp32 or self.fp32).SerializeToString(),
             "int8": (int8 or self.int8).SerializeToString(),
         }
-        return parity.run_gate(
+        report, _ = parity.run_gate(
             self.pipeline,
             self.threshold,
             self.X,
@@ -63,6 +63,7 @@ class Case:
             metadata or self.metadata,
             ParityParams.model_validate(params.model_dump()),
         )
+        return report
 
 
 _cases: dict[str, Case] = {}

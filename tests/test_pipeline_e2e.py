@@ -32,8 +32,13 @@ ARTIFACTS = [
     "quantize_report.json",
     "parity_report.json",
     "benchmark.json",
+    "recommendation.json",
+    "plots/roc.csv",
+    "plots/pr.csv",
+    "plots/prob_diff.csv",
+    "plots/latency.csv",
 ]
-STAGES = ["train", "export", "quantize", "parity", "benchmark"]
+STAGES = ["train", "export", "quantize", "parity", "benchmark", "recommend"]
 
 
 def env() -> dict[str, str]:
@@ -71,7 +76,8 @@ def fast(params) -> None:
     params["train"]["candidates"] = ["logistic_regression", "hist_gradient_boosting"]
     params["train"]["cv_folds"] = 3
     params["train"]["hist_gradient_boosting"]["max_iter"] = 50
-    params["benchmark"]["repetitions"] = 20
+    params["benchmark"]["min_repetitions"] = 5
+    params["benchmark"]["time_budget_s"] = 0.0
     params["benchmark"]["warmup"] = 2
 
 
@@ -113,11 +119,44 @@ def test_repro_builds_every_artifact(project):
     parity = json.loads((artifacts / "parity_report.json").read_text())
     assert parity["passed"] and parity["rows"]["test"] == lineage["split"]["test_rows"]
     bench = json.loads((artifacts / "benchmark.json").read_text())
-    assert set(bench["latency"]) == {"sklearn", "onnx", "int8"}
-    assert set(bench["latency"]["onnx"]) == {"1", "64", "1024"}
+    assert set(bench["backends"]) == {"sklearn", "onnx", "int8"}
+    for name, backend in bench["backends"].items():
+        assert (
+            backend["file_bytes"]
+            == (
+                artifacts
+                / {"sklearn": "best_model.joblib", "onnx": "model.onnx", "int8": "model.int8.onnx"}[name]
+            )
+            .stat()
+            .st_size
+        )
+        assert backend["load_ms"] > 0 and backend["peak_rss_mb"] >= backend["rss_before_load_mb"] > 0
+        for mode in ("model", "end_to_end"):
+            cells = backend[mode]["threads_1"]
+            assert set(cells) == {"batch_1", "batch_64", "batch_1024"}
+            for cell in cells.values():
+                assert cell["samples"] >= 5 and 0 < cell["p50_us"] <= cell["p95_us"] <= cell["p99_us"]
+    for mode in ("model", "end_to_end"):
+        for batch in ("batch_1", "batch_1024"):
+            sk = bench["backends"]["sklearn"][mode]["threads_1"][batch]["p50_us"]
+            onnx_p50 = bench["backends"]["onnx"][mode]["threads_1"][batch]["p50_us"]
+            ratio = bench["speedup_p50_vs_sklearn"][mode]["onnx"]["threads_1"][batch]
+            assert abs(ratio - sk / onnx_p50) < 0.01
+    assert bench["environment"]["cpu_count"] >= 1 and bench["environment"]["versions"]["onnxruntime"]
+    choice = json.loads((artifacts / "recommendation.json").read_text())
+    assert choice["choice"] in {"sklearn", "onnx", "int8"} and choice["reasons"]
+    assert "INT8 equals FP32: nothing was quantized" in choice["reasons"]  # neither family has MatMul
+    plots = json.loads(dvc(project, "plots", "show", "--json").stdout)["data"]
+    assert set(plots) == {"latency", "roc", "precision_recall", "prob_diff"}
+    for name, rendered in plots.items():
+        assert rendered[0]["content"]["data"]["values"], f"plot {name} has no data"
     shown = json.loads(dvc(project, "metrics", "show", "--json").stdout)
     files = {name for entry in shown.values() for name in entry.get("data", {})}
-    assert {"artifacts/parity_report.json", "artifacts/benchmark.json"} <= files
+    assert {
+        "artifacts/parity_report.json",
+        "artifacts/benchmark.json",
+        "artifacts/recommendation.json",
+    } <= files
 
 
 def test_noop_repro_runs_nothing(project):
@@ -127,7 +166,8 @@ def test_noop_repro_runs_nothing(project):
 
 def test_parity_tolerance_change_reruns_parity_alone(project):
     edit_params(project, lambda p: p["parity"]["tolerances"]["onnx"].__setitem__("max_abs_diff", 2.0e-4))
-    assert repro(project) == ["parity"]
+    # recommend reads the parity report, so it follows; train, export, quantize and benchmark do not.
+    assert repro(project) == ["parity", "recommend"]
     report = json.loads((project / "artifacts" / "parity_report.json").read_text())
     assert report["backends"]["onnx"]["tolerance"]["max_abs_diff"] == 2.0e-4
 
@@ -142,10 +182,10 @@ def test_train_hyperparameter_change_reruns_train_and_downstream(project):
 def test_benchmark_param_change_measures_afresh(project):
     # Back and forth: the run cache must not hand back the first run's figures.
     before = (project / "artifacts" / "benchmark.json").read_text()
-    edit_params(project, lambda p: p["benchmark"].__setitem__("repetitions", 21))
-    assert repro(project) == ["benchmark"]
-    edit_params(project, lambda p: p["benchmark"].__setitem__("repetitions", 20))
-    assert repro(project) == ["benchmark"]
+    edit_params(project, lambda p: p["benchmark"].__setitem__("min_repetitions", 6))
+    assert repro(project) == ["benchmark", "recommend"]
+    edit_params(project, lambda p: p["benchmark"].__setitem__("min_repetitions", 5))
+    assert repro(project) == ["benchmark", "recommend"]
     assert (project / "artifacts" / "benchmark.json").read_text() != before
 
 
@@ -159,9 +199,14 @@ def test_forced_repro_is_byte_identical(project):
     first = outs_md5(project)
     repro(project, "--force")
     second = outs_md5(project)
-    first.pop("artifacts/benchmark.json")
-    second.pop("artifacts/benchmark.json")
-    assert first == second and len(first) == len(ARTIFACTS) - 1
+    # Timings, and the recommendation that quotes them, are the only outputs allowed to change.
+    for timing in (
+        "artifacts/benchmark.json",
+        "artifacts/plots/latency.csv",
+        "artifacts/recommendation.json",
+    ):
+        first.pop(timing), second.pop(timing)
+    assert first == second and len(first) == len(ARTIFACTS) - 3
 
 
 def run_parity(project: Path) -> tuple[int, dict]:

@@ -9,7 +9,7 @@ from ruamel.yaml import YAML
 
 from tests.conftest import REPO
 
-STAGE_SCRIPTS = {"train", "export", "quantize", "parity", "benchmark"}
+STAGE_SCRIPTS = {"train", "export", "quantize", "parity", "benchmark", "recommend"}
 
 
 def dvc_stages() -> dict:

@@ -1,0 +1,67 @@
+"""Which backend to serve: the README's "Which backend?" guide applied to the measured facts.
+
+The rules, in order:
+1. A backend is a candidate only if it passed parity (scikit-learn, the reference, always is).
+2. INT8 that quantized nothing computes what FP32 does: it is never preferred over FP32.
+3. Among candidates, the fastest end-to-end p50 at the batch size you serve wins; INT8 wins over
+   FP32 only if it is at least as fast there (it may be smaller, but a slower INT8 is no gain).
+"""
+
+from __future__ import annotations
+
+from onnxship.errors import UserError
+
+PREFERENCE = ["int8", "onnx", "sklearn"]
+NAMES = {"sklearn": "scikit-learn", "onnx": "ONNX FP32", "int8": "ONNX INT8"}
+
+
+def _p50(benchmark: dict, backend: str, batch: int) -> float:
+    threads = f"threads_{benchmark['settings']['threads'][0]}"
+    cells = benchmark["backends"][backend]["end_to_end"][threads]
+    if f"batch_{batch}" not in cells:
+        measured = sorted(int(k.split("_")[1]) for k in cells)
+        raise UserError(
+            f"recommend.serving_batch_size {batch} was not benchmarked (measured: {measured}); "
+            "add it to benchmark.batch_sizes"
+        )
+    return cells[f"batch_{batch}"]["p50_us"]
+
+
+def recommend(parity: dict, benchmark: dict, quantize: dict, serving_batch_size: int) -> dict:
+    """The backend to serve and the reasons, from the parity report, benchmark and quantize report."""
+    p50 = {b: _p50(benchmark, b, serving_batch_size) for b in NAMES}
+    size = {b: benchmark["backends"][b]["file_bytes"] for b in NAMES}
+    reasons, candidates = [], ["sklearn"]
+    for backend in ("onnx", "int8"):
+        result = parity["backends"][backend]
+        if result["passed"]:
+            candidates.append(backend)
+        else:
+            near = result["flipped_within_margin"]
+            reasons.append(
+                f"{NAMES[backend]} failed parity ({result['flipped']} flips, {near} within "
+                f"{parity['margin']} of the threshold; max diff {result['max_abs_diff']:.3g})"
+            )
+    if quantize["nodes_quantized"] == 0:
+        reasons.append("INT8 equals FP32: nothing was quantized")
+        if "int8" in candidates:
+            candidates.remove("int8")
+    # On equal p50, prefer the smaller, then the Python-free backend.
+    fastest = min(candidates, key=lambda b: (p50[b], PREFERENCE.index(b)))
+    for backend in ("onnx", "int8"):
+        if backend in candidates:
+            reasons.append(
+                f"{NAMES[backend]} {p50['sklearn'] / p50[backend]:.1f}x faster than scikit-learn end to end "
+                f"at batch {serving_batch_size} (p50 {p50[backend]:.0f} us vs {p50['sklearn']:.0f} us)"
+            )
+    if "int8" in candidates:
+        reasons.append(f"INT8 file is {size['int8'] / size['onnx']:.0%} of FP32")
+    if fastest == "sklearn":
+        reasons.append("no ONNX backend passed parity and beat scikit-learn: serve scikit-learn until fixed")
+    return {
+        "choice": fastest,
+        "choice_name": NAMES[fastest],
+        "serving_batch_size": serving_batch_size,
+        "p50_us_at_serving_batch": p50[fastest],
+        "reasons": reasons,
+    }

@@ -1,0 +1,35 @@
+import time
+
+import pandas as pd
+
+from onnxship import benchmark
+
+
+def test_measure_takes_at_least_the_minimum_and_fills_the_budget():
+    calls = []
+    cell = benchmark.measure(lambda: calls.append(1), batch_size=8, warmup=3, min_repetitions=5, budget_s=0.0)
+    assert cell["samples"] == 5 and len(calls) == 8
+    assert set(cell) == {"batch_size", "samples", "p50_us", "p95_us", "p99_us", "rows_per_s"}
+    assert cell["p50_us"] <= cell["p95_us"] <= cell["p99_us"]
+    slow = benchmark.measure(
+        lambda: time.sleep(0.002), batch_size=1, warmup=0, min_repetitions=2, budget_s=0.05
+    )
+    assert slow["samples"] > 2 and slow["p50_us"] >= 2000
+    assert 100 < slow["rows_per_s"] < 500
+
+
+def test_batch_of_wraps_around():
+    frame = pd.DataFrame({"a": [1, 2, 3]})
+    assert benchmark.batch_of(frame, 7)["a"].tolist() == [1, 2, 3, 1, 2, 3, 1]
+
+
+def test_speedups_are_ratios_of_the_same_cells():
+    def backend(p50_1, p50_64):
+        cells = {"threads_1": {"batch_1": {"p50_us": p50_1}, "batch_64": {"p50_us": p50_64}}}
+        return {"model": cells, "end_to_end": cells}
+
+    ratios = benchmark.speedups(
+        {"sklearn": backend(400, 800), "onnx": backend(10, 400), "int8": backend(8, 800)}
+    )
+    assert ratios["model"]["onnx"]["threads_1"] == {"batch_1": 40.0, "batch_64": 2.0}
+    assert ratios["end_to_end"]["int8"]["threads_1"] == {"batch_1": 50.0, "batch_64": 1.0}
