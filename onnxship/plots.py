@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve, roc_curve
 
 # |diff| below this is drawn at this value: a log axis cannot show 0.
 DIFF_FLOOR = 1e-9
@@ -20,6 +19,10 @@ def _csv(header: list[str], rows) -> str:
 
 def roc_csv(y: np.ndarray, p: np.ndarray, threshold: float) -> str:
     """ROC curve on the test split, plus one row (point=1) at the chosen threshold."""
+    # Imported here: the benchmark imports this module too, and its ONNX processes must not pay
+    # for (or count the memory of) scikit-learn.
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, thresholds = roc_curve(y, p)
     decision = p >= threshold
     rows = [(f, t, 0, min(th, 1.0)) for f, t, th in zip(fpr, tpr, thresholds, strict=True)]
@@ -29,6 +32,8 @@ def roc_csv(y: np.ndarray, p: np.ndarray, threshold: float) -> str:
 
 def pr_csv(y: np.ndarray, p: np.ndarray, threshold: float) -> str:
     """Precision-recall curve on the test split, plus one row (point=1) at the chosen threshold."""
+    from sklearn.metrics import precision_recall_curve
+
     precision, recall, thresholds = precision_recall_curve(y, p)
     rows = [(r, pr, 0, th) for pr, r, th in zip(precision[:-1], recall[:-1], thresholds, strict=True)]
     decision = p >= threshold

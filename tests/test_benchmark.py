@@ -33,3 +33,21 @@ def test_speedups_are_ratios_of_the_same_cells():
     )
     assert ratios["model"]["onnx"]["threads_1"] == {"batch_1": 40.0, "batch_64": 2.0}
     assert ratios["end_to_end"]["int8"]["threads_1"] == {"batch_1": 50.0, "batch_64": 1.0}
+
+
+def test_onnx_backend_process_never_imports_scikit_learn(tmp_path):
+    # The ONNX figures (memory above all) must not include scikit-learn: run the spawned process's
+    # imports the way the benchmark stage does and look at sys.modules.
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = (
+        "import sys, runpy; sys.argv=['x'];"
+        "runpy.run_path('scripts/benchmark.py', run_name='__mp_main__');"
+        "import onnxship.benchmark, onnxship.contract;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'joblib')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
