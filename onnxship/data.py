@@ -7,7 +7,7 @@ a missing value; categorical columns are strings with "" for a missing value.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +28,14 @@ class Roles:
 
     numeric: list[str]
     categorical: list[str]
+    id_like: list[str] = field(default_factory=list)  # dropped: a distinct string in (nearly) every row
 
     @property
     def features(self) -> list[str]:
         return self.numeric + self.categorical
 
     def to_dict(self) -> dict[str, list[str]]:
-        return {"numeric": self.numeric, "categorical": self.categorical}
+        return {"numeric": self.numeric, "categorical": self.categorical, "id_like": self.id_like}
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
@@ -78,7 +79,7 @@ def infer_roles(frame: pd.DataFrame, params: DataParams) -> Roles:
     overlap = set(params.numeric or []) & set(params.categorical or [])
     if overlap:
         raise UserError(f"columns {sorted(overlap)} are listed as both numeric and categorical")
-    numeric, categorical = [], []
+    numeric, categorical, id_like = [], [], []
     for name in frame.columns:
         if name == params.target or name in params.drop:
             continue
@@ -90,11 +91,22 @@ def infer_roles(frame: pd.DataFrame, params: DataParams) -> Roles:
             continue  # both lists given: they are the complete feature set
         elif _is_numeric(frame[name]):
             numeric.append(name)
+        elif _is_id_like(frame[name]):
+            id_like.append(name)
         else:
             categorical.append(name)
     if not numeric and not categorical:
         raise UserError("no feature columns left after removing the target and data.drop")
-    return Roles(numeric=numeric, categorical=categorical)
+    return Roles(numeric=numeric, categorical=categorical, id_like=id_like)
+
+
+def _is_id_like(column: pd.Series) -> bool:
+    """A string column whose values are (nearly) all distinct: an identifier, not a category.
+
+    One-hot encoding it would only memorise rows. List it under data.categorical to keep it.
+    """
+    present = column[column != CATEGORICAL_MISSING]
+    return len(present) >= 100 and present.nunique() >= 0.95 * len(present)
 
 
 def features(frame: pd.DataFrame, roles: Roles) -> pd.DataFrame:

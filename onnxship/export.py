@@ -9,8 +9,10 @@ from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
+from onnxship import converters
 from onnxship.data import CATEGORICAL_MISSING, Roles
 from onnxship.errors import UserError
+from onnxship.graph import normalize
 from onnxship.io import versions
 
 PROBABILITY_OUTPUT = "probabilities"
@@ -24,13 +26,26 @@ def initial_types(roles: Roles) -> list[tuple[str, object]]:
 
 
 def convert(
-    pipeline: Pipeline, roles: Roles, target_opset: int, linear_as_matmul: bool = False
+    pipeline: Pipeline,
+    roles: Roles,
+    target_opset: int,
+    linear_as_matmul: bool = False,
+    converter_modules: tuple[str, ...] = (),
 ) -> onnx.ModelProto:
     """skl2onnx conversion with ZipMap off, so probabilities are a plain [batch, 2] float tensor.
 
     ``linear_as_matmul`` exports a linear classifier as MatMul + Add + Sigmoid instead of the
     ai.onnx.ml LinearClassifier op, so that dynamic quantization has something to quantize.
     """
+    converters.register(list(converter_modules))
+    missing = unregistered_steps(pipeline)
+    if missing:
+        path, cls = missing[0]
+        raise UserError(
+            f"skl2onnx has no converter for step '{path}' ({cls.__module__}.{cls.__name__}): register "
+            "one with skl2onnx.update_registered_converter in a module listed under "
+            "export.converter_modules (see plugins/clip.py)"
+        )
     estimator = pipeline.steps[-1][1]
     try:
         model = to_onnx(
@@ -49,15 +64,19 @@ def convert(
     return normalize(model)
 
 
-def normalize(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Make the serialized model byte-identical across runs.
+def unregistered_steps(estimator, path: str = "") -> list[tuple[str, type]]:
+    """Every step of a (nested) pipeline whose type skl2onnx has no converter for."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from sklearn.compose import ColumnTransformer
 
-    skl2onnx writes opset_import in an order that depends on Python's hash seed.
-    """
-    ordered = sorted(model.opset_import, key=lambda o: (o.domain, o.version))
-    del model.opset_import[:]
-    model.opset_import.extend(ordered)
-    return model
+    if isinstance(estimator, Pipeline):
+        children = [(name, step) for name, step in estimator.steps]
+    elif isinstance(estimator, ColumnTransformer):
+        children = [(name, step) for name, step, _ in estimator.transformers_]
+    else:
+        registered = type(estimator) in sklearn_operator_name_map or estimator in ("drop", "passthrough")
+        return [] if registered else [(path, type(estimator))]
+    return [bad for name, step in children for bad in unregistered_steps(step, f"{path}/{name}".strip("/"))]
 
 
 def feature_schema(model: onnx.ModelProto, roles: Roles, pipeline: Pipeline) -> dict:

@@ -6,6 +6,8 @@ split thresholds (FIELD_NOTES), and trees do not need it.
 
 from __future__ import annotations
 
+import importlib
+
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
@@ -15,7 +17,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from onnxship.data import CATEGORICAL_MISSING, Roles
+from onnxship.errors import UserError
 from onnxship.params import TrainParams
+from onnxship.transformers import RareCategoryGrouper
 
 # What a missing categorical becomes inside the model; a category of its own.
 MISSING_CATEGORY = "__missing__"
@@ -24,8 +28,29 @@ NEEDS_SCALING = {"logistic_regression": True, "mlp": True}
 NEEDS_DENSE = {"hist_gradient_boosting": True}
 
 
-def preprocessor(roles: Roles, scale: bool, dense: bool) -> ColumnTransformer:
+def custom_transformer(spec: str):
+    """An instance of the class named ``module:Class`` (train.numeric_transformer)."""
+    module_name, _, class_name = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), class_name)()
+    except (ImportError, AttributeError) as exc:
+        raise UserError(
+            f"train.numeric_transformer '{spec}' cannot be loaded ({exc}); give 'module:Class' "
+            "importable from the project root, e.g. plugins.clip:QuantileClipper"
+        ) from None
+
+
+def preprocessor(
+    roles: Roles,
+    scale: bool,
+    dense: bool,
+    max_categories: int | None = 100,
+    min_frequency: int = 1,
+    numeric_transformer: str | None = None,
+) -> ColumnTransformer:
     numeric_steps = [("impute", SimpleImputer(strategy="median"))]
+    if numeric_transformer:
+        numeric_steps.append(("custom", custom_transformer(numeric_transformer)))
     if scale:
         numeric_steps.append(("scale", StandardScaler()))
     categorical = Pipeline(
@@ -38,6 +63,7 @@ def preprocessor(roles: Roles, scale: bool, dense: bool) -> ColumnTransformer:
                     fill_value=MISSING_CATEGORY,
                 ),
             ),
+            ("group_rare", RareCategoryGrouper(max_categories, min_frequency)),
             ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=not dense)),
         ]
     )
@@ -69,5 +95,12 @@ def estimator(family: str, params: TrainParams):
 
 def build_pipeline(family: str, roles: Roles, params: TrainParams) -> Pipeline:
     """A fresh, unfitted pipeline for ``family``: preprocessing + estimator."""
-    pre = preprocessor(roles, scale=NEEDS_SCALING.get(family, False), dense=NEEDS_DENSE.get(family, False))
+    pre = preprocessor(
+        roles,
+        scale=NEEDS_SCALING.get(family, False),
+        dense=NEEDS_DENSE.get(family, False),
+        max_categories=params.max_categories,
+        min_frequency=params.min_frequency,
+        numeric_transformer=params.numeric_transformer,
+    )
     return Pipeline([("preprocess", pre), ("model", estimator(family, params))])

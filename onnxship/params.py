@@ -73,6 +73,9 @@ class TrainParams(Section):
         "average_precision"
     )
     threshold_objective: Literal["f1", "balanced_accuracy", "youden_j"] = "f1"
+    max_categories: PositiveInt | None = 100
+    min_frequency: PositiveInt = 1
+    numeric_transformer: Annotated[str, Field(pattern=r"^[\w.]+:\w+$")] | None = None
     candidates: Annotated[list[Family], Field(min_length=1)]
     logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
     random_forest: RandomForestParams = RandomForestParams()
@@ -89,6 +92,7 @@ class TrainParams(Section):
 class ExportParams(Section):
     target_opset: Annotated[int, Field(ge=13)] = 17
     linear_as_matmul: bool = False
+    converter_modules: list[str] = []
 
 
 class QuantizeParams(Section):

@@ -31,7 +31,9 @@ def main() -> None:
     threshold = float((ARTIFACTS / "threshold.txt").read_text())
     roles = Roles(**lineage["roles"])
 
-    model = export.convert(pipeline, roles, params.target_opset, params.linear_as_matmul)
+    model = export.convert(
+        pipeline, roles, params.target_opset, params.linear_as_matmul, params.converter_modules
+    )
     onnx.checker.check_model(model, full_check=True)
     model_bytes = model.SerializeToString()
     metadata = export.metadata(model, model_bytes, pipeline, lineage, threshold)

@@ -60,6 +60,9 @@ def test_every_stage_depends_on_the_code_it_runs():
         missing = local_imports(script) - set(stage["deps"])
         assert not missing, f"stage {name} does not list {sorted(missing)} under deps"
         assert f"scripts/{name}.py" in stage["deps"] and "requirements.txt" in stage["deps"]
+        # Unpickling the model runs our transformers' code: a stage that loads it depends on them.
+        if "artifacts/best_model.joblib" in stage["deps"] or name == "train":
+            assert "onnxship/transformers.py" in stage["deps"], name
 
 
 def test_every_params_section_is_declared_by_a_stage_that_reads_it():

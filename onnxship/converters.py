@@ -1,0 +1,79 @@
+"""skl2onnx converters for our own transformers, and the hook that registers a user's.
+
+skl2onnx converts only the estimators it knows. A transformer of your own needs a shape calculator
+and a converter registered with ``skl2onnx.update_registered_converter`` before export runs; list
+the module that registers them under ``export.converter_modules`` in params.yaml and the export
+stage imports it. ``plugins/clip.py`` is a worked example.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from onnx import TensorProto
+from skl2onnx import update_registered_converter
+from skl2onnx.common.data_types import StringTensorType
+
+from onnxship.errors import UserError
+from onnxship.transformers import OTHER_CATEGORY, RareCategoryGrouper
+
+
+def _grouper_shape(operator) -> None:
+    rows = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = StringTensorType([rows, operator.raw_operator.n_features_in_])
+
+
+def _grouper_converter(scope, operator, container) -> None:
+    """Per column: Slice it out, map kept categories to themselves and any other value to
+    "__other__" (ai.onnx.ml LabelEncoder), then Concat the columns back."""
+    grouper = operator.raw_operator
+    source, target = operator.inputs[0].full_name, operator.outputs[0].full_name
+    if not any(grouper.grouped_):
+        container.add_node("Identity", [source], [target], name=scope.get_unique_operator_name("Identity"))
+        return
+    axis = scope.get_unique_variable_name("axis")
+    container.add_initializer(axis, TensorProto.INT64, [1], [1])
+    columns = []
+    for j, kept in enumerate(grouper.kept_):
+        start, end = scope.get_unique_variable_name("start"), scope.get_unique_variable_name("end")
+        container.add_initializer(start, TensorProto.INT64, [1], [j])
+        container.add_initializer(end, TensorProto.INT64, [1], [j + 1])
+        column = scope.get_unique_variable_name(f"column{j}")
+        container.add_node(
+            "Slice", [source, start, end, axis], [column], name=scope.get_unique_operator_name("Slice")
+        )
+        if grouper.grouped_[j]:
+            mapped = scope.get_unique_variable_name(f"grouped{j}")
+            container.add_node(
+                "LabelEncoder",
+                [column],
+                [mapped],
+                op_domain="ai.onnx.ml",
+                op_version=2,
+                keys_strings=kept,
+                values_strings=kept,
+                default_string=OTHER_CATEGORY,
+                name=scope.get_unique_operator_name("LabelEncoder"),
+            )
+            column = mapped
+        columns.append(column)
+    container.add_node("Concat", columns, [target], axis=1, name=scope.get_unique_operator_name("Concat"))
+
+
+def register_builtin() -> None:
+    update_registered_converter(
+        RareCategoryGrouper, "OnnxshipRareCategoryGrouper", _grouper_shape, _grouper_converter
+    )
+
+
+def register(modules: list[str]) -> None:
+    """Register our converters, then import each user module (which registers its own)."""
+    register_builtin()
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UserError(
+                f"export.converter_modules: cannot import '{name}' ({exc}); give a module path "
+                "importable from the project root, e.g. plugins.clip"
+            ) from None

@@ -1,0 +1,1 @@
+"""Your own scikit-learn transformers and their ONNX converters (see plugins/clip.py)."""
