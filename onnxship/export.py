@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import onnx
 from skl2onnx import to_onnx
@@ -10,12 +11,37 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
 from onnxship import converters
-from onnxship.data import CATEGORICAL_MISSING, Roles
+from onnxship.data import CATEGORICAL_MISSING, NUMERIC_MISSING, Roles
 from onnxship.errors import UserError
 from onnxship.graph import normalize
 from onnxship.io import versions
 
 PROBABILITY_OUTPUT = "probabilities"
+
+# Contract v1: how a client turns a raw record into ONNX inputs (schemas/onnx_features.v1.json).
+# Text accepted as a number in a numeric column: plain decimal or scientific notation, optional
+# spaces or tabs around it (pandas accepts those at training time). ASCII digits only, and written
+# so that Python's re and ECMAScript's RegExp read it the same way.
+NUMBER_PATTERN = r"^[ \t]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t]*$"
+ENCODING = {
+    "numeric": {
+        "dtype": "float32",
+        "json_types": ["number", "string", "null"],
+        "number_pattern": NUMBER_PATTERN,
+        "parse": "float64_then_float32",
+        "missing_tokens": sorted(NUMERIC_MISSING),
+        "missing_value": "NaN",
+        "non_finite": "error",
+    },
+    "categorical": {
+        "dtype": "string",
+        "json_types": ["string", "null"],
+        "missing_tokens": [CATEGORICAL_MISSING],
+        "missing_value": CATEGORICAL_MISSING,
+        "normalization": "none",
+        "unknown_category": "pass_through",
+    },
+}
 
 
 def initial_types(roles: Roles) -> list[tuple[str, object]]:
@@ -97,7 +123,18 @@ def feature_schema(model: onnx.ModelProto, roles: Roles, pipeline: Pipeline) -> 
                 "categories": None if numeric else categories[name],
             }
         )
-    return {"schema_version": 1, "inputs": inputs}
+    return {
+        "schema_version": 1,
+        "missing_field": "error",
+        "extra_fields": "ignore",
+        "encoding": ENCODING,
+        "inputs": inputs,
+    }
+
+
+def json_bytes(obj: dict) -> bytes:
+    """The exact bytes io.write_json writes, so the metadata can record the features file's sha256."""
+    return (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode("utf-8")
 
 
 def _training_categories(pipeline: Pipeline, roles: Roles) -> dict[str, list[str]]:
@@ -111,28 +148,56 @@ def _training_categories(pipeline: Pipeline, roles: Roles) -> dict[str, list[str
 
 
 def metadata(
-    model: onnx.ModelProto, model_bytes: bytes, pipeline: Pipeline, lineage: dict, threshold: float
+    model: onnx.ModelProto,
+    model_bytes: bytes,
+    pipeline: Pipeline,
+    lineage: dict,
+    threshold: float,
+    features_bytes: bytes,
 ) -> dict:
-    """onnx_metadata.json: how to turn the model's output into a decision, and what built it."""
+    """onnx_metadata.json: how to turn the model's output into a decision, and what built it.
+
+    ``features_bytes`` is onnx_features.json as written: its sha256 ties the two files together.
+    """
     classes = [int(c) for c in pipeline.classes_]
     labels = {0: lineage["target"]["negative_label"], 1: lineage["target"]["positive_label"]}
     return {
         "schema_version": 1,
         "model_file": "model.onnx",
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "features_file": "onnx_features.json",
+        "features_sha256": hashlib.sha256(features_bytes).hexdigest(),
         "source_model_sha256": lineage["model_sha256"],
         "family": lineage["chosen"]["family"],
         "threshold": threshold,
         "decision_rule": "positive if p >= threshold",
+        "decision_operator": ">=",
+        "decision_precision": "float64",
         "positive_label": labels[1],
         "negative_label": labels[0],
         "class_order": [labels[c] for c in classes],
         "probability_output": PROBABILITY_OUTPUT,
         "positive_class_index": classes.index(1),
+        "outputs": outputs(model),
         "opsets": opsets(model),
         "ir_version": model.ir_version,
         "versions": versions("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "protobuf", "numpy"),
     }
+
+
+def outputs(model: onnx.ModelProto) -> list[dict]:
+    """Every graph output with its type and whether a client should read it.
+
+    Only the probability output is meant to be read: ``label`` applies 0.5, not the tuned threshold.
+    """
+    described = []
+    for output in model.graph.output:
+        tensor = output.type.tensor_type
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
+        shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        use = "probabilities" if output.name == PROBABILITY_OUTPUT else "ignore"
+        described.append({"name": output.name, "dtype": dtype, "shape": shape, "use": use})
+    return described
 
 
 def opsets(model: onnx.ModelProto) -> dict[str, int]:

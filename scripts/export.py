@@ -2,7 +2,8 @@
 
 Reads params.yaml (export), artifacts/best_model.joblib (verified against lineage.json),
 artifacts/threshold.txt. Writes artifacts/model.onnx, artifacts/onnx_features.json,
-artifacts/onnx_metadata.json.
+artifacts/onnx_metadata.json. Both JSON files are validated against their schemas (schemas/)
+before anything is written.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import onnx
 
-from onnxship import export, io
+from onnxship import export, io, schema
 from onnxship.cli import run
 from onnxship.data import Roles
 from onnxship.params import load_params
@@ -36,9 +37,14 @@ def main() -> None:
     )
     onnx.checker.check_model(model, full_check=True)
     model_bytes = model.SerializeToString()
-    metadata = export.metadata(model, model_bytes, pipeline, lineage, threshold)
+    features = export.feature_schema(model, roles, pipeline)
+    features_bytes = export.json_bytes(features)
+    metadata = export.metadata(model, model_bytes, pipeline, lineage, threshold, features_bytes)
+    # The contract is checked before any file is written: a client never sees an invalid one.
+    schema.validate(features, "onnx_features")
+    schema.validate(metadata, "onnx_metadata")
     io.atomic_write_bytes(ARTIFACTS / "model.onnx", model_bytes)
-    io.write_json(ARTIFACTS / "onnx_features.json", export.feature_schema(model, roles, pipeline))
+    io.atomic_write_bytes(ARTIFACTS / "onnx_features.json", features_bytes)
     io.write_json(ARTIFACTS / "onnx_metadata.json", metadata)
     log.info("wrote model.onnx (%d bytes, opsets %s)", len(model_bytes), metadata["opsets"])
 

@@ -31,8 +31,11 @@ def main() -> None:
     frame = data.read_csv(dp.path)
     roles = data.infer_roles(frame, dp)
     if roles.id_like:
-        log.warning("not using ID-like columns %s (a distinct value in nearly every row); list them "
-                    "under data.categorical to keep them", roles.id_like)
+        log.warning(
+            "not using ID-like columns %s (a distinct value in nearly every row); list them "
+            "under data.categorical to keep them",
+            roles.id_like,
+        )
     empty = data.all_missing_columns(frame, roles)
     if empty:
         raise UserError(f"columns {empty} have no values at all: list them under data.drop")

@@ -1,13 +1,20 @@
-"""Shared fixtures: the bundled data and small fitted pipelines of every model family."""
+"""Shared fixtures: the bundled data, small fitted pipelines of every model family, and the real
+pipeline run once by DVC in a temporary clone (``project``), with a snapshot of what it served."""
 
 from __future__ import annotations
 
 import functools
+import os
+import re
+import shutil
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from ruamel.yaml import YAML
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -54,3 +61,109 @@ def fitted(family: str):
 @pytest.fixture
 def churn():
     return churn_xy()
+
+
+# --- the real pipeline in a temporary clone -------------------------------------------------------
+
+STAGES = ["train", "export", "quantize", "parity", "benchmark", "recommend"]
+# What a deployment receives (plus what tests compare it with): copied right after the first build,
+# before any test edits the project.
+SERVED = [
+    "model.onnx",
+    "onnx_features.json",
+    "onnx_metadata.json",
+    "test.csv",
+    "best_model.joblib",
+    "lineage.json",
+    "threshold.txt",
+]
+
+
+def env() -> dict[str, str]:
+    # The stages run `python`: it must be this interpreter, with its packages.
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return sh(cwd, sys.executable, "-m", "dvc", *args, check=check)
+
+
+def repro(cwd: Path, *args: str) -> list[str]:
+    """Run `dvc repro` and return the stages that really ran (not skipped, not restored)."""
+    out = dvc(cwd, "repro", *args).stdout
+    return re.findall(r"Running stage '(\w+)'", out)
+
+
+def edit_params(cwd: Path, change) -> None:
+    yaml = YAML()  # round-trip: keeps comments and order
+    path = cwd / "params.yaml"
+    params = yaml.load(path)
+    change(params)
+    with open(path, "w") as handle:
+        yaml.dump(params, handle)
+
+
+def fast(params) -> None:
+    params["train"]["candidates"] = ["logistic_regression", "hist_gradient_boosting"]
+    params["train"]["cv_folds"] = 3
+    params["train"]["hist_gradient_boosting"]["max_iter"] = 50
+    params["benchmark"]["min_repetitions"] = 5
+    params["benchmark"]["time_budget_s"] = 0.0
+    params["benchmark"]["warmup"] = 2
+
+
+@dataclass(frozen=True)
+class Built:
+    root: Path  # the clone, which tests may edit (and must restore)
+    served: Path  # a read-only snapshot of its artifacts as first built
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Built:
+    """A git repo holding the working tree's files, as a fresh clone would, with fast params,
+    after a real `dvc repro`. Built once per test session and shared."""
+    root = tmp_path_factory.mktemp("project")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    edit_params(root, fast)
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"],
+    ):
+        sh(root, "git", *args)
+    assert repro(root) == STAGES
+    served = tmp_path_factory.mktemp("served")
+    for name in SERVED:
+        shutil.copy2(root / "artifacts" / name, served / name)
+    return Built(root=root, served=served)
+
+
+@pytest.fixture
+def project(built) -> Path:
+    return built.root
+
+
+@pytest.fixture
+def served(built, tmp_path) -> Path:
+    """A private copy of the served artifacts, which the test may change."""
+    return Path(shutil.copytree(built.served, tmp_path / "artifacts"))
+
+
+def pytest_collection_modifyitems(items) -> None:
+    # Anything that needs the DVC-built clone is an end-to-end test (and is slow the first time).
+    for item in items:
+        if "built" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)

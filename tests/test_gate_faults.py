@@ -44,7 +44,9 @@ class Case:
             "chosen": {"family": family},
         }
         fp32_bytes = self.fp32.SerializeToString()
-        self.metadata = export.metadata(self.fp32, fp32_bytes, self.pipeline, lineage, self.threshold)
+        self.metadata = export.metadata(
+            self.fp32, fp32_bytes, self.pipeline, lineage, self.threshold, export.json_bytes(self.features)
+        )
 
     def gate(self, fp32=None, int8=None, metadata=None, policy: str = "fail") -> dict:
         params = load_params(REPO / "params.yaml").parity.model_copy(update={"int8_on_failure": policy})

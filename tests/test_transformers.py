@@ -39,7 +39,9 @@ def gate(pipeline, raw: pd.DataFrame, roles, converter_modules=()) -> dict:
         "model_sha256": "",
         "chosen": {"family": "x"},
     }
-    metadata = export.metadata(model, model.SerializeToString(), pipeline, lineage, 0.5)
+    metadata = export.metadata(
+        model, model.SerializeToString(), pipeline, lineage, 0.5, export.json_bytes(features)
+    )
     edges, cases = parity.edge_rows(raw.iloc[0], features, raw)
     X = data.features(pd.concat([raw, edges], ignore_index=True), roles)
     params = ParityParams.model_validate(load_params(REPO / "params.yaml").parity.model_dump())

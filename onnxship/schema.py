@@ -1,0 +1,51 @@
+"""The JSON Schemas (draft 2020-12) of the ONNX contract files, and validation against them.
+
+The export stage validates what it is about to write, so a client never receives a contract file
+that breaks its documented shape. The schemas live in ``schemas/`` at the repository root, one file
+per contract file and version (``onnx_features.v1.json``, ``onnx_metadata.v1.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+
+from onnxship.errors import UserError
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+VERSION = 1
+NAMES = ("onnx_features", "onnx_metadata")
+
+
+def path(name: str, version: int = VERSION) -> Path:
+    """The schema file of contract file ``name`` (e.g. "onnx_features") at ``version``."""
+    return SCHEMA_DIR / f"{name}.v{version}.json"
+
+
+@cache
+def load(name: str, version: int = VERSION) -> dict:
+    return json.loads(path(name, version).read_text(encoding="utf-8"))
+
+
+def errors(instance: object, name: str) -> list[str]:
+    """Every way ``instance`` breaks the schema, as ``<json path>: <message>``, most relevant first."""
+    found = list(jsonschema.Draft202012Validator(load(name)).iter_errors(instance))
+    if not found:
+        return []
+    best = jsonschema.exceptions.best_match(found)
+    rest = [error for error in found if error is not best]
+    return [f"{error.json_path}: {error.message}" for error in [best, *rest]]
+
+
+def validate(instance: object, name: str) -> None:
+    """Raise a UserError naming the first violation if ``instance`` does not match the schema."""
+    problems = errors(instance, name)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UserError(
+            f"{name}.json does not match {path(name).name}: {problems[0]}{more}; "
+            "nothing was written: fix the export code or the inputs it read (lineage.json)"
+        )

@@ -1,0 +1,140 @@
+"""A real non-Python client: clients/node/score.mjs (onnxruntime-node) reads the two JSON files alone
+and must give the Python scorer's probabilities (within 1e-6) and exactly its decisions.
+
+Node and npm are required: without them these tests fail, they do not skip. The npm packages are
+installed here (`npm ci --ignore-scripts`: the CPU build that ships inside the package, without the
+install script that downloads GPU binaries) unless the pinned version is already installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from onnxship.scorer import Scorer
+from tests.conftest import REPO
+
+CLIENT = REPO / "clients" / "node"
+
+
+@functools.cache
+def node_client() -> Path:
+    """clients/node with its locked packages installed; fails loudly if Node or npm is missing."""
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not on PATH: the Node client test needs Node.js >= 18 and npm")
+    lock = json.loads((CLIENT / "package-lock.json").read_text())
+    wanted = lock["packages"]["node_modules/onnxruntime-node"]["version"]
+    installed = CLIENT / "node_modules" / "onnxruntime-node" / "package.json"
+    if not installed.exists() or json.loads(installed.read_text())["version"] != wanted:
+        result = subprocess.run(
+            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=CLIENT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+    return CLIENT
+
+
+def run_node(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["node", str(node_client() / "score.mjs"), *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def edge_records(artifacts: Path) -> list[dict]:
+    """Test rows as JSON, plus rows that exercise every encoding rule of the contract."""
+    with open(artifacts / "test.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    features = json.loads((artifacts / "onnx_features.json").read_text())
+    numeric = [s["name"] for s in features["inputs"] if s["role"] == "numeric"]
+    categorical = [s["name"] for s in features["inputs"] if s["role"] == "categorical"]
+    base = rows[0]
+    records = list(rows)
+    for name in numeric:
+        records += [
+            {**base, name: None},
+            {**base, name: "NA"},
+            {**base, name: float(base[name]) * 3.5},  # a JSON number
+            {**base, name: f" {base[name]}\t"},  # spaces and tabs around a number
+            {**base, name: "1.5e2"},
+            {**base, name: -1e30},
+        ]
+    for name in categorical:
+        records += [{**base, name: None}, {**base, name: "never seen in training"}, {**base, name: "NA"}]
+    return records
+
+
+def python_scores(artifacts: Path, records: list[dict]) -> list[dict]:
+    scorer = Scorer(artifacts)
+    probability, decision = scorer.score_records(records)
+    return [
+        {"row": i, "probability": p, "decision": d, "label": scorer.label(d)}
+        for i, (p, d) in enumerate(zip(probability.tolist(), decision.tolist(), strict=True), 1)
+    ]
+
+
+def assert_same_scores(node: list[dict], python: list[dict]) -> None:
+    assert [r["row"] for r in node] == [r["row"] for r in python]
+    worst = max(abs(n["probability"] - p["probability"]) for n, p in zip(node, python, strict=True))
+    assert worst <= 1e-6, worst
+    assert [r["decision"] for r in node] == [r["decision"] for r in python]
+    assert [r["label"] for r in node] == [r["label"] for r in python]
+
+
+def test_node_client_scores_json_lines_like_the_python_scorer(served, tmp_path):
+    records = edge_records(served)
+    source = tmp_path / "rows.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "node.jsonl"
+    result = run_node(
+        "--artifacts", str(served), "--input", str(source), "--output", str(out), "--batch-size", "100"
+    )
+    assert result.returncode == 0, result.stderr
+    node = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(node) == len(records) > 1000
+    assert_same_scores(node, python_scores(served, records))
+    assert any(r["decision"] for r in node) and not all(r["decision"] for r in node)
+
+
+def test_node_client_scores_the_test_csv_like_the_python_scorer(served, tmp_path):
+    out = tmp_path / "node.jsonl"
+    result = run_node("--artifacts", str(served), "--input", str(served / "test.csv"), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    with open(served / "test.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert_same_scores(
+        [json.loads(line) for line in out.read_text().splitlines()], python_scores(served, rows)
+    )
+
+
+@pytest.mark.parametrize(
+    ("break_it", "message"),
+    [
+        ("bad_number", "row 2 (line 2), column 'account_length': \"12,5\" is not a number"),
+        ("tampered_model", "does not match the sha256 in onnx_metadata.json"),
+    ],
+)
+def test_node_client_refuses_bad_input_with_one_line(served, tmp_path, break_it, message):
+    with open(served / "test.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:3]
+    if break_it == "bad_number":
+        rows[1]["account_length"] = "12,5"
+    else:
+        (served / "model.onnx").write_bytes((served / "model.onnx").read_bytes() + b"\x00")
+    source = tmp_path / "rows.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "node.jsonl"
+    result = run_node("--artifacts", str(served), "--input", str(source), "--output", str(out))
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, result.stderr
+    assert not out.exists() and list(tmp_path.glob(".node.jsonl*")) == []

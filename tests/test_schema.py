@@ -1,0 +1,157 @@
+"""The contract's JSON Schemas: valid, versioned, documented, enforced by the export stage; and the
+export stage's refusal of a tampered model file."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import sys
+
+import jsonschema
+import pytest
+
+from onnxship import data, export, schema
+from onnxship.errors import UserError
+from tests.conftest import REPO, churn_xy, fitted, sh
+
+
+def contract_files(family: str = "logistic_regression") -> tuple[dict, dict]:
+    """onnx_features.json and onnx_metadata.json for a small fitted pipeline, built in-process."""
+    _, _, roles = churn_xy()
+    pipeline = fitted(family)
+    model = export.convert(pipeline, roles, 17)
+    features = export.feature_schema(model, roles, pipeline)
+    lineage = {
+        "target": {"positive_label": "yes", "negative_label": "no"},
+        "model_sha256": "0" * 64,
+        "chosen": {"family": family},
+    }
+    metadata = export.metadata(
+        model, model.SerializeToString(), pipeline, lineage, 0.25, export.json_bytes(features)
+    )
+    return features, metadata
+
+
+@pytest.mark.parametrize("name", schema.NAMES)
+def test_schemas_are_valid_draft_2020_12_and_versioned(name):
+    document = schema.load(name)
+    jsonschema.Draft202012Validator.check_schema(document)
+    assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert document["$id"].endswith(f"{name}:v1")
+    assert schema.path(name).name == f"{name}.v1.json"
+    assert document["properties"]["schema_version"] == {"const": 1}
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "random_forest"])
+def test_exported_contract_files_match_their_schemas(family):
+    features, metadata = contract_files(family)
+    assert schema.errors(features, "onnx_features") == []
+    assert schema.errors(metadata, "onnx_metadata") == []
+    assert metadata["features_sha256"] == hashlib.sha256(export.json_bytes(features)).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        ("onnx_features", lambda f: f["inputs"][0].update(dtype="float64"), "$.inputs[0].dtype"),
+        ("onnx_features", lambda f: f["inputs"][-1].update(categories=None), "$.inputs[18].categories"),
+        ("onnx_features", lambda f: f["encoding"]["numeric"].pop("missing_tokens"), "'missing_tokens'"),
+        ("onnx_features", lambda f: f.update(undocumented=1), "'undocumented' was unexpected"),
+        ("onnx_metadata", lambda m: m.pop("threshold"), "'threshold' is a required property"),
+        ("onnx_metadata", lambda m: m.update(threshold=1.5), "$.threshold: 1.5 is greater than"),
+        ("onnx_metadata", lambda m: m.update(model_sha256="abc"), "$.model_sha256"),
+        (
+            "onnx_metadata",
+            lambda m: m.update(positive_label=1),
+            "$.positive_label: 1 is not of type 'string'",
+        ),
+    ],
+)
+def test_a_broken_contract_file_is_named_with_its_json_path(name, change, message):
+    features, metadata = contract_files()
+    instance = copy.deepcopy(features if name == "onnx_features" else metadata)
+    change(instance)
+    with pytest.raises(UserError, match=re.escape(message)) as caught:
+        schema.validate(instance, name)
+    assert f"{name}.json does not match {name}.v1.json" in str(caught.value)
+
+
+def test_contract_rules_are_the_ones_training_uses():
+    features, _ = contract_files()
+    numeric = features["encoding"]["numeric"]
+    assert numeric["missing_tokens"] == sorted(data.NUMERIC_MISSING)
+    assert features["encoding"]["categorical"]["missing_tokens"] == [data.CATEGORICAL_MISSING]
+    assert numeric["number_pattern"] == export.NUMBER_PATTERN
+
+
+def test_readme_documents_every_contract_field():
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## The ONNX contract", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`([a-z_0-9]+)`", section))
+
+    def names(node) -> set[str]:
+        found = set()
+        if isinstance(node, dict):
+            found |= set(node.get("properties", {}))
+            for child in node.values():
+                found |= names(child)
+        elif isinstance(node, list):
+            for child in node:
+                found |= names(child)
+        return found
+
+    for name in schema.NAMES:
+        missing = names(schema.load(name)) - documented
+        assert not missing, f"README's contract section does not document {sorted(missing)}"
+
+
+# --- the export stage, run as DVC runs it, in the built clone ----------------------------------------
+
+
+def run_export(project):
+    return sh(project, sys.executable, "scripts/export.py", check=False)
+
+
+def snapshot(project) -> dict[str, bytes]:
+    names = ("model.onnx", "onnx_features.json", "onnx_metadata.json")
+    return {name: (project / "artifacts" / name).read_bytes() for name in names}
+
+
+def test_export_stage_output_matches_the_schemas(built):
+    for name in schema.NAMES:
+        instance = json.loads((built.served / f"{name}.json").read_text())
+        assert schema.errors(instance, name) == []
+
+
+def test_export_stage_refuses_to_write_a_contract_that_breaks_the_schema(project):
+    lineage_path = project / "artifacts" / "lineage.json"
+    original, before = lineage_path.read_bytes(), snapshot(project)
+    try:
+        lineage = json.loads(original)
+        lineage["target"]["positive_label"] = 1  # a label that is not a string
+        lineage_path.write_text(json.dumps(lineage))
+        result = run_export(project)
+    finally:
+        lineage_path.write_bytes(original)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: onnx_metadata.json does not match onnx_metadata.v1.json: $.positive_label")
+    assert snapshot(project) == before  # nothing written
+
+
+def test_export_stage_refuses_a_tampered_joblib(project):
+    model_path = project / "artifacts" / "best_model.joblib"
+    original, before = model_path.read_bytes(), snapshot(project)
+    try:
+        model_path.write_bytes(original + b"\x00")  # any change: the sha256 no longer matches lineage.json
+        result = run_export(project)
+    finally:
+        model_path.write_bytes(original)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "refusing to unpickle it" in last, result.stderr
+    assert snapshot(project) == before
+    assert run_export(project).returncode == 0  # the genuine file still exports
+    assert snapshot(project) == before  # byte-identical
