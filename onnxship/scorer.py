@@ -141,8 +141,18 @@ class Scorer:
     graph's inputs against the features file, and the ONNX Runtime version (``version_check``).
     """
 
-    def __init__(self, artifacts: str | Path, version_check: str = "strict", threads: int = 1) -> None:
+    def __init__(
+        self,
+        artifacts: str | Path,
+        version_check: str = "strict",
+        threads: int = 1,
+        model_file: str | None = None,
+    ) -> None:
+        """``model_file`` scores another graph with the same inputs and outputs (the INT8 file) in
+        place of the metadata's ``model_file``; the metadata's sha256 describes only that one, so
+        the hash check is skipped for it."""
         folder = Path(artifacts)
+        self._model_file = model_file
         self.features, features_bytes = _read_json(folder / "onnx_features.json")
         self.metadata, _ = _read_json(folder / "onnx_metadata.json")
         try:
@@ -162,13 +172,13 @@ class Scorer:
                 f"{folder}/onnx_features.json does not match the sha256 in onnx_metadata.json: "
                 "the two files come from different exports; copy both from the same export"
             )
-        model_path = folder / meta["model_file"]
+        model_path = folder / (self._model_file or meta["model_file"])
         if not model_path.is_file():
             raise UserError(f"{model_path} not found: copy it with the JSON files it belongs to")
         # Hash the very bytes the session loads, so the file cannot change in between.
         model_bytes = model_path.read_bytes()
         actual = hashlib.sha256(model_bytes).hexdigest()
-        if actual != meta["model_sha256"]:
+        if self._model_file is None and actual != meta["model_sha256"]:
             raise UserError(
                 f"{model_path} has sha256 {actual[:12]}..., but onnx_metadata.json records "
                 f"{meta['model_sha256'][:12]}...: refusing a model the contract does not describe; "

@@ -1,7 +1,5 @@
 import time
 
-import pandas as pd
-
 from onnxship import benchmark
 
 
@@ -16,11 +14,6 @@ def test_measure_takes_at_least_the_minimum_and_fills_the_budget():
     )
     assert slow["samples"] > 2 and slow["p50_us"] >= 2000
     assert 100 < slow["rows_per_s"] < 500
-
-
-def test_batch_of_wraps_around():
-    frame = pd.DataFrame({"a": [1, 2, 3]})
-    assert benchmark.batch_of(frame, 7)["a"].tolist() == [1, 2, 3, 1, 2, 3, 1]
 
 
 def test_speedups_are_ratios_of_the_same_cells():
