@@ -7,6 +7,7 @@ a missing value; categorical columns are strings with "" for a missing value.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,13 +44,24 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"data file {path} not found: set data.path in params.yaml to your CSV")
+    with open(path, "rb") as handle:
+        raw_head = handle.read(1 << 16)
+    if b"\x00" in raw_head:
+        raise UserError(f"{path} is not a text CSV file (binary content): export your data as UTF-8 CSV")
     try:
         with open(path, newline="", encoding="utf-8") as handle:
-            header = next(csv.reader(handle), None)
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not a UTF-8 text CSV file: export your data as CSV") from None
+            while handle.read(1 << 20):  # decode all of it, a chunk at a time
+                pass
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start}): re-save it as a UTF-8 CSV") from None
+    head = raw_head.decode("utf-8", errors="ignore")
+    header = next(csv.reader(io.StringIO(head)), None)
     if not header:
         raise UserError(f"{path} is empty: it needs a header row and data rows")
+    if len(header) == 1:
+        for separator in (";", "\t", "|"):
+            if separator in header[0]:
+                raise UserError(f"{path} looks like a {separator!r}-separated file: save it comma-separated")
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
         raise UserError(f"{path} has duplicate column names {duplicates}: rename them")

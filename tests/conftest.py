@@ -119,6 +119,28 @@ def fast(params) -> None:
     params["benchmark"]["warmup"] = 2
 
 
+def clone(root: Path, change_params, extra_files: dict[str, str] | None = None) -> Path:
+    """A git repo at ``root`` holding the working tree's files, as a fresh clone would, with
+    params.yaml changed by ``change_params`` and ``extra_files`` ({path: text}) added."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    for name, text in (extra_files or {}).items():
+        (root / name).write_text(text)
+    edit_params(root, change_params)
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"],
+    ):
+        sh(root, "git", *args)
+    return root
+
+
 @dataclass(frozen=True)
 class Built:
     root: Path  # the clone, which tests may edit (and must restore)
@@ -129,21 +151,7 @@ class Built:
 def built(tmp_path_factory) -> Built:
     """A git repo holding the working tree's files, as a fresh clone would, with fast params,
     after a real `dvc repro`. Built once per test session and shared."""
-    root = tmp_path_factory.mktemp("project")
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
-    ).stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
-    edit_params(root, fast)
-    for args in (
-        ["init", "-q"],
-        ["add", "-A"],
-        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"],
-    ):
-        sh(root, "git", *args)
+    root = clone(tmp_path_factory.mktemp("project"), fast)
     assert repro(root) == STAGES
     served = tmp_path_factory.mktemp("served")
     for name in SERVED:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import runpy
 import subprocess
 import sys
 
@@ -11,14 +11,19 @@ import pytest
 from tests.conftest import REPO
 
 
-def run_train(tmp_path, params_text: str, csv_text: str | None = None):
-    shutil.copytree(REPO / "scripts", tmp_path / "scripts")
-    shutil.copytree(REPO / "onnxship", tmp_path / "onnxship")
+def write_inputs(tmp_path, params_text: str, csv_text: str | None) -> None:
     (tmp_path / "data").mkdir()
     if csv_text is not None:
         (tmp_path / "data" / "d.csv").write_text(csv_text)
     (tmp_path / "params.yaml").write_text(params_text)
-    return subprocess.run([sys.executable, "scripts/train.py"], cwd=tmp_path, capture_output=True, text=True)
+
+
+def run_stage(stage: str, tmp_path, monkeypatch, capsys) -> tuple[int, str]:
+    """Run scripts/<stage>.py as `python scripts/<stage>.py` would, in this process (fast)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(REPO / "scripts" / f"{stage}.py"), run_name="__main__")
+    return exit_info.value.code, capsys.readouterr().err
 
 
 def params(**data) -> str:
@@ -47,20 +52,57 @@ GOOD_CSV = "a,c,y\n" + "".join(f"{i},{'uv'[i % 2]},{'pq'[i % 3 == 0]}\n" for i i
         (params(target="label"), GOOD_CSV, "column 'label' from params.yaml is not in the CSV"),
         (params(positive_label="'x'"), GOOD_CSV, "positive label 'x' is not a value of 'y'"),
         (params(), "a,y\n1,p\n2,q\n3,q\n", "the minority class has 1 rows"),
+        # params.yaml
+        (params().replace("cv_folds: 2", "cv_folds: two"), GOOD_CSV, "'train.cv_folds': Input should be"),
+        (params().replace("  target: y\n", ""), GOOD_CSV, "missing required key 'data.target'"),
+        (params().replace("[logistic_regression]", "[xgboost]"), GOOD_CSV, "'train.candidates.0'"),
+        (
+            params().replace("max_abs_diff: 1.0e-4", "max_abs_diff: -1.0e-4"),
+            GOOD_CSV,
+            "'parity.tolerances.onnx.max_abs_diff': Input should be greater than or equal to 0",
+        ),
+        # the data
+        (params(), None, "data file data/d.csv not found"),
+        (params(), "\x00\x01\x02", "is not a text CSV file"),
+        (params(), "", "is empty"),
+        (params(), "a,c,y\n", "has a header but no data rows"),
+        (params(), "a,a,y\n1,2,p\n", "duplicate column names ['a']"),
+        (params(), GOOD_CSV.replace(",q\n", ",r\n", 3), "target 'y' must have exactly two values"),
+        (params(), "a,y\n" + "".join(f"{i},p\n" for i in range(30)), "must have exactly two values, found 1"),
+        (
+            params(),
+            "a,c,e,y\n" + "".join(f"{i},{'uv'[i % 2]},,{'pq'[i % 3 == 0]}\n" for i in range(40)),
+            "columns ['e'] have no values at all",
+        ),
+        (params(), GOOD_CSV.replace(",", ";"), "looks like a ';'-separated file"),
+        (params(numeric="[c]"), GOOD_CSV, "numeric column 'c' has text 'u' (data row 1)"),
     ],
 )
-def test_bad_input_gives_one_line_and_no_artifact(tmp_path, params_text, csv_text, message):
-    result = run_train(tmp_path, params_text, csv_text)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and message in last, result.stderr
+def test_bad_input_gives_one_line_and_no_artifact(
+    tmp_path, monkeypatch, capsys, params_text, csv_text, message
+):
+    write_inputs(tmp_path, params_text, csv_text)
+    code, stderr = run_stage("train", tmp_path, monkeypatch, capsys)
+    assert code == 2
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, stderr
     assert not (tmp_path / "artifacts").exists() or not any((tmp_path / "artifacts").iterdir())
 
 
-def test_good_input_trains(tmp_path):
-    result = run_train(tmp_path, params(), GOOD_CSV)
-    assert result.returncode == 0, result.stderr
+def test_a_real_process_exits_2_with_one_line(tmp_path):
+    write_inputs(tmp_path, params(target="label"), GOOD_CSV)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "train.py")], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: column 'label' from params.yaml is not in the CSV"]
+
+
+def test_good_input_trains(tmp_path, monkeypatch, capsys):
+    write_inputs(tmp_path, params(), GOOD_CSV)
+    code, stderr = run_stage("train", tmp_path, monkeypatch, capsys)
+    assert code == 0, stderr
     assert {p.name for p in (tmp_path / "artifacts").iterdir()} == {
         "best_model.joblib",
         "threshold.txt",
@@ -69,3 +111,17 @@ def test_good_input_trains(tmp_path):
         "plots",
     }
     assert {p.name for p in (tmp_path / "artifacts" / "plots").iterdir()} == {"roc.csv", "pr.csv"}
+
+
+def test_unconvertible_step_fails_export_without_writing(tmp_path, monkeypatch, capsys):
+    text = params().replace(
+        "  cv_folds: 2\n", "  cv_folds: 2\n  numeric_transformer: sklearn.preprocessing:SplineTransformer\n"
+    )
+    write_inputs(tmp_path, text, GOOD_CSV)
+    assert run_stage("train", tmp_path, monkeypatch, capsys)[0] == 0
+    code, stderr = run_stage("export", tmp_path, monkeypatch, capsys)
+    assert code == 2
+    last = stderr.strip().splitlines()[-1]
+    assert "no converter for step 'preprocess/numeric/custom'" in last and "SplineTransformer" in last
+    assert "export.converter_modules" in last
+    assert not list((tmp_path / "artifacts").glob("*onnx*"))

@@ -66,8 +66,11 @@ def test_missing_file_and_binary_file(tmp_path):
     with pytest.raises(UserError, match="not found"):
         data.read_csv(tmp_path / "nope.csv")
     (tmp_path / "b.csv").write_bytes(b"\xff\xfe\x00\x81binary")
-    with pytest.raises(UserError, match="not a UTF-8 text CSV"):
+    with pytest.raises(UserError, match="not a text CSV file"):
         data.read_csv(tmp_path / "b.csv")
+    (tmp_path / "latin1.csv").write_bytes("a,y\n1,caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(UserError, match="not UTF-8 text"):
+        data.read_csv(tmp_path / "latin1.csv")
 
 
 def test_target_problems(tmp_path):

@@ -187,3 +187,21 @@ def test_gate_fails_on_wrong_threshold_in_metadata(project):
         (artifacts / "onnx_metadata.json").write_text(metadata_text)
     code, report = run_parity(project)
     assert code == 0 and report["passed"]
+
+
+def test_a_failing_stage_leaves_no_stale_output(project):
+    artifacts = project / "artifacts"
+    original = (project / "params.yaml").read_text()
+    try:
+        edit_params(project, lambda p: p["data"].__setitem__("positive_label", "maybe"))
+        result = dvc(project, "repro", check=False)
+        assert result.returncode != 0
+        assert "error: positive label 'maybe' is not a value of 'churn'" in result.stdout + result.stderr
+        # DVC removed train's outputs before running it; nothing downstream ran on stale ones.
+        assert not (artifacts / "best_model.joblib").exists()
+        assert "changed" in dvc(project, "status").stdout
+    finally:
+        (project / "params.yaml").write_text(original)
+    repro(project)
+    assert (artifacts / "best_model.joblib").exists()
+    assert "up to date" in dvc(project, "status").stdout
