@@ -24,15 +24,12 @@ import hashlib
 import json
 import math
 import numbers
-import os
 import re
 import sys
-import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,7 +38,7 @@ import onnxruntime as ort
 
 from onnxship.contract import session as new_session
 from onnxship.errors import UserError
-from onnxship.io import atomic_write_text
+from onnxship.io import atomic_open, atomic_write_text
 
 CONTRACT_VERSION = 1
 VERSION_CHECKS = ("strict", "warn", "off")
@@ -469,20 +466,9 @@ def file_format(path: Path, given: str | None, what: str) -> str:
 # --- writing output ----------------------------------------------------------------------------------
 
 
-@contextmanager
 def atomic_output(path: Path) -> Iterator[IO[str]]:
-    """A text file that appears at ``path`` only if the block completes (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """The scores file: appears at ``path`` only if scoring completes."""
+    return atomic_open(path, "w", encoding="utf-8", newline="")
 
 
 class _Writer:
