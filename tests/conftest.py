@@ -54,3 +54,19 @@ def fitted(family: str):
 @pytest.fixture
 def churn():
     return churn_xy()
+
+
+# --- A small pipeline already run, shared by the remote-storage and compare tests ---------------
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory) -> Path:
+    """A git repo of this project with tiny params, `dvc repro` run and its results committed on
+    `main`. Tests copy it (`shutil.copytree`) rather than change it: one pipeline run for all."""
+    from tests.dvc_project import STAGES, git, git_project, repro, tiny
+
+    root = git_project(tmp_path_factory.mktemp("built") / "project", tiny)
+    assert repro(root) == STAGES
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "baseline results")
+    return root

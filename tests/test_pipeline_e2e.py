@@ -6,10 +6,6 @@ Small params keep it quick: two candidate families, three folds, few benchmark r
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +13,7 @@ import onnx
 import pytest
 from ruamel.yaml import YAML
 
-from tests.conftest import REPO
+from tests.dvc_project import STAGES, dvc, edit_params, git_project, repro, sh
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = [
@@ -33,66 +29,12 @@ ARTIFACTS = [
     "parity_report.json",
     "benchmark.json",
 ]
-STAGES = ["train", "export", "quantize", "parity", "benchmark"]
-
-
-def env() -> dict[str, str]:
-    # The stages run `python`: it must be this interpreter, with its packages.
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-
-
-def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return sh(cwd, sys.executable, "-m", "dvc", *args, check=check)
-
-
-def repro(cwd: Path, *args: str) -> list[str]:
-    """Run `dvc repro` and return the stages that really ran (not skipped, not restored)."""
-    out = dvc(cwd, "repro", *args).stdout
-    return re.findall(r"Running stage '(\w+)'", out)
-
-
-def edit_params(cwd: Path, change) -> None:
-    yaml = YAML()  # round-trip: keeps comments and order
-    path = cwd / "params.yaml"
-    params = yaml.load(path)
-    change(params)
-    with open(path, "w") as handle:
-        yaml.dump(params, handle)
-
-
-def fast(params) -> None:
-    params["train"]["candidates"] = ["logistic_regression", "hist_gradient_boosting"]
-    params["train"]["cv_folds"] = 3
-    params["train"]["hist_gradient_boosting"]["max_iter"] = 50
-    params["benchmark"]["repetitions"] = 20
-    params["benchmark"]["warmup"] = 2
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A git repo holding the working tree's files, as a fresh clone would, with fast params."""
-    root = tmp_path_factory.mktemp("project")
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
-    ).stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
-    edit_params(root, fast)
-    for args in (
-        ["init", "-q"],
-        ["add", "-A"],
-        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"],
-    ):
-        sh(root, "git", *args)
+    root = git_project(tmp_path_factory.mktemp("project"))
     assert repro(root) == STAGES
     return root
 
