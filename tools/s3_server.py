@@ -111,6 +111,7 @@ class S3Server:
         self.ports = free_ports()
         self.process: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
+        self._started = False
 
     @property
     def endpoint(self) -> str:
@@ -145,6 +146,8 @@ class S3Server:
             "-admin.ui=false",
             "-master.volumeSizeLimitMB=64",
             "-volume.max=8",
+            # The volume server's grace period before it stops (1 s in mini) only slows tests.
+            "-volume.preStopSeconds=0",
             # Unix sockets next to the data instead of /tmp/seaweedfs-*-<port>.sock.
             f"-filer.localSocket={data / 'filer.sock'}",
             f"-s3.localSocket={data / 's3.sock'}",
@@ -156,6 +159,27 @@ class S3Server:
         """Start the server and return once the bucket answers `head_bucket` with 200."""
         if self.running():
             return self
+        # A port found free can be taken by another process before weed binds it: a first start
+        # then tries new ports. A restart keeps its ports, which clients already know.
+        attempts = 1 if self._started else 3
+        for attempt in range(1, attempts + 1):
+            self._launch()
+            try:
+                self._wait_ready(timeout)
+            except S3ServerError:
+                self.stop()
+                if attempt == attempts or "Port allocation failed" not in self.log_tail(3):
+                    raise
+                self.ports = free_ports()
+            except BaseException:
+                self.stop()
+                raise
+            else:
+                self._started = True
+                return self
+        raise AssertionError("unreachable")
+
+    def _launch(self) -> None:
         (self.root / "data").mkdir(parents=True, exist_ok=True)
         identities = {
             "identities": [
@@ -166,9 +190,10 @@ class S3Server:
                 }
             ]
         }
-        config = self.root / "s3.json"
-        config.write_text(json.dumps(identities, indent=2))
-        config.chmod(0o600)
+        # The keys file is readable by its owner only, from the moment it exists.
+        fd = os.open(self.root / "s3.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(identities, handle, indent=2)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the process's lifetime)
         self.process = subprocess.Popen(
             self.command(),
@@ -180,12 +205,6 @@ class S3Server:
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def client(self):
         """A boto3 S3 client for this server, with short timeouts and no retries."""
