@@ -206,7 +206,7 @@ class S3Server:
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
 
-    def client(self):
+    def client(self, read_timeout: float = 5.0):
         """A boto3 S3 client for this server, with short timeouts and no retries."""
         import boto3
         from botocore.config import Config
@@ -217,13 +217,15 @@ class S3Server:
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name="us-east-1",
-            config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
+            config=Config(connect_timeout=2, read_timeout=read_timeout, retries={"max_attempts": 1}),
         )
 
     def _wait_ready(self, timeout: float) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        client = self.client()
+        # A short read timeout: whatever holds the port if weed could not bind it may accept the
+        # connection and never answer, and weed's exit must be noticed promptly.
+        client = self.client(read_timeout=1.0)
         deadline = time.monotonic() + timeout
         last = "no answer yet"
         while time.monotonic() < deadline:
