@@ -78,10 +78,20 @@ def digests(repo: Path, folders: tuple[str, ...] = ("artifacts",)) -> dict[str, 
     return found
 
 
-def cached_outs() -> int:
-    """Outputs DVC caches, hence pushes, per dvc.yaml (`metrics` are `cache: false`, kept in git)."""
+def pipeline_files() -> tuple[set[str], set[str]]:
+    """(outputs DVC caches, hence pushes; metrics, `cache: false` and kept in git), per dvc.yaml."""
     stages = YAML(typ="safe").load((REPO / "dvc.yaml").read_text())["stages"].values()
-    return sum(len(stage.get("outs", [])) for stage in stages)
+    outs = {out for stage in stages for out in stage.get("outs", [])}
+    metrics = {name for stage in stages for entry in stage.get("metrics", []) for name in entry}
+    return outs, metrics
+
+
+def cached_outs() -> int:
+    return len(pipeline_files()[0])
+
+
+def in_sync(repo: Path) -> bool:
+    return dvc(repo, "status", "-c").stdout.strip() == f"Cache and remote '{REMOTE}' are in sync."
 
 
 def remote_objects(server: S3Server, prefix: str) -> int:
@@ -108,14 +118,15 @@ def test_push_then_pull_into_a_fresh_clone_restores_every_artifact(project, s3, 
 
     result = dvc(project, "push")
     assert pushed(result.stdout) == cached_outs() == remote_objects(s3, "roundtrip/") > 0
-    assert "in sync" in dvc(project, "status", "-c").stdout
+    assert in_sync(project)
 
     clone = fresh_clone(project, tmp_path / "clone", s3)
     dvc(clone, "pull")
     original = digests(project)
-    assert len(original) == 11
+    outs, metrics = pipeline_files()
+    assert set(original) == outs | metrics
     assert digests(clone) == original
-    assert "in sync" in dvc(clone, "status", "-c").stdout
+    assert in_sync(clone)
     assert "up to date" in dvc(clone, "status").stdout
 
 
@@ -132,8 +143,8 @@ def test_push_cut_short_by_a_server_crash_completes_after_restart(project, s3, t
     git(project, "commit", "-qm", "blobs and S3 remote")
     total = cached_outs() + 48 + 1  # + the directory's manifest
 
-    # One transfer at a time, and no botocore retries: without them each remaining file would
-    # spend ~5 s in back-off against the dead server before DVC reports the failure.
+    # One transfer at a time, and no botocore retries: with its default retries, each remaining
+    # file would spend ~5 s backing off against the dead server before DVC reports the failure.
     push = subprocess.Popen(
         [sys.executable, "-m", "dvc", "push", "-j", "1"],
         cwd=project,
@@ -165,10 +176,10 @@ def test_push_cut_short_by_a_server_crash_completes_after_restart(project, s3, t
     assert len(missing) == total - landed and set(missing.values()) == {"new"}
     result = dvc(project, "push")
     assert pushed(result.stdout) == total - landed
-    assert "in sync" in dvc(project, "status", "-c").stdout
+    assert in_sync(project)
 
     clone = fresh_clone(project, tmp_path / "clone", s3)
     dvc(clone, "pull")
     original = digests(project, ("artifacts", "blobs"))
-    assert len(original) == 11 + 48
+    assert len(original) == len(set().union(*pipeline_files())) + 48
     assert digests(clone, ("artifacts", "blobs")) == original
