@@ -4,17 +4,13 @@ pipeline run once by DVC in a temporary clone (``project``), with a snapshot of 
 from __future__ import annotations
 
 import functools
-import os
-import re
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from ruamel.yaml import YAML
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -63,9 +59,8 @@ def churn():
     return churn_xy()
 
 
-# --- the real pipeline in a temporary clone -------------------------------------------------------
+# --- the real pipeline in a temporary clone (helpers in tests/dvc_project.py) -------------------
 
-STAGES = ["train", "export", "quantize", "parity", "benchmark", "recommend"]
 # What a deployment receives (plus what tests compare it with): copied right after the first build,
 # before any test edits the project.
 SERVED = [
@@ -79,68 +74,6 @@ SERVED = [
 ]
 
 
-def env() -> dict[str, str]:
-    # The stages run `python`: it must be this interpreter, with its packages.
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-
-
-def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return sh(cwd, sys.executable, "-m", "dvc", *args, check=check)
-
-
-def repro(cwd: Path, *args: str) -> list[str]:
-    """Run `dvc repro` and return the stages that really ran (not skipped, not restored)."""
-    out = dvc(cwd, "repro", *args).stdout
-    return re.findall(r"Running stage '(\w+)'", out)
-
-
-def edit_params(cwd: Path, change) -> None:
-    yaml = YAML()  # round-trip: keeps comments and order
-    path = cwd / "params.yaml"
-    params = yaml.load(path)
-    change(params)
-    with open(path, "w") as handle:
-        yaml.dump(params, handle)
-
-
-def fast(params) -> None:
-    params["train"]["candidates"] = ["logistic_regression", "hist_gradient_boosting"]
-    params["train"]["cv_folds"] = 3
-    params["train"]["hist_gradient_boosting"]["max_iter"] = 50
-    params["benchmark"]["min_repetitions"] = 5
-    params["benchmark"]["time_budget_s"] = 0.0
-    params["benchmark"]["warmup"] = 2
-
-
-def clone(root: Path, change_params, extra_files: dict[str, str] | None = None) -> Path:
-    """A git repo at ``root`` holding the working tree's files, as a fresh clone would, with
-    params.yaml changed by ``change_params`` and ``extra_files`` ({path: text}) added."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
-    ).stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
-    for name, text in (extra_files or {}).items():
-        (root / name).write_text(text)
-    edit_params(root, change_params)
-    for args in (
-        ["init", "-q"],
-        ["add", "-A"],
-        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"],
-    ):
-        sh(root, "git", *args)
-    return root
-
-
 @dataclass(frozen=True)
 class Built:
     root: Path  # the clone, which tests may edit (and must restore)
@@ -151,7 +84,9 @@ class Built:
 def built(tmp_path_factory) -> Built:
     """A git repo holding the working tree's files, as a fresh clone would, with fast params,
     after a real `dvc repro`. Built once per test session and shared."""
-    root = clone(tmp_path_factory.mktemp("project"), fast)
+    from tests.dvc_project import STAGES, fast, git_project, repro
+
+    root = git_project(tmp_path_factory.mktemp("project"), fast)
     assert repro(root) == STAGES
     served = tmp_path_factory.mktemp("served")
     for name in SERVED:
@@ -170,8 +105,21 @@ def served(built, tmp_path) -> Path:
     return Path(shutil.copytree(built.served, tmp_path / "artifacts"))
 
 
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory) -> Path:
+    """A git repo of this project with tiny params, `dvc repro` run and its results committed on
+    `main`. Tests copy it (`shutil.copytree`) rather than change it: one pipeline run for all."""
+    from tests.dvc_project import STAGES, git, git_project, repro, tiny
+
+    root = git_project(tmp_path_factory.mktemp("built") / "project", tiny)
+    assert repro(root) == STAGES
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "baseline results")
+    return root
+
+
 def pytest_collection_modifyitems(items) -> None:
-    # Anything that needs the DVC-built clone is an end-to-end test (and is slow the first time).
+    # Anything that needs a DVC-built clone is an end-to-end test (and is slow the first time).
     for item in items:
-        if "built" in getattr(item, "fixturenames", ()):
+        if {"built", "built_project"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)

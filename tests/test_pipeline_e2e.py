@@ -13,7 +13,7 @@ import onnx
 import pytest
 from ruamel.yaml import YAML
 
-from tests.conftest import STAGES, dvc, edit_params, repro, sh
+from tests.dvc_project import STAGES, dvc, edit_params, repro, sh
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = [

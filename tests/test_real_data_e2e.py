@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from tests.conftest import STAGES, clone, fast, repro
 from tests.datagen import make_dataset
+from tests.dvc_project import STAGES, fast, git_project, repro
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ def generated(params) -> None:
 
 def test_pipeline_on_messy_imbalanced_high_cardinality_data(tmp_path):
     table = make_dataset(4000, seed=3, levels=4000).to_csv(index=False)
-    root = clone(tmp_path, generated, {"data/generated.csv": table})
+    root = git_project(tmp_path, generated, extra_files={"data/generated.csv": table})
     assert repro(root) == STAGES
     artifacts = root / "artifacts"
     lineage = json.loads((artifacts / "lineage.json").read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 
+import pytest
 from ruamel.yaml import YAML
 
 from tests.conftest import REPO
@@ -91,3 +92,70 @@ def test_model_files_are_not_in_git():
 
     tracked = subprocess.run(["git", "ls-files", "artifacts"], cwd=REPO, capture_output=True, text=True)
     assert not re.search(r"\.(onnx|joblib|pkl)$", tracked.stdout, re.M)
+
+
+# --- Every params.yaml key is declared by the stages that read it ------------------------------
+# The test above checks that each stage reads the sections it declares. The converse matters more:
+# a stage reading a section it does not declare is not re-run by DVC when that section changes.
+
+
+def sections_read(source: str) -> set[str]:
+    """Sections of params.yaml a stage script reads: `load_params(...).S`, or `P.S` where
+    `P = load_params(...)`. A whole-params object used any other way (passed on, iterated) could
+    reach any section, which makes the stage's reads unknowable: that raises ValueError."""
+    tree = ast.parse(source)
+
+    def is_load(node: ast.AST) -> bool:
+        return isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_params"
+
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    read, whole = set(), set()
+    for call in (n for n in ast.walk(tree) if is_load(n)):
+        parent = parents[call]
+        if isinstance(parent, ast.Attribute):
+            read.add(parent.attr)
+        elif isinstance(parent, ast.Assign) and all(isinstance(t, ast.Name) for t in parent.targets):
+            whole |= {t.id for t in parent.targets}
+        else:
+            raise ValueError(f"line {call.lineno}: load_params(...) used other than by section")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in whole and isinstance(node.ctx, ast.Load):
+            parent = parents[node]
+            if not isinstance(parent, ast.Attribute):
+                raise ValueError(f"line {node.lineno}: the whole params object `{node.id}` is passed on")
+            read.add(parent.attr)
+    return read
+
+
+def leaf_keys(tree: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        keys += leaf_keys(value, path + ".") if isinstance(value, dict) and value else [path]
+    return keys
+
+
+def test_sections_read_sees_aliases_and_refuses_a_whole_params_passed_on():
+    source = "p = load_params('params.yaml')\ntp = p.train\nm = load_params().parity.margin\n"
+    assert sections_read(source) == {"train", "parity"}
+    with pytest.raises(ValueError, match="passed on"):
+        sections_read("p = load_params()\nrun(p.train, p)\n")
+    with pytest.raises(ValueError, match="other than by section"):
+        sections_read("run(load_params())\n")
+
+
+def test_every_params_key_is_declared_by_each_stage_that_reads_it():
+    params = YAML(typ="safe").load((REPO / "params.yaml").read_text())
+    stages = dvc_stages()
+    declared = {}
+    for name, stage in stages.items():
+        entries = stage.get("params", [])
+        assert all(isinstance(e, str) for e in entries), (name, "params from another file")
+        declared[name] = entries
+        read = sections_read((REPO / "scripts" / f"{name}.py").read_text())
+        assert read <= set(params), (name, sorted(read - set(params)))
+        undeclared = read - {entry.split(".")[0] for entry in entries}
+        assert not undeclared, f"stage {name} reads {sorted(undeclared)} but does not declare it"
+    for key in leaf_keys(params):
+        owners = [n for n, ents in declared.items() if any(key == e or key.startswith(e + ".") for e in ents)]
+        assert owners, f"params.yaml key {key!r} is declared by no stage"

@@ -14,7 +14,8 @@ import pytest
 
 from onnxship import data, export, schema
 from onnxship.errors import UserError
-from tests.conftest import REPO, churn_xy, fitted, sh
+from tests.conftest import REPO, churn_xy, fitted
+from tests.dvc_project import sh
 
 
 def contract_files(family: str = "logistic_regression") -> tuple[dict, dict]:
