@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
 import onnx
 from skl2onnx import to_onnx
@@ -130,11 +129,6 @@ def feature_schema(model: onnx.ModelProto, roles: Roles, pipeline: Pipeline) -> 
         "encoding": ENCODING,
         "inputs": inputs,
     }
-
-
-def json_bytes(obj: dict) -> bytes:
-    """The exact bytes io.write_json writes, so the metadata can record the features file's sha256."""
-    return (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode("utf-8")
 
 
 def _training_categories(pipeline: Pipeline, roles: Roles) -> dict[str, list[str]]:

@@ -43,9 +43,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_bytes(obj: Any) -> bytes:
+    """JSON, deterministically: key order as given, Python's float repr, a trailing newline."""
+    return (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write JSON deterministically (fixed key order as given, fixed float repr, trailing newline)."""
-    atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    atomic_write_bytes(path, json_bytes(obj))
 
 
 def read_json(path: str | Path) -> Any:

@@ -38,7 +38,7 @@ def main() -> None:
     onnx.checker.check_model(model, full_check=True)
     model_bytes = model.SerializeToString()
     features = export.feature_schema(model, roles, pipeline)
-    features_bytes = export.json_bytes(features)
+    features_bytes = io.json_bytes(features)
     metadata = export.metadata(model, model_bytes, pipeline, lineage, threshold, features_bytes)
     # The contract is checked before any file is written: a client never sees an invalid one.
     schema.validate(features, "onnx_features")

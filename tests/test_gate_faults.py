@@ -15,6 +15,7 @@ import pytest
 from onnx import numpy_helper
 
 from onnxship import data, export, parity, quantize, training
+from onnxship.io import json_bytes
 from onnxship.params import ParityParams, load_params
 from tests.conftest import FAMILIES, REPO, churn_raw, churn_xy, fitted
 
@@ -45,7 +46,7 @@ class Case:
         }
         fp32_bytes = self.fp32.SerializeToString()
         self.metadata = export.metadata(
-            self.fp32, fp32_bytes, self.pipeline, lineage, self.threshold, export.json_bytes(self.features)
+            self.fp32, fp32_bytes, self.pipeline, lineage, self.threshold, json_bytes(self.features)
         )
 
     def gate(self, fp32=None, int8=None, metadata=None, policy: str = "fail") -> dict:

@@ -12,7 +12,7 @@ import sys
 import jsonschema
 import pytest
 
-from onnxship import data, export, schema
+from onnxship import data, export, io, schema
 from onnxship.errors import UserError
 from tests.conftest import REPO, churn_xy, fitted
 from tests.dvc_project import sh
@@ -30,7 +30,7 @@ def contract_files(family: str = "logistic_regression") -> tuple[dict, dict]:
         "chosen": {"family": family},
     }
     metadata = export.metadata(
-        model, model.SerializeToString(), pipeline, lineage, 0.25, export.json_bytes(features)
+        model, model.SerializeToString(), pipeline, lineage, 0.25, io.json_bytes(features)
     )
     return features, metadata
 
@@ -50,7 +50,7 @@ def test_exported_contract_files_match_their_schemas(family):
     features, metadata = contract_files(family)
     assert schema.errors(features, "onnx_features") == []
     assert schema.errors(metadata, "onnx_metadata") == []
-    assert metadata["features_sha256"] == hashlib.sha256(export.json_bytes(features)).hexdigest()
+    assert metadata["features_sha256"] == hashlib.sha256(io.json_bytes(features)).hexdigest()
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import pytest
 
 from onnxship import data, export, models, parity
 from onnxship.errors import UserError
+from onnxship.io import json_bytes
 from onnxship.params import DataParams, ParityParams, load_params
 from onnxship.transformers import OTHER_CATEGORY, RareCategoryGrouper
 from tests.conftest import REPO, small_train_params
@@ -39,9 +40,7 @@ def gate(pipeline, raw: pd.DataFrame, roles, converter_modules=()) -> dict:
         "model_sha256": "",
         "chosen": {"family": "x"},
     }
-    metadata = export.metadata(
-        model, model.SerializeToString(), pipeline, lineage, 0.5, export.json_bytes(features)
-    )
+    metadata = export.metadata(model, model.SerializeToString(), pipeline, lineage, 0.5, json_bytes(features))
     edges, cases = parity.edge_rows(raw.iloc[0], features, raw)
     X = data.features(pd.concat([raw, edges], ignore_index=True), roles)
     params = ParityParams.model_validate(load_params(REPO / "params.yaml").parity.model_dump())
