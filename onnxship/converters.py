@@ -50,8 +50,9 @@ def _grouper_converter(scope, operator, container) -> None:
                 [mapped],
                 op_domain="ai.onnx.ml",
                 op_version=2,
-                keys_strings=kept,
-                values_strings=kept,
+                # No level kept (none reached min_frequency): everything maps to "__other__".
+                keys_strings=kept or [OTHER_CATEGORY],
+                values_strings=kept or [OTHER_CATEGORY],
                 default_string=OTHER_CATEGORY,
                 name=scope.get_unique_operator_name("LabelEncoder"),
             )

@@ -137,7 +137,16 @@ def features(frame: pd.DataFrame, roles: Roles) -> pd.DataFrame:
                     "clean it or list the column under data.categorical"
                 )
             column = values
-        out[name] = column.astype(np.float32)
+        values32 = column.astype(np.float32)
+        infinite = np.isinf(values32.to_numpy())
+        if infinite.any():
+            row = int(np.flatnonzero(infinite)[0])
+            raise UserError(
+                f"numeric column '{name}' has an infinite or out-of-float32-range value "
+                f"{frame[name].iloc[row]!r} (data row {row + 1}); "
+                "replace it with a finite number or leave it empty"
+            )
+        out[name] = values32
     for name in roles.categorical:
         column = frame[name]
         out[name] = column.where(column.notna(), CATEGORICAL_MISSING).astype(str).astype(object)

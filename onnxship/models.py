@@ -104,3 +104,16 @@ def build_pipeline(family: str, roles: Roles, params: TrainParams) -> Pipeline:
         numeric_transformer=params.numeric_transformer,
     )
     return Pipeline([("preprocess", pre), ("model", estimator(family, params))])
+
+
+def machine_independent(pipeline: Pipeline) -> Pipeline:
+    """Drop fitted state that records this machine rather than the model, so the pickle (and its
+    sha256, which lineage.json and onnx_metadata.json carry) is the same on every machine.
+
+    HistGradientBoosting keeps the number of threads it binned the data with; predictions do not
+    depend on it.
+    """
+    bin_mapper = getattr(pipeline.steps[-1][1], "_bin_mapper", None)
+    if bin_mapper is not None:
+        bin_mapper.n_threads = None
+    return pipeline

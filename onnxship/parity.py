@@ -39,7 +39,7 @@ def edge_rows(base: pd.Series, features: dict, reference: pd.DataFrame) -> tuple
         if spec["role"] == "numeric":
             values = pd.to_numeric(reference[name].where(~reference[name].isin(NUMERIC_MISSING)))
             span = float(np.nanmax(np.abs(values))) if values.notna().any() else 1.0
-            far = 1000.0 * (span + 1.0)
+            far = min(1000.0 * (span + 1.0), 1e30)  # far out, but still a finite float32
             add(name, repr(far), "far above range")
             add(name, repr(-far), "far below range")
     return pd.DataFrame(rows).reset_index(drop=True), cases

@@ -83,7 +83,7 @@ def main() -> None:
         scores,
     )
 
-    model_bytes = io.joblib_bytes(model)
+    model_bytes = io.joblib_bytes(models.machine_independent(model))
     lineage = {
         "dataset": {
             "path": dp.path,

@@ -94,3 +94,11 @@ def test_all_missing_column_is_found():
     frame = pd.DataFrame({"n": ["", "NA"], "c": ["", ""], "ok": ["1", "2"], "y": ["a", "b"]})
     roles = data.Roles(numeric=["n", "ok"], categorical=["c"])
     assert data.all_missing_columns(frame, roles) == ["n", "c"]
+
+
+@pytest.mark.parametrize("text", ["inf", "-Infinity", "1e39"])
+def test_infinite_numbers_are_refused_with_row_and_column(tmp_path, text):
+    frame = data.read_csv(write(tmp_path, f"a,y\n1,p\n{text},q\n"))
+    roles = data.infer_roles(frame, DataParams(path="d.csv", target="y", positive_label="p"))
+    with pytest.raises(UserError, match=r"numeric column 'a' has an infinite .* \(data row 2\)"):
+        data.features(frame, roles)

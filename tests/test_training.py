@@ -72,3 +72,18 @@ def test_test_scores_use_the_threshold_rule():
     p = np.array([0.1, 0.5, 0.5, 0.9])
     scores = training.test_scores(y, p, threshold=0.5)
     assert scores["recall"] == 1.0 and scores["precision"] == pytest.approx(2 / 3)
+
+
+def test_fitted_pipeline_pickles_the_same_whatever_the_core_count():
+    from threadpoolctl import threadpool_limits
+
+    from onnxship import io
+
+    X, y, roles = churn_xy()
+    params = small_train_params()
+    pickles = set()
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads):
+            pipe = models.build_pipeline("hist_gradient_boosting", roles, params).fit(X.iloc[:800], y[:800])
+        pickles.add(io.joblib_bytes(models.machine_independent(pipe)))
+    assert len(pickles) == 1

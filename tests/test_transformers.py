@@ -114,3 +114,14 @@ def test_bad_hook_names_are_clear():
         from onnxship import converters
 
         converters.register(["no_such_module"])
+
+
+def test_a_column_with_no_level_frequent_enough_still_exports():
+    frame, params = churn_like()
+    roles = data.infer_roles(frame, params)
+    pipeline = models.build_pipeline("logistic_regression", roles, small_train_params(min_frequency=100_000))
+    pipeline.fit(data.features(frame.iloc[:1000], roles), data.target(frame.iloc[:1000], params))
+    grouper = pipeline.named_steps["preprocess"].named_transformers_["categorical"].named_steps["group_rare"]
+    assert grouper.kept_ == [[] for _ in roles.categorical]
+    report = gate(pipeline, frame.iloc[1000:].reset_index(drop=True), roles)
+    assert report["passed"], report["backends"]["onnx"]["reasons"]
