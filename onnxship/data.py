@@ -137,7 +137,8 @@ def features(frame: pd.DataFrame, roles: Roles) -> pd.DataFrame:
                     "clean it or list the column under data.categorical"
                 )
             column = values
-        values32 = column.astype(np.float32)
+        with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
+            values32 = column.astype(np.float32)
         infinite = np.isinf(values32.to_numpy())
         if infinite.any():
             row = int(np.flatnonzero(infinite)[0])
