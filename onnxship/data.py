@@ -48,12 +48,6 @@ def read_csv(path: str | Path) -> pd.DataFrame:
         raw_head = handle.read(1 << 16)
     if b"\x00" in raw_head:
         raise UserError(f"{path} is not a text CSV file (binary content): export your data as UTF-8 CSV")
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            while handle.read(1 << 20):  # decode all of it, a chunk at a time
-                pass
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path} is not UTF-8 text (byte {exc.start}): re-save it as a UTF-8 CSV") from None
     head = raw_head.decode("utf-8", errors="ignore")
     header = next(csv.reader(io.StringIO(head)), None)
     if not header:
@@ -66,7 +60,9 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     if duplicates:
         raise UserError(f"{path} has duplicate column names {duplicates}: rename them")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text: re-save it as a UTF-8 CSV") from None
     except (pd.errors.ParserError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise UserError(f"{path} is not a valid CSV ({first})") from None

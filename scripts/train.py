@@ -6,6 +6,7 @@ artifacts/threshold.txt, artifacts/lineage.json and artifacts/test.csv (the held
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 import warnings
@@ -127,7 +128,7 @@ def main() -> None:
             "objective_value_oof": round(objective_value, 6),
         },
         "test_scores": scores,
-        "model_sha256": io.hashlib.sha256(model_bytes).hexdigest(),
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "versions": io.versions("scikit-learn", "numpy", "scipy", "pandas", "joblib"),
     }
     io.atomic_write_bytes(ARTIFACTS / "best_model.joblib", model_bytes)
