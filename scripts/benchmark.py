@@ -31,12 +31,16 @@ def main() -> None:
         log.info("measuring %s", backend)
         results[backend] = benchmark.run_isolated(backend, str(ARTIFACTS), settings)
     speedups = benchmark.speedups(results)
+    mismatches = benchmark.thread_mismatches(results)
+    for line in mismatches:
+        log.warning("thread limit not held: %s (threads asked: %s)", line, params.threads)
     report = {
         "model_family": lineage["chosen"]["family"],
         "settings": settings,
         "speedup_p50_vs_sklearn": speedups,
         "backends": results,
         "environment": benchmark.environment(params.threads),
+        "thread_mismatches": mismatches,
     }
     io.write_json(ARTIFACTS / "benchmark.json", report)
     io.atomic_write_text(
