@@ -65,6 +65,7 @@ def churn():
 # before any test edits the project.
 SERVED = [
     "model.onnx",
+    "model.int8.onnx",
     "onnx_features.json",
     "onnx_metadata.json",
     "test.csv",
