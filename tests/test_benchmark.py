@@ -2,8 +2,8 @@ import json
 import os
 import time
 
-from onnxship import benchmark
-from onnxship.params import load_params
+from onnxship.core.params import load_params
+from onnxship.verify import benchmark, threadlimits
 
 
 def test_measure_takes_at_least_the_minimum_and_fills_the_budget():
@@ -42,7 +42,7 @@ def test_onnx_backend_process_never_imports_scikit_learn(tmp_path):
     code = (
         "import sys, runpy; sys.argv=['x'];"
         "runpy.run_path('scripts/benchmark.py', run_name='__mp_main__');"
-        "import onnxship.benchmark, onnxship.contract;"
+        "import onnxship.verify.benchmark, onnxship.serve.scorer;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'joblib')))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
@@ -52,8 +52,8 @@ def test_onnx_backend_process_never_imports_scikit_learn(tmp_path):
 def test_thread_environment_caps_spawned_processes_and_restores(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    with benchmark.thread_environment(3):
-        assert [os.environ[name] for name in benchmark.THREAD_VARIABLES] == ["3", "3", "3"]
+    with threadlimits.thread_environment(3):
+        assert [os.environ[name] for name in threadlimits.THREAD_VARIABLES] == ["3", "3", "3"]
     assert os.environ["OMP_NUM_THREADS"] == "7" and "OPENBLAS_NUM_THREADS" not in os.environ
 
 
@@ -103,7 +103,7 @@ def test_thread_mismatches_name_each_pool_off_its_count():
         "sklearn": {"threads": {"threads_1": report(2), "threads_2": report(2)}},
         "onnx": {"threads": {"threads_1": report(1, onnxruntime=2)}},
     }
-    assert benchmark.thread_mismatches(results) == [
+    assert threadlimits.thread_mismatches(results) == [
         "sklearn threads_1: libgomp.so ran 2",
         "onnx threads_1: onnxruntime ran 2",
     ]

@@ -1,0 +1,210 @@
+"""Latency, throughput, load time and memory of each backend, measured the same way for all.
+
+Each backend runs in a fresh process (spawned), so its peak memory is its own and no backend warms
+another's caches. Two ways per backend: the bare model call on inputs prepared in advance, and end to
+end from raw rows (strings, as read from a CSV) to decisions, which is what a service pays.
+
+Thread limits hold for every backend (``threadlimits``): each process starts with OpenMP and BLAS
+capped by the environment, threadpoolctl sets each thread count after the model is loaded, and the
+thread counts really in effect during timing are recorded per backend.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from onnxship.core.paths import Artifacts
+from onnxship.verify.threadlimits import (
+    limit_threads,
+    os_thread_count,
+    thread_cpu_ticks,
+    thread_environment,
+    thread_report,
+)
+
+BACKENDS = ("sklearn", "onnx", "int8")
+
+
+def measure(
+    call: Callable[[], object], batch_size: int, warmup: int, min_repetitions: int, budget_s: float
+) -> dict:
+    """Time ``call`` after ``warmup`` untimed calls: at least ``min_repetitions`` times, and on until
+    ``budget_s`` seconds are spent. Latency in microseconds."""
+    for _ in range(warmup):
+        call()
+    samples: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(samples) < min_repetitions or time.perf_counter() < deadline:
+        start = time.perf_counter_ns()
+        call()
+        samples.append((time.perf_counter_ns() - start) / 1e3)
+    p50, p95, p99 = np.percentile(samples, [50, 95, 99])
+    return {
+        "batch_size": batch_size,
+        "samples": len(samples),
+        "p50_us": round(float(p50), 2),
+        "p95_us": round(float(p95), 2),
+        "p99_us": round(float(p99), 2),
+        "rows_per_s": round(batch_size / (float(np.mean(samples)) / 1e6), 1),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _scorers(backend: str, artifacts: Artifacts, threads: int, lineage: dict):
+    """(load seconds, prepare, model call on prepared inputs, end-to-end call on raw records, ONNX
+    Runtime session or None).
+
+    End to end starts from records as a CSV reader gives them (dicts of strings) and ends at the
+    decisions: scikit-learn through pandas and the pipeline, ONNX through the standalone scorer,
+    whose one-record path is what an online service runs. The ONNX inputs of the bare model call
+    are prepared by the same encoder.
+    """
+    start = time.perf_counter()
+    if backend == "sklearn":
+        import pandas as pd
+
+        from onnxship.train import data
+        from onnxship.train.lineage import load_verified_joblib
+
+        pipeline = load_verified_joblib(artifacts.model_joblib, lineage["model_sha256"])
+        load_s = time.perf_counter() - start
+        column = list(pipeline.classes_).index(1)
+        roles, threshold = data.Roles(**lineage["roles"]), lineage["threshold"]["value"]
+
+        def prepare(records):
+            return data.features(pd.DataFrame.from_records(records), roles)
+
+        def model(prepared):
+            return pipeline.predict_proba(prepared)[:, column]
+
+        def end_to_end(records):
+            return model(prepare(records)) >= threshold
+
+        return load_s, prepare, model, end_to_end, None
+
+    from onnxship.serve.scorer import Scorer
+
+    model_file = None if backend == "onnx" else artifacts.model_int8.name
+    scorer = Scorer(artifacts.root, threads=threads, model_file=model_file)
+    load_s = time.perf_counter() - start
+
+    def end_to_end(records):
+        if len(records) == 1:
+            return scorer.score_record(records[0])[1]
+        return scorer.score_records(records)[1]
+
+    return load_s, scorer.encoder.encode, scorer.probabilities, end_to_end, scorer.session
+
+
+def run_backend(backend: str, artifacts: str, settings: dict) -> dict:
+    """Measure one backend at every thread count and batch size (runs in its own process)."""
+    from onnxship.core.files import read_json
+    from onnxship.serve.files import read_csv_records
+
+    paths = Artifacts(Path(artifacts))
+    lineage = read_json(paths.lineage)
+    records = read_csv_records(paths.test_csv)
+    rss_before_load = peak_rss_mb()
+    model_file = {"sklearn": paths.model_joblib, "onnx": paths.model_onnx, "int8": paths.model_int8}[backend]
+    result = {
+        "file_bytes": model_file.stat().st_size,
+        "rss_before_load_mb": rss_before_load,
+        "model": {},
+        "end_to_end": {},
+        "threads": {},
+    }
+    timing = (settings["warmup"], settings["min_repetitions"], settings["time_budget_s"])
+    if backend != "sklearn":
+        import onnxruntime  # noqa: F401  (its import starts an idle thread: count ONNX Runtime's own after it)
+    for threads in settings["threads"]:
+        key = f"threads_{threads}"
+        gc.collect()  # the previous thread count's session and its pool are gone before counting
+        threads_before_load = os_thread_count()
+        load_s, prepare, model, end_to_end, session = _scorers(backend, paths, threads, lineage)
+        result.setdefault("load_ms", round(load_s * 1e3, 2))
+        result["model"][key], result["end_to_end"][key] = {}, {}
+        with limit_threads(threads):  # after loading: the model's native libraries are in now
+            ticks_before_timing = thread_cpu_ticks()
+            for size in settings["batch_sizes"]:
+                rows = [records[i % len(records)] for i in range(size)]
+                prepared = prepare(rows)
+                result["model"][key][f"batch_{size}"] = measure(partial(model, prepared), size, *timing)
+                result["end_to_end"][key][f"batch_{size}"] = measure(partial(end_to_end, rows), size, *timing)
+            # After warm-up and timing, still under the limit: what the timed calls ran with.
+            result["threads"][key] = thread_report(session, threads_before_load, ticks_before_timing)
+        del load_s, prepare, model, end_to_end, session
+    if backend == "onnx":
+        from onnxship.serve.overhead import overhead
+
+        # The scorer's own cost over a bare session.run at batch 1 (goal: at most 30 %).
+        with limit_threads(settings["threads"][0]):
+            result["scorer_overhead"] = overhead(
+                paths.root,
+                records[:200],
+                repetitions=max(500, settings["min_repetitions"]),
+                warmup=settings["warmup"],
+                threads=settings["threads"][0],
+            )
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def run_isolated(backend: str, artifacts: str, settings: dict) -> dict:
+    """``run_backend`` in a fresh spawned process: clean memory figures, no shared warm caches.
+
+    The process starts with OpenMP/BLAS capped at the largest thread count measured (each count is
+    then set by ``limit_threads``): no pool it loads is ever sized by the core count.
+    """
+    with thread_environment(max(settings["threads"])), multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(run_backend, (backend, artifacts, settings))
+
+
+def speedups(results: dict[str, dict]) -> dict:
+    """p50 of scikit-learn divided by p50 of each ONNX backend, cell by cell, from the same run."""
+    out: dict = {}
+    for mode in ("model", "end_to_end"):
+        for backend in BACKENDS[1:]:
+            for threads, cells in results[backend][mode].items():
+                for batch, cell in cells.items():
+                    reference = results["sklearn"][mode][threads][batch]["p50_us"]
+                    out.setdefault(mode, {}).setdefault(backend, {}).setdefault(threads, {})[batch] = round(
+                        reference / cell["p50_us"], 2
+                    )
+    return out
+
+
+def environment(threads: list[int]) -> dict:
+    from onnxship.core.files import versions
+
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu,
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": threads,
+        "thread_settings": "one backend per process, started with OMP/OPENBLAS/MKL_NUM_THREADS = "
+        "the largest thread count; per count, BLAS/OpenMP limited by threadpoolctl after the model is "
+        "loaded; ONNX Runtime intra_op_num_threads = threads, inter_op = 1; measured counts in "
+        "backends.<backend>.threads",
+        "versions": versions("scikit-learn", "onnxruntime", "numpy", "pandas"),
+    }
