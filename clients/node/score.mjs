@@ -32,7 +32,9 @@ function parseArgs(argv) {
   }
   if (!args.input || !args.output) throw new UserError("--input and --output are required");
   args.batchSize = Number(args.batchSize);
-  if (!Number.isInteger(args.batchSize) || args.batchSize < 1) throw new UserError("--batch-size must be >= 1");
+  if (!Number.isInteger(args.batchSize) || args.batchSize < 1) {
+    throw new UserError(`batch size must be at least 1, got ${args.batchSize}`);
+  }
   if (!["strict", "warn", "off"].includes(args.versionCheck)) {
     throw new UserError("--version-check must be strict, warn or off");
   }

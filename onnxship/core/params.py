@@ -192,7 +192,10 @@ def parse_params(raw: object) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise UserError(f"params.yaml: {_describe(exc.errors()[0])}") from None
+        errors = exc.errors()
+        # A misspelt key is also a missing one: name the misspelling (with its did-you-mean) first.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        raise UserError(f"params.yaml: {_describe(first)}") from None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

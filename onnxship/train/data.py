@@ -47,6 +47,8 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     try:
         with open(path, "rb") as handle:
             raw_head = handle.read(1 << 16)
+            if b"\n" not in raw_head:
+                raw_head += handle.readline()  # a header longer than 64 KiB: read it whole
     except OSError as exc:  # no read permission, or another OS-level failure
         raise UserError(
             f"data file {path} cannot be read ({exc.strerror}): give the user running the stage read access"
@@ -97,8 +99,9 @@ def _is_numeric(column: pd.Series, name: str) -> bool:
     for value in counts.index:
         try:
             to_number(value)
-        except ValueError:
-            bad.append(value)
+        except ValueError as exc:
+            if "float32" not in str(exc):  # a number beyond float32 is a number: refused in _numbers
+                bad.append(value)
     if not bad:
         return True
     bad_cells = int(counts[bad].sum())
