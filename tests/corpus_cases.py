@@ -191,6 +191,7 @@ def make_input(spec: dict, test_csv: Path, folder: Path) -> Path:
         records: list[dict] = list(reader)[: spec.get("rows", 3)]
         header = list(reader.fieldnames or [])
     for change in spec.get("set", []):
+        assert change["column"] in header, f"no column {change['column']!r} in {test_csv}"
         records[change["row"] - 1][change["column"]] = change["value"]
     if "drop_column" in spec:
         header.remove(spec["drop_column"])
