@@ -45,7 +45,7 @@ class DataParams(Section):
         if isinstance(value, bool):
             raise ValueError(
                 f"the unquoted YAML boolean {str(value).lower()} is not a label: quote the target value "
-                f"as written in the CSV, e.g. positive_label: \"{str(value).lower()}\""
+                f'as written in the CSV, e.g. positive_label: "{str(value).lower()}"'
             )
         return value
 
