@@ -1,7 +1,8 @@
 """Stage 6, recommend: which backend to serve, and why, from the measured facts.
 
 Reads params.yaml (recommend), artifacts/parity_report.json, artifacts/benchmark.json and
-artifacts/quantize_report.json. Writes artifacts/recommendation.json.
+artifacts/quantize_report.json and artifacts/lineage.json (the model selection reasons, copied).
+Writes artifacts/recommendation.json.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def main() -> None:
         io.read_json(ARTIFACTS / "quantize_report.json"),
         params.serving_batch_size,
     )
+    # Why this model (family, tree count) was trained: train's speed-weighted selection.
+    choice["model_selection"] = io.read_json(ARTIFACTS / "lineage.json").get("selection")
     io.write_json(ARTIFACTS / "recommendation.json", choice)
     log.info("serve %s: %s", choice["choice_name"], "; ".join(choice["reasons"]))
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from onnxship import data, io, models, plots, training
+from onnxship import data, io, models, plots, sizes, training
 from onnxship.cli import run
 from onnxship.errors import UserError
 from onnxship.params import load_params
@@ -66,13 +66,22 @@ def main() -> None:
             family, pipe, X_train, y_train, tp.cv_folds, tp.cv_metric, tp.seed
         )
         log.info("%s: CV %s %.4f +/- %.4f", family, tp.cv_metric, results[family].mean, results[family].std)
-    best = max(tp.candidates, key=lambda f: results[f].mean)  # first listed wins a tie
-    threshold, objective_value = training.tune_threshold(
-        y_train, results[best].oof_probability, tp.threshold_objective
+    best, tree_count, oof, selection = sizes.select_model(
+        results, lambda f: models.build_pipeline(f, roles, tp), X_train, y_train, tp
     )
+    log.info(
+        "selection: %s",
+        "; ".join(selection["family"]["reasons"] + selection.get("tree_count", {}).get("reasons", [])),
+    )
+    threshold, objective_value = training.tune_threshold(y_train, oof, tp.threshold_objective)
+    hyperparameters = getattr(tp, best).model_dump()
+    final = models.build_pipeline(best, roles, tp)
+    if tree_count is not None:
+        hyperparameters["max_iter"] = tree_count
+        final.set_params(model__max_iter=tree_count)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = models.build_pipeline(best, roles, tp).fit(X_train, y_train)
+        model = final.fit(X_train, y_train)
     p_test = model.predict_proba(X.iloc[idx_test])[:, 1]
     scores = training.test_scores(y[idx_test], p_test, threshold)
     log.info(
@@ -120,7 +129,8 @@ def main() -> None:
                 for f, r in results.items()
             },
         },
-        "chosen": {"family": best, "hyperparameters": getattr(tp, best).model_dump()},
+        "chosen": {"family": best, "hyperparameters": hyperparameters},
+        "selection": selection,
         "threshold": {
             "value": threshold,
             "rule": "p >= threshold",
