@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import onnx
 
 
@@ -46,6 +48,7 @@ def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
         _set_inputs(node, [renamed.get(name, name) for name in node.input])
     _merge_concats(graph)
     _drop_unused(graph)
+    _no_missing_checks(graph)
     return model
 
 
@@ -95,6 +98,45 @@ def _merge_concats(graph: onnx.GraphProto) -> None:
                 break
         if not merged:
             return
+
+
+TREE_OPS = ("TreeEnsembleClassifier", "TreeEnsembleRegressor")
+
+
+def _no_missing_checks(graph: onnx.GraphProto) -> None:
+    """Clear the per-node "missing value goes left" flags of a tree ensemble whose input cannot hold
+    NaN: a Concat of Imputer outputs (NaN replaced by finite values) and category codes (finite).
+
+    The flags change nothing for finite inputs, but with any flag set ONNX Runtime's tree walk
+    tests every value for NaN; without them it takes its plain comparison loop (about 8 % faster
+    at batch 1024 on the default model; docs/serving-speed.md).
+    """
+    producers = {out: node for node in graph.node for out in node.output}
+    for node in graph.node:
+        if node.op_type not in TREE_OPS or node.domain != "ai.onnx.ml":
+            continue
+        source = producers.get(node.input[0])
+        if source is None or source.op_type != "Concat" or _axis(source) != 1:
+            continue
+        if all(_finite_output(producers.get(name)) for name in source.input):
+            for attr in node.attribute:
+                if attr.name == "nodes_missing_value_tracks_true":
+                    attr.ints[:] = [0] * len(attr.ints)
+
+
+def _finite_output(node: onnx.NodeProto | None) -> bool:
+    """True if ``node`` can only output finite floats (given finite or NaN inputs)."""
+    if node is None:
+        return False
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    if node.op_type == "Imputer":
+        replaced = attrs.get("replaced_value_float", 0.0)
+        imputed = attrs.get("imputed_value_floats", [])
+        return math.isnan(replaced) and bool(imputed) and all(math.isfinite(v) for v in imputed)
+    if node.op_type == "LabelEncoder" and "values_floats" in attrs:
+        default = attrs.get("default_float", -0.0)
+        return all(math.isfinite(v) for v in [*attrs["values_floats"], default])
+    return False
 
 
 def _drop_unused(graph: onnx.GraphProto) -> None:

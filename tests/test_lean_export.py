@@ -26,9 +26,9 @@ def categorical_chain(pipeline):
 def assert_table_equals_chain(pipeline, frame: pd.DataFrame, columns: list[str]) -> None:
     chain = categorical_chain(pipeline)
     codes = CategoryCodes.from_steps(chain, columns).fit(None)
-    probe = pd.concat(
-        [frame[columns], pd.DataFrame({c: TRICKY for c in columns})], ignore_index=True
-    ).astype(object)
+    probe = pd.concat([frame[columns], pd.DataFrame({c: TRICKY for c in columns})], ignore_index=True).astype(
+        object
+    )
     np.testing.assert_array_equal(codes.transform(probe), chain.transform(probe))
 
 
@@ -68,6 +68,22 @@ def test_tree_graph_is_one_lookup_per_categorical_input(family):
     assert not {"Slice", "ArrayFeatureExtractor", "Where", "Cast", "Reshape"} & set(ops)
     lookups = [n for n in model.graph.node if n.op_type == "LabelEncoder"]
     assert [n.input[0] for n in lookups] == roles.categorical  # straight from the graph inputs
+    # Imputed numbers and codes are never NaN: the trees carry no missing-value flags.
+    tree = next(n for n in model.graph.node if n.op_type == "TreeEnsembleClassifier")
+    tracks = next(a for a in tree.attribute if a.name == "nodes_missing_value_tracks_true")
+    assert set(tracks.ints) == {0}
+
+
+def test_missing_value_flags_stay_when_nan_can_reach_the_trees():
+    # A numeric transformer after the imputer could output NaN: the flags are kept.
+    _, _, roles = churn_xy()
+    X, y, _ = churn_xy()
+    train_params = small_train_params(numeric_transformer="plugins.clip:QuantileClipper")
+    pipeline = models.build_pipeline("hist_gradient_boosting", roles, train_params).fit(X[:1500], y[:1500])
+    model = export.convert(pipeline, roles, 17, converter_modules=("plugins.clip",))
+    tree = next(n for n in model.graph.node if n.op_type == "TreeEnsembleClassifier")
+    tracks = next(a for a in tree.attribute if a.name == "nodes_missing_value_tracks_true")
+    assert 1 in set(tracks.ints)
 
 
 def test_lean_export_leaves_the_fitted_pipeline_alone():
@@ -119,3 +135,17 @@ def test_simplify_reads_columns_from_inputs_merges_concats_and_drops_dead_nodes(
     feeds = {"a": np.array([[1.5], [-2.0]], np.float32), "b": np.array([[3.0], [np.nan]], np.float32)}
     outputs = [contract.session(m.SerializeToString()).run(None, feeds)[0] for m in (before, after)]
     np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_native_categorical_boosting_is_refused_with_the_upstream_issue():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from onnxship.errors import UserError
+
+    X, y, roles = churn_xy()
+    pipeline = fitted("hist_gradient_boosting")
+    codes = pipeline[:-1].transform(X.iloc[:2000])
+    native = HistGradientBoostingClassifier(max_iter=5, categorical_features=[len(roles.numeric)])
+    pipeline = type(pipeline)([*pipeline.steps[:-1], ("model", native.fit(codes, y[:2000]))])
+    with pytest.raises(UserError, match="sklearn-onnx#1051"):
+        export.convert(pipeline, roles, 17)
