@@ -9,9 +9,12 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper
 
-from onnxship import contract, data, export, graph, models
-from onnxship.params import DataParams
-from onnxship.transformers import OTHER_CATEGORY, CategoryCodes
+from onnxship.contract.runtime import session
+from onnxship.convert import export, graph
+from onnxship.core.errors import UserError
+from onnxship.core.params import DataParams
+from onnxship.train import data, models
+from onnxship.train.transformers import OTHER_CATEGORY, CategoryCodes
 from tests.conftest import churn_xy, fitted, small_train_params
 from tests.datagen import make_dataset
 from tests.test_transformers import gate
@@ -133,14 +136,12 @@ def test_simplify_reads_columns_from_inputs_merges_concats_and_drops_dead_nodes(
     assert list(after.graph.node[0].input) == ["b", "a", "b"]
     assert {i.name for i in after.graph.initializer} == {"two_f"}
     feeds = {"a": np.array([[1.5], [-2.0]], np.float32), "b": np.array([[3.0], [np.nan]], np.float32)}
-    outputs = [contract.session(m.SerializeToString()).run(None, feeds)[0] for m in (before, after)]
+    outputs = [session(m.SerializeToString()).run(None, feeds)[0] for m in (before, after)]
     np.testing.assert_array_equal(outputs[0], outputs[1])
 
 
 def test_native_categorical_boosting_is_refused_with_the_upstream_issue():
     from sklearn.ensemble import HistGradientBoostingClassifier
-
-    from onnxship.errors import UserError
 
     X, y, roles = churn_xy()
     pipeline = fitted("hist_gradient_boosting")

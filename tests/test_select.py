@@ -1,6 +1,6 @@
 import pytest
 
-from onnxship.select import Candidate, choose, paired_loss, within_noise
+from onnxship.train.select import Candidate, choose, paired_loss, within_noise
 
 BEST = [0.90, 0.86, 0.88, 0.91, 0.85]
 
@@ -69,7 +69,7 @@ def test_only_candidates_within_the_noise_need_a_cost():
 
 
 def test_tree_counts_are_scored_from_one_fit_per_fold_and_cost_grows_with_trees():
-    from onnxship import models, sizes, training
+    from onnxship.train import models, sizes, training
     from tests.conftest import churn_xy, fitted, small_train_params
 
     X, y, roles = churn_xy()

@@ -1,5 +1,5 @@
 """What a fitted model costs to serve, the CV scores of smaller boosting models, and the selection
-that ships the cheapest candidate within the CV noise of the best (rules in onnxship.select).
+that ships the cheapest candidate within the CV noise of the best (rules in onnxship.train.select).
 
 Cost is counted in the exported graph's own units: tree nodes for tree ensembles (TreeEnsemble
 evaluates a path through every tree, so its time grows with the number of trees), weights for
@@ -20,9 +20,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from onnxship.params import TrainParams
-from onnxship.select import Candidate, choose, within_noise
-from onnxship.training import SCORERS, CVResult
+from onnxship.core.params import TrainParams
+from onnxship.train.select import Candidate, choose, within_noise
+from onnxship.train.training import SCORERS, CVResult
 
 STAGED = ("hist_gradient_boosting",)  # families whose tree count is scanned
 

@@ -8,7 +8,7 @@ order:
    and at most ``max_score_loss`` in any case.
 3. Among those, the lowest cost wins (a tie goes to the higher mean score, then to the first
    listed); with ``prefer_cheaper`` off, the best always wins.
-The cost is what the exported model pays per row (``onnxship.sizes``: tree nodes or weights), so a
+The cost is what the exported model pays per row (``onnxship.train.sizes``: tree nodes or weights), so a
 model that is as good as the best within the noise but cheaper to serve is the one shipped.
 """
 
