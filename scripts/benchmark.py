@@ -14,7 +14,7 @@ from onnxship.core import files
 from onnxship.core.params import load_params
 from onnxship.core.paths import Artifacts
 from onnxship.core.stage import run
-from onnxship.verify import benchmark, plots
+from onnxship.verify import benchmark, plots, threadlimits
 
 ARTIFACTS = Artifacts()
 log = logging.getLogger("benchmark")
@@ -30,12 +30,16 @@ def main() -> None:
         log.info("measuring %s", backend)
         results[backend] = benchmark.run_isolated(backend, str(ARTIFACTS.root), settings)
     speedups = benchmark.speedups(results)
+    mismatches = threadlimits.thread_mismatches(results)
+    for line in mismatches:
+        log.warning("thread limit not held: %s (threads asked: %s)", line, params.threads)
     report = {
         "model_family": lineage["chosen"]["family"],
         "settings": settings,
         "speedup_p50_vs_sklearn": speedups,
         "backends": results,
         "environment": benchmark.environment(params.threads),
+        "thread_mismatches": mismatches,
     }
     files.write_json(ARTIFACTS.benchmark, report)
     files.atomic_write_text(
