@@ -109,12 +109,15 @@ def swap_numeric_inputs(model: onnx.ModelProto, a: str, b: str) -> onnx.ModelPro
 
 
 def shuffle_categorical_mapping(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Rotate the category list of every one-hot encoder: each category lands in another's slot."""
+    """Rotate the category list of every one-hot encoder, and the keys of every category-code
+    table (trees get codes, not one-hot): each category lands in another's slot."""
     model = copy.deepcopy(model)
     for node in model.graph.node:
-        if node.op_type == "OneHotEncoder":
+        names = {a.name for a in node.attribute}
+        table = node.op_type == "LabelEncoder" and "values_floats" in names
+        if node.op_type == "OneHotEncoder" or table:
             for attr in node.attribute:
-                if attr.name == "cats_strings" and len(attr.strings) > 1:
+                if attr.name in ("cats_strings", "keys_strings") and len(attr.strings) > 1:
                     attr.strings[:] = [*attr.strings[1:], attr.strings[0]]
     return model
 

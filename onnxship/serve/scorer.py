@@ -100,10 +100,10 @@ class Scorer:
 
     def score_records(self, records: Iterable[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and decisions for a batch of records (rows numbered from 1 in errors)."""
-        rows = [self.values(record, row) for row, record in enumerate(records, 1)]
-        if not rows:
+        feeds = self.encoder.encode(records)
+        if not len(next(iter(feeds.values()))):
             return np.empty(0, dtype=np.float64), np.empty(0, dtype=bool)
-        probability = self.probabilities(self.feeds(rows))
+        probability = self.probabilities(feeds)
         return probability, self.decide(probability)
 
     # -- one record --------------------------------------------------------------------------------
