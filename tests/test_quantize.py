@@ -3,8 +3,8 @@ import onnx
 import pytest
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from onnxship import contract, export, quantize
-from tests.conftest import FAMILIES, churn_xy, fitted
+from onnxship.convert import export, quantize
+from tests.conftest import FAMILIES, churn_xy, fitted, onnx_probabilities
 
 
 def exported(family: str) -> onnx.ModelProto:
@@ -34,7 +34,7 @@ def test_stock_quantizer_fails_on_duplicate_import_and_ours_does_not(tmp_path):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_every_family_quantizes_and_reports_honestly(family, tmp_path):
+def test_every_family_quantizes_and_reports_honestly(family):
     fp32 = exported(family)
     int8 = quantize.quantize(fp32, "QInt8", per_channel=False, reduce_range=False)
     onnx.checker.check_model(int8)
@@ -47,15 +47,8 @@ def test_every_family_quantizes_and_reports_honestly(family, tmp_path):
         assert sum(by_op.values()) == 0
     # Both run, and INT8 stays close to FP32 on real rows.
     X = churn_xy()[0].iloc[2000:2300]
-    metadata = {"probability_output": export.PROBABILITY_OUTPUT, "positive_class_index": 1}
     features = export.feature_schema(fp32, churn_xy()[2], fitted(family))
-    probs = []
-    for model in (fp32, int8):
-        path = tmp_path / "m.onnx"
-        path.write_bytes(model.SerializeToString())
-        probs.append(
-            contract.positive_probability(contract.session(str(path)), contract.feeds(X, features), metadata)
-        )
+    probs = [onnx_probabilities(model, features, X) for model in (fp32, int8)]
     assert np.abs(probs[0] - probs[1]).max() < (0.1 if family == "mlp" else 1e-7)
 
 
@@ -74,10 +67,7 @@ def test_linear_as_matmul_quantizes_and_keeps_fp32_parity(tmp_path):
     int8 = quantize.quantize(fp32, "QInt8", per_channel=False, reduce_range=False)
     assert quantize.quantized_nodes(fp32, int8)["MatMul"] == 1
     features = export.feature_schema(fp32, roles, pipeline)
-    metadata = {"probability_output": export.PROBABILITY_OUTPUT, "positive_class_index": 1}
     rows = X.iloc[2000:3000]
     expected = pipeline.predict_proba(rows)[:, 1]
-    got = contract.positive_probability(
-        contract.session(fp32.SerializeToString()), contract.feeds(rows, features), metadata
-    )
+    got = onnx_probabilities(fp32, features, rows)
     assert np.abs(expected - got).max() < 1e-4  # the FP32 tolerance in params.yaml

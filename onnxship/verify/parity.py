@@ -1,47 +1,72 @@
 """Numerical agreement of a backend with scikit-learn, and the pass/fail verdict.
 
 scikit-learn is the reference: the model the user validated, with the threshold train tuned.
-Each backend is scored the way a client would score it, through the JSON contract, so a wrong
-threshold, class column or input mapping in the contract shows up here.
+Each ONNX backend is scored exactly as it ships: its contract files loaded with every check a client
+makes (``onnxship.contract.artifacts``), raw rows (the strings a CSV gives) encoded by the one encoder
+and scored by the standalone ``Scorer``. So a wrong threshold, class column, input mapping or
+contract file shows up here, and what passes here is what a service runs.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from onnxship import contract
-from onnxship.data import NUMERIC_MISSING
-from onnxship.params import ParityParams
+from onnxship.contract.artifacts import Contract
+from onnxship.contract.encode import InvalidRecord
+from onnxship.contract.spec import NUMERIC_MISSING
+from onnxship.core.errors import UserError
+from onnxship.core.params import ParityParams
+from onnxship.serve.scorer import Scorer
+from onnxship.train import data
+from onnxship.train.data import Roles
 
 UNSEEN_CATEGORY = "__unseen_in_training__"
 
 
-def edge_rows(base: pd.Series, features: dict, reference: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+def edge_rows(
+    base: pd.Series, features: dict, reference: pd.DataFrame, max_rows: int = 1000
+) -> tuple[pd.DataFrame, list[str]]:
     """Rows that stress the contract, built from one real row (raw strings, as in the CSV).
 
-    One row per case: an unseen category per categorical column, a missing value per column, and a
-    value far above and far below the observed range per numeric column.
+    Per column: an unseen category (categorical), a missing value, and a value far above and far
+    below the observed range (numeric). One row per case while that makes at most ``max_rows`` rows;
+    for a wider table each row applies one kind of case to a group of columns, so every column is
+    still covered and the gate's cost stays linear in the number of columns.
     """
-    rows, cases = [], []
-
-    def add(column: str, value: str, case: str) -> None:
-        row = base.copy()
-        row[column] = value
-        rows.append(row)
-        cases.append(f"{case}: {column}")
-
+    changes: list[tuple[str, str, str]] = []  # (kind, column, value), in column order
     for spec in features["inputs"]:
         name = spec["name"]
         if spec["role"] == "categorical":
-            add(name, UNSEEN_CATEGORY, "unseen category")
-        add(name, "", "missing value")
+            changes.append(("unseen category", name, UNSEEN_CATEGORY))
+        changes.append(("missing value", name, ""))
         if spec["role"] == "numeric":
             values = pd.to_numeric(reference[name].where(~reference[name].isin(NUMERIC_MISSING)))
             span = float(np.nanmax(np.abs(values))) if values.notna().any() else 1.0
             far = min(1000.0 * (span + 1.0), 1e30)  # far out, but still a finite float32
-            add(name, repr(far), "far above range")
-            add(name, repr(-far), "far below range")
+            changes.append(("far above range", name, repr(far)))
+            changes.append(("far below range", name, repr(-far)))
+    if len(changes) <= max_rows:
+        groups = [[change] for change in changes]
+    else:
+        size = math.ceil(len(changes) / max_rows)
+        kinds = dict.fromkeys(kind for kind, _, _ in changes)
+        groups = []
+        for kind in kinds:
+            same = [change for change in changes if change[0] == kind]
+            groups += [same[i : i + size] for i in range(0, len(same), size)]
+    rows, cases = [], []
+    for group in groups:
+        row = base.copy()
+        for _, column, value in group:
+            row[column] = value
+        rows.append(row)
+        cases.append(f"{group[0][0]}: {', '.join(column for _, column, _ in group)}")
     return pd.DataFrame(rows).reset_index(drop=True), cases
 
 
@@ -140,72 +165,112 @@ def check_backend(
     return {"passed": not reasons, "reasons": reasons, "tolerance": tolerance, **result}
 
 
-def run_gate(
-    pipeline,
-    threshold: float,
-    X: pd.DataFrame,
-    cases: list[str],
-    n_test: int,
-    models: dict[str, str | bytes],
-    features: dict,
-    metadata: dict,
-    params: ParityParams,
-    problems: dict[str, list[str]] | None = None,
-) -> tuple[dict, dict[str, np.ndarray]]:
-    """The parity gate: score ``X`` with the scikit-learn ``pipeline`` and with each ONNX model
-    through the contract, and judge each backend against its tolerances.
+@dataclass(frozen=True)
+class GateInput:
+    """What the gate judges.
 
-    The first ``n_test`` rows of ``X`` are held-out rows; the rest are edge rows. Every row is scored
-    alone (batch 1), as an online service scores it: dynamic INT8 quantizes activations with a range
-    taken from the whole batch, so in a batch one far-out row changes its neighbours' results. The
-    held-out rows are also scored as one batch, and that must meet the same tolerances.
+    ``rows`` are raw records (dicts of the strings a CSV gives): the first ``n_test`` are held-out
+    rows, the rest edge rows; ``cases`` names each row. ``backends`` maps each ONNX backend to its
+    loaded contract, or to the reason a client refuses its files. ``problems`` are faults found
+    outside the contract files (e.g. a threshold.txt that train did not write), per backend.
+    """
+
+    pipeline: Any
+    threshold: float
+    roles: Roles
+    rows: list[dict]
+    cases: list[str]
+    n_test: int
+    backends: dict[str, Contract | str]
+    params: ParityParams
+    problems: dict[str, list[str]] = field(default_factory=dict)
+
+
+def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
+    """The parity gate: score every row with the scikit-learn pipeline and with each ONNX backend
+    through the shipped scorer, and judge each backend against its tolerances.
+
+    Every row is scored alone (batch 1), as an online service scores it: dynamic INT8 quantizes
+    activations with a range taken from the whole batch, so in a batch one far-out row changes its
+    neighbours' results. The held-out rows are also scored as one batch, which must meet the same
+    tolerances.
 
     Returns the report and each backend's per-row probabilities (scored alone), scikit-learn's too.
     """
-    reference = pipeline.predict_proba(X)[:, list(pipeline.classes_).index(1)]
-    inputs = contract.feeds(X, features)
-    tolerances = {name: getattr(params.tolerances, name).model_dump() for name in models}
+    frame = data.features(pd.DataFrame.from_records(gate.rows), gate.roles)
+    reference = gate.pipeline.predict_proba(frame)[:, list(gate.pipeline.classes_).index(1)]
+    params, n_test = gate.params, gate.n_test
     results, probabilities = {}, {"sklearn": reference}
-    for name, model in models.items():
-        sess = contract.session(model)
-        alone = np.concatenate(
-            [
-                contract.positive_probability(sess, {k: v[i : i + 1] for k, v in inputs.items()}, metadata)
-                for i in range(len(X))
-            ]
-        )
+    for name, contract in gate.backends.items():
+        tolerance = getattr(params.tolerances, name).model_dump()
+        problems = list(gate.problems.get(name, []))
+        if isinstance(contract, str):
+            results[name] = refused(tolerance, [*problems, f"a client refuses its files: {contract}"])
+            continue
+        scorer = Scorer.from_contract(contract)
+        try:
+            alone = np.array([scorer.score_record(row)[0] for row in gate.rows])
+            batched = scorer.score_records(gate.rows[:n_test])[0]
+        except InvalidRecord as exc:
+            results[name] = refused(
+                tolerance, [*problems, f"the scorer refuses a row the model was fitted on: {exc}"]
+            )
+            continue
         probabilities[name] = alone
-        results[name] = check_backend(
-            reference,
-            threshold,
-            alone,
-            metadata,
-            tolerances[name],
-            params.margin,
-            cases,
-            params.max_rows_listed,
-            (problems or {}).get(name),
-        )
-        subset = {"test_rows": slice(0, n_test), "edge_rows": slice(n_test, len(X))}
+        result = check_backend(
+            reference, gate.threshold, alone, contract.metadata, tolerance, params.margin, gate.cases,
+            params.max_rows_listed, problems,
+        )  # fmt: skip
+        subset = {"test_rows": slice(0, n_test), "edge_rows": slice(n_test, len(gate.rows))}
         for key, rows in subset.items():
             if rows.start == rows.stop:
                 continue  # no edge rows (parity.edge_rows: false)
             part = compare(
-                reference[rows], alone[rows], threshold, metadata["threshold"], params.margin, cases[rows], 0
+                reference[rows],
+                alone[rows],
+                gate.threshold,
+                scorer.threshold,
+                params.margin,
+                gate.cases[rows],
+                0,
             )
-            results[name][key] = {k: part[k] for k in HEADLINE}
-        batched = contract.positive_probability(sess, {k: v[:n_test] for k, v in inputs.items()}, metadata)
+            result[key] = {k: part[k] for k in HEADLINE}
         batch = compare(
-            reference[:n_test], batched, threshold, metadata["threshold"], params.margin, cases[:n_test], 0
+            reference[:n_test],
+            batched,
+            gate.threshold,
+            scorer.threshold,
+            params.margin,
+            gate.cases[:n_test],
+            0,
         )
-        results[name]["test_rows_one_batch"] = {k: batch[k] for k in HEADLINE}
-        batch_reasons = verdict(batch, tolerances[name]["max_abs_diff"], tolerances[name]["min_agreement"])
-        results[name]["reasons"] += [f"scored as one batch of {n_test} rows: {r}" for r in batch_reasons]
-        results[name]["passed"] = not results[name]["reasons"]
+        result["test_rows_one_batch"] = {k: batch[k] for k in HEADLINE}
+        batch_reasons = verdict(batch, tolerance["max_abs_diff"], tolerance["min_agreement"])
+        result["reasons"] += [f"scored as one batch of {n_test} rows: {r}" for r in batch_reasons]
+        result["passed"] = not result["reasons"]
+        results[name] = result
     report = summarize(
-        reference[:n_test], threshold, params.margin, len(reference) - n_test, results, params.int8_on_failure
+        reference[:n_test],
+        gate.threshold,
+        params.margin,
+        len(reference) - n_test,
+        results,
+        params.int8_on_failure,
     )
     return report, probabilities
+
+
+def client_load(load: Callable[[], Contract]) -> Contract | str:
+    """A backend as a client sees it: its contract if ``load`` accepts the files, else the reason."""
+    try:
+        return load()
+    except UserError as exc:
+        return str(exc)
+
+
+def refused(tolerance: dict, reasons: list[str]) -> dict:
+    """The report section of a backend that could not be scored: failed, with the reasons."""
+    return {"passed": False, "reasons": reasons, "tolerance": tolerance, "refused": True}
 
 
 def summarize(

@@ -14,7 +14,7 @@ from pathlib import Path
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from onnxship.graph import normalize
+from onnxship.convert.graph import normalize
 
 
 def dedupe_opset_imports(model: onnx.ModelProto) -> onnx.ModelProto:
