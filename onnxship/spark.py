@@ -6,7 +6,7 @@ closure: no ``sparkContext``, no broadcast, so the same code runs under Spark Co
 worker process builds one ``Scorer`` from those bytes on its first batch (re-verifying them) and keeps
 it in a module-level cache keyed by the sha256s, so with Spark's worker reuse (the default) a worker
 pays for one onnxruntime session, not one per task or batch. Every row goes through
-``Scorer.values``: the very encoder and checks of ``python -m onnxship.scorer``.
+``Scorer.values``: the very encoder and checks of ``python -m onnxship.serve``.
 
 Rows have no order in Spark, so a row is named by the ``--id-column`` the user gives (recommended:
 a key that joins the scores back). Without one, a row is named by its position in its input
@@ -42,8 +42,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from onnxship.errors import UserError
-from onnxship.scorer import MAX_LISTED, VERSION_CHECKS, InvalidRecord, Scorer
+from onnxship.contract import artifacts as contract_files
+from onnxship.contract.encode import InvalidRecord
+from onnxship.contract.runtime import VERSION_CHECKS
+from onnxship.core.errors import UserError
+from onnxship.core.paths import FEATURES_FILE, METADATA_FILE
+from onnxship.serve.files import MAX_LISTED
+from onnxship.serve.scorer import Scorer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,7 +74,6 @@ class Artifacts:
     model: bytes
     features: bytes
     metadata: bytes
-    model_file: str
     version_check: str
 
     @functools.cached_property
@@ -80,43 +84,36 @@ class Artifacts:
 
 
 def load_artifacts(folder: str | Path, version_check: str = "strict") -> tuple[Artifacts, Scorer]:
-    """Verify the artifacts in ``folder`` as the standalone scorer does and read their bytes.
+    """Verify the artifacts in ``folder`` as the standalone scorer does and keep their bytes.
 
-    The first check reads the folder (so error messages name the user's files); the bytes that will
-    be shipped are then checked again as a scorer of their own, so a file replaced in between is
-    caught rather than shipped.
+    ``contract.artifacts.load`` checks the folder (its messages name the user's files); the JSON
+    bytes that will ship are then checked together with the model bytes it hashed, so a file
+    replaced in between is refused rather than shipped.
     """
     folder = Path(folder)
-    Scorer(folder, version_check=version_check)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a minor-version warning was shown by the first check
-        features = (folder / "onnx_features.json").read_bytes()
-        metadata = (folder / "onnx_metadata.json").read_bytes()
-        model_file = json.loads(metadata)["model_file"]
-        artifacts = Artifacts(
-            (folder / model_file).read_bytes(), features, metadata, model_file, version_check
-        )
-        try:
-            scorer = scorer_from_bytes(artifacts)
-        except UserError:
-            raise UserError(f"the files in {folder} changed while they were read: run again") from None
-    return artifacts, scorer
-
-
-# --- Scorer from bytes (kept apart: the scorer itself only reads folders) ----------------------------
+    contract = contract_files.load(folder, version_check)
+    features, metadata = (folder / FEATURES_FILE).read_bytes(), (folder / METADATA_FILE).read_bytes()
+    try:
+        # "off": the version was checked (and any warning shown) by the load above.
+        shipped = contract_files.from_bytes(features, metadata, contract.model, "off", str(folder))
+    except UserError:
+        shipped = None
+    if shipped is None or (shipped.features, shipped.metadata) != (contract.features, contract.metadata):
+        raise UserError(f"the files in {folder} changed while they were read: run again")
+    return Artifacts(contract.model, features, metadata, version_check), Scorer.from_contract(shipped)
 
 
 def scorer_from_bytes(artifacts: Artifacts) -> Scorer:
-    """A Scorer built, with all of its checks, from the files' bytes (written to a temporary folder
-    that is removed once the session holds the model)."""
-    with tempfile.TemporaryDirectory(prefix="onnxship-spark-") as folder:
-        for name, blob in (
-            ("onnx_features.json", artifacts.features),
-            ("onnx_metadata.json", artifacts.metadata),
-            (artifacts.model_file, artifacts.model),
-        ):
-            Path(folder, name).write_bytes(blob)
-        return Scorer(folder, version_check=artifacts.version_check, threads=1)
+    """A Scorer built from the shipped bytes with every check of the contract (run again on each
+    worker: its ONNX Runtime may not be the driver's)."""
+    contract = contract_files.from_bytes(
+        artifacts.features,
+        artifacts.metadata,
+        artifacts.model,
+        artifacts.version_check,
+        source="the artifacts shipped to a Spark worker",
+    )
+    return Scorer.from_contract(contract, threads=1)
 
 
 # --- on the workers ---------------------------------------------------------------------------------

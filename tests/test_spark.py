@@ -18,9 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from onnxship import data, parity, spark
-from onnxship.errors import UserError
-from onnxship.scorer import Scorer, score_file
+from onnxship import spark
+from onnxship.core.errors import UserError
+from onnxship.serve.files import score_file
+from onnxship.serve.scorer import Scorer
+from onnxship.train import data
+from onnxship.verify import parity
 from tests.conftest import REPO
 
 
@@ -267,11 +270,12 @@ def test_one_scorer_per_worker_process_not_per_batch(verified, built):
 NO_PYSPARK = """
 import importlib, json, pkgutil, sys
 import onnxship
-modules = [m.name for m in pkgutil.iter_modules(onnxship.__path__, "onnxship.") if m.name != "onnxship.spark"]
+modules = [m.name for m in pkgutil.walk_packages(onnxship.__path__, "onnxship.")]
+modules = [name for name in modules if name != "onnxship.spark" and not name.endswith("__main__")]
 for name in modules:
     importlib.import_module(name)
-from onnxship import scorer
-code = scorer.main(["score", "--artifacts", sys.argv[1], "--input", sys.argv[2], "--output", sys.argv[3]])
+from onnxship.serve import cli
+code = cli.main(["score", "--artifacts", sys.argv[1], "--input", sys.argv[2], "--output", sys.argv[3]])
 core = sorted(name for name in sys.modules if name.split(".")[0] in ("pyspark", "py4j"))
 import onnxship.spark  # importing it must start nothing and pull in no pyspark either
 after = sorted(name for name in sys.modules if name.split(".")[0] in ("pyspark", "py4j"))
