@@ -40,7 +40,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from onnxship.contract import artifacts as contract_files
 from onnxship.contract.encode import InvalidRecord
@@ -172,17 +172,17 @@ def score_batches(job: Job, batches: Iterator[pd.DataFrame]) -> Iterator[pd.Data
                 scorer = worker_scorer(job.artifacts)
             except UserError as exc:
                 raise WorkerError({"message": f"on a Spark worker: {exc}"}) from None
+        frame = frame.reset_index(drop=True)  # positions, whatever index the batch came with
         n = len(frame)
         columns = [frame[name].tolist() for name in job.features]
         ids = frame[job.id_column].tolist() if job.id_column else None
-        corrupt = frame[CORRUPT_COLUMN].tolist() if CORRUPT_COLUMN in frame.columns else None
+        problems = _row_problems(job, frame)
         good, values, invalid = [], [], [None] * n
         for i, cells in enumerate(zip(*columns, strict=True) if columns else [()] * n):
             position += 1
             try:
-                problem = _row_problem(job, ids, corrupt, i)
-                if problem is not None:
-                    raise InvalidRecord(position, None, problem)
+                if problems and i in problems:
+                    raise InvalidRecord(position, None, problems[i])
                 values.append(scorer.values(dict(zip(job.features, cells, strict=True)), position))
                 good.append(i)
             except InvalidRecord as exc:
@@ -207,25 +207,25 @@ def score_batches(job: Job, batches: Iterator[pd.DataFrame]) -> Iterator[pd.Data
         label = np.where(decision, scorer.positive_label, scorer.negative_label).astype(object)
         if len(good) < n:
             label[[i for i in range(n) if invalid[i] is not None]] = None
-        out = frame[list(job.passthrough)].reset_index(drop=True)
-        out["probability"], out["decision"], out["label"] = probability, decision, label
+        out = frame[list(job.passthrough)].assign(probability=probability, decision=decision, label=label)
         if job.skip_invalid:
             out[INVALID_COLUMN] = pd.Series(invalid, dtype=object)
         yield out
 
 
-def _row_problem(job: Job, ids: list | None, corrupt: list | None, i: int) -> str | None:
-    """What is wrong with row ``i`` before its cells are read: a bad CSV line or a missing id."""
-    if corrupt is not None and corrupt[i] is not None:
-        fields = len(next(csv.reader([corrupt[i]]), []))
-        return f"has {fields} fields but the header has {job.header_fields}"
-    if ids is not None and _missing(ids[i]):
-        return f"the id column '{job.id_column}' is empty: every row needs an id"
-    return None
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+def _row_problems(job: Job, frame: pd.DataFrame) -> dict[int, str]:
+    """Rows of the batch that are wrong before their cells are read (a CSV line with another number
+    of fields than the header, an empty id), by index: found column-wise, off the per-row path."""
+    problems: dict[int, str] = {}
+    if job.id_column:
+        for i in frame.index[frame[job.id_column].isna()].tolist():
+            problems[i] = f"the id column '{job.id_column}' is empty: every row needs an id"
+    if CORRUPT_COLUMN in frame.columns:
+        corrupt = frame[CORRUPT_COLUMN]
+        for i, line in corrupt[corrupt.notna()].items():
+            fields = len(next(csv.reader([line]), []))
+            problems[i] = f"has {fields} fields but the header has {job.header_fields}"
+    return problems
 
 
 def _partition_id() -> int:

@@ -298,7 +298,7 @@ def test_core_and_standalone_scorer_never_import_pyspark(built, tmp_path):
 def test_spark_requirements_are_exact_pins_on_top_of_requirements_txt():
     def pins(name: str) -> dict[str, str]:
         lines = [ln.strip() for ln in (REPO / name).read_text().splitlines()]
-        return dict(ln.split("==") for ln in lines if ln and not ln.startswith("#"))
+        return dict(ln.split("==") for ln in lines if "==" in ln and not ln.startswith("#"))
 
     base, extra = pins("requirements.txt"), pins("requirements-spark.txt")
     assert {"pyspark", "py4j", "pyarrow"} <= extra.keys()
