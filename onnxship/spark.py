@@ -396,7 +396,7 @@ def score(
         scored = scored.filter(F.col(INVALID_COLUMN).isNull()).drop(INVALID_COLUMN)
     destination = str(target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")) if target else output_path
     try:
-        scored.write.mode("errorifexists").parquet(destination)
+        scored.write.mode("error").parquet(destination)
     except Exception as exc:
         if target:
             shutil.rmtree(destination, ignore_errors=True)
@@ -479,24 +479,31 @@ def local_conf(master: str) -> dict[str, str]:
 
 
 def start_session(master: str | None = None, remote: str | None = None, conf: dict[str, str] | None = None):
-    """A SparkSession: Spark Connect if ``remote``, the one spark-submit set up if this process was
-    launched by it, else a new one on ``master`` (default ``local[*]``) bound to 127.0.0.1."""
+    """A SparkSession: Spark Connect if ``remote`` (``sc://host:port``, or ``local[N]`` for a Connect
+    server this process starts), the one spark-submit set up if this process was launched by it, else
+    a new one on ``master`` (default ``local[*]``). Whatever this process starts locally binds to
+    127.0.0.1 and runs its Python workers on this interpreter."""
     from pyspark.sql import SparkSession
 
-    if remote:
-        return SparkSession.builder.remote(remote).getOrCreate()
-    launched = "PYSPARK_GATEWAY_PORT" in os.environ and master is None  # spark-submit chose the master
+    launched = "PYSPARK_GATEWAY_PORT" in os.environ and master is None and not remote  # by spark-submit
     master = master or "local[*]"
-    builder = SparkSession.builder.appName("onnxship-score")
-    if not launched:
-        if master.startswith("local"):
-            # Read by the JVM this call launches: executors and block manager bind to loopback too.
-            os.environ["SPARK_LOCAL_IP"] = LOOPBACK
-            # Workers run this interpreter (the default, `python3` on PATH, may lack the packages).
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-            _add_to_pythonpath(Path(__file__).resolve().parents[1])
-        builder = builder.master(master)
-    for key, value in {**local_conf(master if not launched else ""), **(conf or {})}.items():
+    local = (remote or master).startswith("local") and not launched
+    settings = local_conf("local" if local else "") if (local or not remote) else {}
+    if local:
+        # Read by the JVM this call launches: executors and block manager bind to loopback too.
+        os.environ["SPARK_LOCAL_IP"] = LOOPBACK
+        # Workers run this interpreter (the default, `python3` on PATH, may lack the packages).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        _add_to_pythonpath(Path(__file__).resolve().parents[1])
+        if remote:
+            settings["spark.connect.grpc.binding.address"] = LOOPBACK
+    if remote:
+        builder = SparkSession.builder.remote(remote)
+    else:
+        builder = SparkSession.builder.appName("onnxship-score")
+        if not launched:
+            builder = builder.master(master)
+    for key, value in {**settings, **(conf or {})}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 

@@ -303,3 +303,48 @@ def test_spark_requirements_are_exact_pins_on_top_of_requirements_txt():
     base, extra = pins("requirements.txt"), pins("requirements-spark.txt")
     assert {"pyspark", "py4j", "pyarrow"} <= extra.keys()
     assert not extra.keys() & base.keys()  # nothing re-pinned: installable on top
+
+
+CONNECT = """
+import csv, json, sys
+from onnxship import spark
+from onnxship.core.errors import UserError
+artifacts, scorer = spark.load_artifacts(sys.argv[1])
+session = spark.start_session(remote="local[2]")
+assert type(session).__module__.startswith("pyspark.sql.connect"), type(session)
+summary = spark.score(session, artifacts, scorer, sys.argv[2], sys.argv[3], id_column="id", batch_size=100)
+try:
+    spark.score(session, artifacts, scorer, sys.argv[4], sys.argv[5], id_column="id")
+    error = None
+except UserError as exc:
+    error = str(exc)
+session.stop()
+print(json.dumps({"summary": summary, "error": error}))
+"""
+
+
+def test_spark_connect_scores_the_same_and_reports_invalid_rows_the_same(built, tmp_path):
+    """The same functions through a local Spark Connect server: the closure carries the model, no
+    sparkContext or broadcast is needed."""
+    frame = raw_frame(built.served)
+    good = write_csv(tmp_path / "rows.csv", list(frame.columns), frame.values.tolist())
+    bad, broken = invalid_input(built.served, tmp_path)
+    args = [
+        str(built.served),
+        str(good),
+        str(tmp_path / "out.parquet"),
+        str(bad),
+        str(tmp_path / "bad.parquet"),
+    ]
+    result = subprocess.run([sys.executable, "-c", CONNECT, *args], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["summary"]["rows_scored"] == len(frame)
+    row, column = broken[0]
+    assert f"row id={row}, column '{column}': '12,5' is not a number" in report["error"]
+    got = pd.read_parquet(tmp_path / "out.parquet").assign(id=lambda f: f["id"].astype(int)).sort_values("id")
+    with open(good, newline="") as handle:
+        probability, decision = Scorer(built.served).score_records(csv.DictReader(handle))
+    assert np.abs(got["probability"].to_numpy() - probability).max() <= 1e-6
+    assert got["decision"].tolist() == decision.tolist()
+    assert not (tmp_path / "bad.parquet").exists()
