@@ -249,7 +249,7 @@ def test_cli_skip_invalid_scores_the_rest_and_reports_the_skipped(served, tmp_pa
         ("missing_column", "has no column 'state'"),
         ("tampered_model", "refusing a model the contract does not describe"),
         ("other_features", "onnx_features.json does not match the sha256 in onnx_metadata.json"),
-        ("newer_contract", "has schema_version 2; this scorer reads contract version 1"),
+        ("newer_contract", "has schema_version 2; this client reads contract version 1"),
         ("major_runtime", "a different major version): install onnxruntime=="),
     ],
 )
