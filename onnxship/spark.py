@@ -361,6 +361,8 @@ def score(
     A local output appears only if the whole input was scored (written to a temporary sibling and
     renamed). An invalid row fails the job with a UserError naming it, or with ``skip_invalid`` is
     left out and counted: the counts come from an ``observe`` on the same job, not a second pass.
+    It sets two settings of ``spark``'s session: ``spark.sql.execution.arrow.maxRecordsPerBatch``
+    (``batch_size``) and, for CSV input, ``spark.sql.csv.parser.columnPruning.enabled=false``.
     """
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
