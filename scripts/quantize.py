@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-import onnx
-
-from onnxship.convert.quantize import quantize, quantized_nodes
+from onnxship.convert.quantize import quantize, quantized_nodes, read_model
 from onnxship.core import files
 from onnxship.core.errors import UserError
 from onnxship.core.params import load_params
@@ -29,7 +27,7 @@ def main() -> None:
     if not source.exists():
         raise UserError(f"{source} not found: run the export stage first (dvc repro)")
     fp32_bytes = source.read_bytes()
-    fp32 = onnx.ModelProto.FromString(fp32_bytes)
+    fp32 = read_model(fp32_bytes, source)
     int8 = quantize(fp32, params.weight_type, params.per_channel, params.reduce_range)
     int8_bytes = int8.SerializeToString()
     by_op = quantized_nodes(fp32, int8)
