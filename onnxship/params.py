@@ -133,6 +133,7 @@ class ParityTolerances(Section):
 
 class ParityParams(Section):
     margin: Annotated[float, Field(ge=0)] = 0.01
+    max_rows: PositiveInt | None = 20000
     edge_rows: bool = True
     max_rows_listed: Annotated[int, Field(ge=0)] = 20
     int8_on_failure: Literal["fail", "not_deployable"] = "not_deployable"

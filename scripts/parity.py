@@ -32,7 +32,7 @@ def main() -> int:
     pipeline = io.load_verified_joblib(ARTIFACTS / "best_model.joblib", lineage["model_sha256"])
     threshold = float((ARTIFACTS / "threshold.txt").read_text())
 
-    raw = data.read_csv(ARTIFACTS / "test.csv")
+    raw = sample_rows(data.read_csv(ARTIFACTS / "test.csv"), params.max_rows)
     n_test = len(raw)
     cases = [f"test row {i}" for i in range(n_test)]
     if params.edge_rows:
@@ -60,6 +60,15 @@ def main() -> int:
     if not report["backends"]["int8"]["deployable"] and params.int8_on_failure == "not_deployable":
         log.warning("INT8 is outside its tolerances: marked not deployable (parity.int8_on_failure)")
     return 0 if report["passed"] else 1
+
+
+def sample_rows(raw: pd.DataFrame, max_rows: int | None) -> pd.DataFrame:
+    """The first ``max_rows`` held-out rows (parity.max_rows): train_test_split shuffles, so they
+    are a random sample, and every run takes the same ones."""
+    if max_rows is None or len(raw) <= max_rows:
+        return raw
+    log.info("scoring the first %d of %d held-out rows (parity.max_rows)", max_rows, len(raw))
+    return raw.iloc[:max_rows]
 
 
 if __name__ == "__main__":
