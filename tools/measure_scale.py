@@ -4,7 +4,7 @@ Generates ROWS rows with tests/datagen.py (10 columns, a ~4,000-level categorica
 cells, ~5 % positives), copies the repo into a temporary git repo pointed at that CSV, and runs
 `dvc repro` there, stage by stage, with the repo's params otherwise unchanged. ``bundled`` instead
 of a row count runs the bundled data as it is. Prints one JSON line per size: rows, seconds per
-stage, peak resident memory of the largest process and of all processes together (sampled every
+stage (wall and CPU), peak resident memory of the largest process and of all processes together (sampled every
 0.2 s), the chosen model, its held-out scores, the CV means and the parity verdict, and the machine's
 load average before and after (the figures are only comparable on a quiet machine).
 
@@ -88,9 +88,10 @@ def measure(rows: str, repo: Path, stages: tuple[str, ...]) -> dict:
                 yaml.dump(params, handle)
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-        times, peaks, seconds = {}, {}, 0.0
+        times, peaks, cpu, seconds = {}, {}, {}, 0.0
         for stage in stages:
             start = time.perf_counter()
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
             proc = subprocess.Popen(
                 [sys.executable, "-m", "dvc", "repro", "--single-item", stage],
                 cwd=root,
@@ -103,6 +104,8 @@ def measure(rows: str, repo: Path, stages: tuple[str, ...]) -> dict:
             _, stderr = proc.communicate()
             peaks[stage] = round(sampler.stop() / 2**20, 1)
             times[stage] = round(time.perf_counter() - start, 1)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[stage] = round(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime, 1)
             seconds += times[stage]
             if proc.returncode:
                 break
@@ -113,6 +116,9 @@ def measure(rows: str, repo: Path, stages: tuple[str, ...]) -> dict:
             "exit_code": proc.returncode,
             "seconds": round(seconds, 1),
             "stages": times,
+            # CPU seconds of all the stage's processes: on a loaded machine the wall times stretch,
+            # this much less; on a quiet 2-core machine wall >= cpu / 2.
+            "cpu_seconds": cpu,
             "peak_rss_mb_largest_process": round(peak_mb, 1),
             "peak_rss_mb_all_processes": peaks,
             "load_average_before": [round(x, 2) for x in load_before],
