@@ -41,10 +41,12 @@ STAGES = ("train", "export", "quantize", "parity", "benchmark", "recommend")
 
 
 class TreePeak:
-    """Samples the summed RSS of a process and all its descendants; keeps the maximum."""
+    """Samples a process and all its descendants: the peak of their summed RSS, and the CPU time
+    each used (last seen; a process that ends between two samples loses at most ``every_s``).
+    RUSAGE_CHILDREN would miss joblib's worker processes, which nobody waits for."""
 
     def __init__(self, pid: int, every_s: float = 0.2):
-        self.peak = 0
+        self.peak, self.cpu = 0, {}
         self._pid, self._every, self._stop = pid, every_s, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -57,15 +59,17 @@ class TreePeak:
                 for proc in [root, *root.children(recursive=True)]:
                     with contextlib.suppress(psutil.Error):  # ended between listing and reading
                         total += proc.memory_info().rss
+                        times = proc.cpu_times()
+                        self.cpu[(proc.pid, proc.create_time())] = times.user + times.system
                 self.peak = max(self.peak, total)
             except psutil.Error:
                 pass
             self._stop.wait(self._every)
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[int, float]:
         self._stop.set()
         self._thread.join()
-        return self.peak
+        return self.peak, sum(self.cpu.values())
 
 
 def measure(rows: str, repo: Path, stages: tuple[str, ...]) -> dict:
@@ -91,7 +95,6 @@ def measure(rows: str, repo: Path, stages: tuple[str, ...]) -> dict:
         times, peaks, cpu, seconds = {}, {}, {}, 0.0
         for stage in stages:
             start = time.perf_counter()
-            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
             proc = subprocess.Popen(
                 [sys.executable, "-m", "dvc", "repro", "--single-item", stage],
                 cwd=root,
@@ -102,10 +105,9 @@ def measure(rows: str, repo: Path, stages: tuple[str, ...]) -> dict:
             )
             sampler = TreePeak(proc.pid)
             _, stderr = proc.communicate()
-            peaks[stage] = round(sampler.stop() / 2**20, 1)
+            peak, cpu_s = sampler.stop()
+            peaks[stage], cpu[stage] = round(peak / 2**20, 1), round(cpu_s, 1)
             times[stage] = round(time.perf_counter() - start, 1)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu[stage] = round(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime, 1)
             seconds += times[stage]
             if proc.returncode:
                 break
