@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
+
 from onnxship.contract import artifacts
 from onnxship.core import files
 from onnxship.core.errors import UserError
@@ -42,7 +44,7 @@ def main() -> int:
     trained, problems = load_trained(ARTIFACTS, strict_threshold=False)
     if not ARTIFACTS.test_csv.is_file():
         raise UserError(f"{ARTIFACTS.test_csv} not found: run the train stage first (dvc repro)")
-    raw = data.read_csv(ARTIFACTS.test_csv)
+    raw = sample_rows(data.read_csv(ARTIFACTS.test_csv), params.max_rows)
     cases = [f"test row {i}" for i in range(len(raw))]
     rows = raw.to_dict("records")
     if params.edge_rows:
@@ -70,6 +72,15 @@ def main() -> int:
     if not report["backends"]["int8"]["deployable"] and params.int8_on_failure == "not_deployable":
         log.warning("INT8 is outside its tolerances: marked not deployable (parity.int8_on_failure)")
     return 0 if report["passed"] else 1
+
+
+def sample_rows(raw: pd.DataFrame, max_rows: int | None) -> pd.DataFrame:
+    """The first ``max_rows`` held-out rows (parity.max_rows): train_test_split shuffles, so they
+    are a random sample, and every run takes the same ones."""
+    if max_rows is None or len(raw) <= max_rows:
+        return raw
+    log.info("scoring the first %d of %d held-out rows (parity.max_rows)", max_rows, len(raw))
+    return raw.iloc[:max_rows]
 
 
 if __name__ == "__main__":

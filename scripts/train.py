@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import warnings
+import os
+import time
 
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from onnxship.core import files
@@ -49,7 +49,7 @@ def main() -> None:
             f"{2 * tp.cv_folds} for a stratified split and {tp.cv_folds}-fold CV"
         )
     idx_train, idx_test = train_test_split(
-        range(len(y)), test_size=tp.test_size, stratify=y, random_state=tp.seed
+        range(len(y)), test_size=held_out(len(y), tp), stratify=y, random_state=tp.seed
     )
     X_train, y_train = X.iloc[idx_train], y[idx_train]
     log.info(
@@ -61,15 +61,35 @@ def main() -> None:
         len(roles.categorical),
     )
 
-    results = {}
-    for family in tp.candidates:
-        pipe = models.build_pipeline(family, roles, tp)
-        results[family] = training.cross_validate(
-            family, pipe, X_train, y_train, tp.cv_folds, tp.cv_metric, tp.seed
+    tp = models.decide_early_stopping(tp, len(y_train))
+
+    def pipelines(family: str, rows: int):
+        return models.build_pipeline(family, roles, tp, rows=rows)
+
+    cv_args = (tp.cv_folds, tp.cv_metric, tp.seed, tp.n_jobs)
+    screen, finalists = None, list(tp.candidates)
+    if tp.screen.rows is not None and len(y_train) > tp.screen.rows and len(finalists) > tp.screen.keep:
+        sample = training.stratified_subsample(y_train, tp.screen.rows, tp.seed)
+        screened = training.cross_validate_all(
+            pipelines, finalists, X_train.iloc[sample], y_train[sample], *cv_args, stage="screen"
         )
-        log.info("%s: CV %s %.4f +/- %.4f", family, tp.cv_metric, results[family].mean, results[family].std)
+        finalists = training.finalists(screened, finalists, tp.screen.keep)
+        for family, result in screened.items():
+            log.info("screen %s: CV %s %.4f +/- %.4f", family, tp.cv_metric, result.mean, result.std)
+        log.info(
+            "screen on %d rows keeps %s for CV on all %d training rows", len(sample), finalists, len(y_train)
+        )
+        screen = {
+            "rows": len(sample),
+            "keep": tp.screen.keep,
+            "kept": finalists,
+            "candidates": summary(screened),
+        }
+    results = training.cross_validate_all(pipelines, finalists, X_train, y_train, *cv_args)
+    for family, result in results.items():
+        log.info("%s: CV %s %.4f +/- %.4f", family, tp.cv_metric, result.mean, result.std)
     best, tree_count, oof, selection = sizes.select_model(
-        results, lambda f: models.build_pipeline(f, roles, tp), X_train, y_train, tp
+        results, lambda f: pipelines(f, len(y_train)), X_train, y_train, tp
     )
     log.info(
         "selection: %s",
@@ -77,13 +97,22 @@ def main() -> None:
     )
     threshold, objective_value = training.tune_threshold(y_train, oof, tp.threshold_objective)
     hyperparameters = getattr(tp, best).model_dump()
-    final = models.build_pipeline(best, roles, tp)
+    final = pipelines(best, len(y_train))
     if tree_count is not None:
         hyperparameters["max_iter"] = tree_count
         final.set_params(model__max_iter=tree_count)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = final.fit(X_train, y_train)
+    threads = min(tp.refit_threads, os.cpu_count() or 1)
+    start = time.perf_counter()
+    model = training.fit_final(final, X_train, y_train, threads)
+    iterations = training.fitted_iterations(model)
+    log.info(
+        "refit %s on %d rows: %s%.1f s on %d OpenMP thread(s)",
+        best,
+        len(y_train),
+        "" if iterations is None else f"{iterations} iterations, ",
+        time.perf_counter() - start,
+        threads,
+    )
     p_test = model.predict_proba(X.iloc[idx_test])[:, 1]
     scores = training.test_scores(y[idx_test], p_test, threshold)
     log.info(
@@ -114,24 +143,27 @@ def main() -> None:
         "split": {
             "seed": tp.seed,
             "test_size": tp.test_size,
+            "test_max_rows": tp.test_max_rows,
             "stratified": True,
             "train_rows": len(idx_train),
             "test_rows": len(idx_test),
         },
+        # train.n_jobs is not recorded: results do not depend on it, and lineage.json must not either.
         "cv": {
             "folds": tp.cv_folds,
             "metric": tp.cv_metric,
             "seed": tp.seed,
-            "candidates": {
-                f: {
-                    "mean": round(r.mean, 6),
-                    "std": round(r.std, 6),
-                    "folds": [round(s, 6) for s in r.fold_scores],
-                }
-                for f, r in results.items()
-            },
+            "screen": screen,
+            "rows": len(y_train),
+            "candidates": summary(results),
         },
-        "chosen": {"family": best, "hyperparameters": hyperparameters},
+        "chosen": {
+            "family": best,
+            "hyperparameters": hyperparameters,
+            "resolved": models.resolved(best, tp, len(y_train)),
+            "iterations": iterations,
+            "stopped_early": stopped_early(best, tp, iterations, len(y_train)),
+        },
         "selection": selection,
         "threshold": {
             "value": threshold,
@@ -149,6 +181,33 @@ def main() -> None:
     files.write_json(ARTIFACTS.lineage, lineage)
     files.atomic_write_text(ARTIFACTS.plot("roc.csv"), plots.roc_csv(y[idx_test], p_test, threshold))
     files.atomic_write_text(ARTIFACTS.plot("pr.csv"), plots.pr_csv(y[idx_test], p_test, threshold))
+
+
+def held_out(rows: int, tp) -> float | int:
+    """The test split: train.test_size of the rows, at most train.test_max_rows (the rest trains)."""
+    if tp.test_max_rows is not None and tp.test_size * rows > tp.test_max_rows:
+        return tp.test_max_rows
+    return tp.test_size
+
+
+def summary(results: dict[str, training.CVResult]) -> dict:
+    """CV figures per family for lineage.json (no timings: the file is byte-identical across runs)."""
+    return {
+        f: {
+            "mean": round(r.mean, 6),
+            "std": round(r.std, 6),
+            "folds": [round(s, 6) for s in r.fold_scores],
+            "iterations": r.fold_iterations,
+        }
+        for f, r in results.items()
+    }
+
+
+def stopped_early(family: str, tp, iterations: int | None, rows: int) -> bool | None:
+    """Whether the refit stopped on its validation split before max_iter (None: no early stopping)."""
+    if not models.resolved(family, tp, rows).get("early_stopping"):
+        return None
+    return iterations is not None and iterations < getattr(tp, family).max_iter
 
 
 if __name__ == "__main__":

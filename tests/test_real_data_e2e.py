@@ -18,6 +18,10 @@ def generated(params) -> None:
     fast(params)
     params["data"].update({"path": "data/generated.csv", "target": "status", "positive_label": "churned"})
     params["train"]["max_categories"] = 50
+    # The cost knobs of large files, scaled down: a screen, then early stopping in every fit.
+    params["train"]["screen"].update({"rows": 1500, "keep": 1})
+    params["train"]["early_stopping_min_rows"] = 1000
+    params["train"]["hist_gradient_boosting"]["n_iter_no_change"] = 3
 
 
 def test_pipeline_on_messy_imbalanced_high_cardinality_data(tmp_path):
@@ -36,6 +40,12 @@ def test_pipeline_on_messy_imbalanced_high_cardinality_data(tmp_path):
         "score",
     ]
     assert 0.03 < lineage["target"]["positive_rate"] < 0.08
+    screen = lineage["cv"]["screen"]
+    assert screen["rows"] == 1500 and len(screen["candidates"]) == 2
+    assert list(lineage["cv"]["candidates"]) == screen["kept"] and len(screen["kept"]) == 1
+    if lineage["chosen"]["family"] == "hist_gradient_boosting":
+        assert lineage["chosen"]["resolved"]["early_stopping"] is True
+        assert lineage["chosen"]["hyperparameters"]["early_stopping"] is True
     features = json.loads((artifacts / "onnx_features.json").read_text())
     product = next(i for i in features["inputs"] if i["name"] == "product")
     assert len(product["categories"]) <= 52  # 50 kept + "__other__" + "__missing__"

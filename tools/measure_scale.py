@@ -2,14 +2,21 @@
 
 Generates ROWS rows with tests/datagen.py (10 columns, a ~4,000-level categorical, 10 % missing
 cells, ~5 % positives), copies the repo into a temporary git repo pointed at that CSV, and runs
-`dvc repro` there with the repo's params otherwise unchanged. Prints one JSON line:
-rows, seconds, peak resident memory of the largest process, chosen model and parity verdict.
+`dvc repro` there, stage by stage, with the repo's params otherwise unchanged. ``bundled`` instead
+of a row count runs the bundled data as it is. Prints one JSON line per size: rows, seconds per
+stage (wall and CPU), peak resident memory of the largest process and of all processes together (sampled every
+0.2 s), the chosen model, its held-out scores, the CV means and the parity verdict, and the machine's
+load average before and after (the figures are only comparable on a quiet machine).
 
-    python tools/measure_scale.py 10000 100000
+    python tools/measure_scale.py 10000 100000 bundled
+    python tools/measure_scale.py --repo /tmp/old-checkout 100000   # measure another code tree
+    python tools/measure_scale.py --stages train 100000             # stop after these stages
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import resource
@@ -17,8 +24,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -27,62 +37,129 @@ from ruamel.yaml import YAML  # noqa: E402
 
 from tests.datagen import make_dataset  # noqa: E402
 
+STAGES = ("train", "export", "quantize", "parity", "benchmark", "recommend")
 
-def measure(rows: int) -> dict:
+
+class TreePeak:
+    """Samples a process and all its descendants: the peak of their summed RSS, and the CPU time
+    each used (last seen; a process that ends between two samples loses at most ``every_s``).
+    RUSAGE_CHILDREN would miss joblib's worker processes, which nobody waits for."""
+
+    def __init__(self, pid: int, every_s: float = 0.2):
+        self.peak, self.cpu = 0, {}
+        self._pid, self._every, self._stop = pid, every_s, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self._pid)
+                total = 0
+                for proc in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):  # ended between listing and reading
+                        total += proc.memory_info().rss
+                        times = proc.cpu_times()
+                        self.cpu[(proc.pid, proc.create_time())] = times.user + times.system
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                pass
+            self._stop.wait(self._every)
+
+    def stop(self) -> tuple[int, float]:
+        self._stop.set()
+        self._thread.join()
+        return self.peak, sum(self.cpu.values())
+
+
+def measure(rows: str, repo: Path, stages: tuple[str, ...]) -> dict:
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True)
+        files = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True)
         for name in files.stdout.split():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
-        make_dataset(rows).to_csv(root / "data" / "generated.csv", index=False)
-        yaml = YAML()
-        params = yaml.load(root / "params.yaml")
-        params["data"].update({"path": "data/generated.csv", "target": "status", "positive_label": "churned"})
-        with open(root / "params.yaml", "w") as handle:
-            yaml.dump(params, handle)
+            if (repo / name).is_file():
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(repo / name, root / name)
+        if rows != "bundled":
+            make_dataset(int(rows)).to_csv(root / "data" / "generated.csv", index=False)
+            yaml = YAML()
+            params = yaml.load(root / "params.yaml")
+            params["data"].update(
+                {"path": "data/generated.csv", "target": "status", "positive_label": "churned"}
+            )
+            with open(root / "params.yaml", "w") as handle:
+                yaml.dump(params, handle)
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-        stages, seconds = {}, 0.0
-        for stage in ("train", "export", "quantize", "parity", "benchmark", "recommend"):
+        times, peaks, cpu, seconds = {}, {}, {}, 0.0
+        for stage in stages:
             start = time.perf_counter()
-            result = subprocess.run(
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "dvc", "repro", "--single-item", stage],
                 cwd=root,
                 env=env,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
             )
-            stages[stage] = round(time.perf_counter() - start, 1)
-            seconds += stages[stage]
-            if result.returncode:
+            sampler = TreePeak(proc.pid)
+            _, stderr = proc.communicate()
+            peak, cpu_s = sampler.stop()
+            peaks[stage], cpu[stage] = round(peak / 2**20, 1), round(cpu_s, 1)
+            times[stage] = round(time.perf_counter() - start, 1)
+            seconds += times[stage]
+            if proc.returncode:
                 break
         # ru_maxrss of children: the largest single process among all that have ended (Linux, KiB).
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         out = {
             "rows": rows,
-            "exit_code": result.returncode,
+            "exit_code": proc.returncode,
             "seconds": round(seconds, 1),
-            "stages": stages,
+            "stages": times,
+            # CPU seconds of all the stage's processes: on a loaded machine the wall times stretch,
+            # this much less; on a quiet 2-core machine wall >= cpu / 2.
+            "cpu_seconds": cpu,
             "peak_rss_mb_largest_process": round(peak_mb, 1),
+            "peak_rss_mb_all_processes": peaks,
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
         }
-        if result.returncode == 0:
-            lineage = json.loads((root / "artifacts" / "lineage.json").read_text())
-            parity = json.loads((root / "artifacts" / "parity_report.json").read_text())
+        lineage_path = root / "artifacts" / "lineage.json"
+        if "train" in times:
+            lineage = json.loads(lineage_path.read_text())
             out.update(
                 chosen=lineage["chosen"]["family"],
                 test_scores=lineage["test_scores"],
+                test_rows=lineage["split"]["test_rows"],
                 cv={k: v["mean"] for k, v in lineage["cv"]["candidates"].items()},
+                screen=lineage["cv"].get("screen"),
                 id_like=lineage["roles"]["id_like"],
+            )
+        parity_path = root / "artifacts" / "parity_report.json"
+        if proc.returncode == 0 and "parity" in times:
+            parity = json.loads(parity_path.read_text())
+            out.update(
                 parity_passed=parity["passed"],
                 onnx_max_abs_diff=parity["backends"]["onnx"]["max_abs_diff"],
                 model_onnx_bytes=(root / "artifacts" / "model.onnx").stat().st_size,
             )
-        else:
-            out["stderr_tail"] = result.stderr[-2000:]
+        if proc.returncode:
+            out["stderr_tail"] = stderr[-2000:]
         return out
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", nargs="+", help="row counts to generate, or 'bundled'")
+    parser.add_argument("--repo", type=Path, default=REPO, help="the code tree to measure (a git checkout)")
+    parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated, in pipeline order")
+    args = parser.parse_args()
+    for size in args.sizes:
+        result = measure(size, args.repo.resolve(), tuple(args.stages.split(",")))
+        print(json.dumps(result), flush=True)
+
+
 if __name__ == "__main__":
-    for n in sys.argv[1:]:
-        print(json.dumps(measure(int(n))), flush=True)
+    main()

@@ -56,11 +56,16 @@ class LogisticRegressionParams(Section):
     class_weight: Literal["balanced"] | None = None
 
 
+EarlyStopping = Literal["auto"] | bool
+
+
 class RandomForestParams(Section):
     n_estimators: PositiveInt = 200
     max_depth: PositiveInt | None = None
     min_samples_leaf: PositiveInt = 1
     class_weight: Literal["balanced", "balanced_subsample"] | None = None
+    # Rows drawn (bootstrap) for each tree, at most; null: as many as the fit set has.
+    max_samples: PositiveInt | None = 20000
 
 
 class HistGradientBoostingParams(Section):
@@ -70,6 +75,9 @@ class HistGradientBoostingParams(Section):
     min_samples_leaf: PositiveInt = 20
     l2_regularization: Annotated[float, Field(ge=0)] = 0.0
     class_weight: Literal["balanced"] | None = None
+    early_stopping: EarlyStopping = "auto"
+    validation_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    n_iter_no_change: PositiveInt = 10
 
 
 class MLPParams(Section):
@@ -77,7 +85,14 @@ class MLPParams(Section):
     alpha: Annotated[float, Field(ge=0)] = 1e-4
     learning_rate_init: PositiveFloat = 1e-3
     max_iter: PositiveInt = 300
-    early_stopping: bool = False
+    early_stopping: EarlyStopping = "auto"
+    validation_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    n_iter_no_change: PositiveInt = 10
+
+
+class ScreenParams(Section):
+    rows: PositiveInt | None = 20000
+    keep: PositiveInt = 2
 
 
 class SelectionParams(Section):
@@ -90,6 +105,11 @@ class SelectionParams(Section):
 class TrainParams(Section):
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42  # numpy's seed range
     test_size: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    test_max_rows: PositiveInt | None = 100000
+    n_jobs: PositiveInt = 2
+    refit_threads: PositiveInt = 1
+    early_stopping_min_rows: PositiveInt = 10000
+    screen: ScreenParams = ScreenParams()
     cv_folds: Annotated[int, Field(ge=2)] = 5
     cv_metric: Literal["average_precision", "roc_auc", "neg_log_loss", "f1", "balanced_accuracy"] = (
         "average_precision"
@@ -136,6 +156,7 @@ class ParityTolerances(Section):
 
 class ParityParams(Section):
     margin: Annotated[float, Field(ge=0)] = 0.01
+    max_rows: PositiveInt | None = 20000
     edge_rows: bool = True
     max_edge_rows: Annotated[int, Field(ge=1)] = 400
     max_rows_listed: Annotated[int, Field(ge=0)] = 20

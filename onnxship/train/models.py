@@ -119,26 +119,68 @@ def categorical_encoder(encoding: str, dense: bool):
     raise ValueError(f"unknown categorical encoding {encoding!r}")
 
 
-def estimator(family: str, params: TrainParams):
+def early_stopping(setting: str | bool, rows: int | None, min_rows: int) -> bool:
+    """Resolve ``early_stopping: auto`` (on when the fit set has more than ``min_rows`` rows, the
+    rule scikit-learn's HistGradientBoosting applies with 10,000) for a fit on ``rows`` rows; rows
+    None (unknown): off."""
+    if setting == "auto":
+        return rows is not None and rows > min_rows
+    return bool(setting)
+
+
+def decide_early_stopping(params: TrainParams, rows: int) -> TrainParams:
+    """``params`` with every ``early_stopping: auto`` decided for a training set of ``rows`` rows,
+    so that the screen, every CV fold and the refit use the same setting (a fold has fewer rows than
+    the refit and could otherwise fall on the other side of early_stopping_min_rows)."""
+    update = {}
+    for family in ("hist_gradient_boosting", "mlp"):
+        hyper = getattr(params, family)
+        stop = early_stopping(hyper.early_stopping, rows, params.early_stopping_min_rows)
+        update[family] = hyper.model_copy(update={"early_stopping": stop})
+    return params.model_copy(update=update)
+
+
+def resolved(family: str, params: TrainParams, rows: int | None) -> dict:
+    """The cost knobs of ``family`` as a fit on ``rows`` rows applies them (lineage records these)."""
+    if family in ("hist_gradient_boosting", "mlp"):
+        hyper = getattr(params, family)
+        stop = early_stopping(hyper.early_stopping, rows, params.early_stopping_min_rows)
+        out = {"early_stopping": stop}
+        if stop:
+            out.update(validation_fraction=hyper.validation_fraction, n_iter_no_change=hyper.n_iter_no_change)
+        return out
+    if family == "random_forest":
+        cap = params.random_forest.max_samples
+        # An int above the fit set's size is an error in scikit-learn: no cap is needed then.
+        return {"max_samples": cap if cap is not None and rows is not None and rows > cap else None}
+    return {}
+
+
+def estimator(family: str, params: TrainParams, rows: int | None = None):
+    """The unfitted estimator of ``family``; ``rows`` (the fit set's size, if known) resolves the
+    cost knobs: ``early_stopping: auto`` and the forest's ``max_samples`` cap."""
     seed = params.seed
+    knobs = resolved(family, params, rows)
     if family == "logistic_regression":
         return LogisticRegression(**params.logistic_regression.model_dump(), random_state=seed)
     if family == "random_forest":
+        hyper = params.random_forest.model_dump() | knobs
         # n_jobs=1: the fitted forest, and so the ONNX file, must not depend on thread timing.
-        return RandomForestClassifier(**params.random_forest.model_dump(), random_state=seed, n_jobs=1)
+        return RandomForestClassifier(**hyper, random_state=seed, n_jobs=1)
     if family == "hist_gradient_boosting":
-        return HistGradientBoostingClassifier(
-            **params.hist_gradient_boosting.model_dump(), early_stopping=False, random_state=seed
-        )
+        # The validation split for early stopping is drawn with random_state: deterministic.
+        hyper = params.hist_gradient_boosting.model_dump() | knobs
+        return HistGradientBoostingClassifier(**hyper, random_state=seed)
     if family == "mlp":
-        hyper = params.mlp.model_dump()
+        hyper = params.mlp.model_dump() | knobs
         hyper["hidden_layer_sizes"] = tuple(hyper["hidden_layer_sizes"])
         return MLPClassifier(**hyper, random_state=seed)
     raise ValueError(f"unknown model family {family!r}")
 
 
-def build_pipeline(family: str, roles: Roles, params: TrainParams) -> Pipeline:
-    """A fresh, unfitted pipeline for ``family``: preprocessing + estimator."""
+def build_pipeline(family: str, roles: Roles, params: TrainParams, rows: int | None = None) -> Pipeline:
+    """A fresh, unfitted pipeline for ``family``: preprocessing + estimator (``rows``: the size of
+    the set it will be fitted on, which resolves the estimator's cost knobs)."""
     pre = preprocessor(
         roles,
         scale=NEEDS_SCALING.get(family, False),
@@ -148,7 +190,7 @@ def build_pipeline(family: str, roles: Roles, params: TrainParams) -> Pipeline:
         numeric_transformer=params.numeric_transformer,
         encoding=CATEGORICAL_ENCODING.get(family, "onehot"),
     )
-    return Pipeline([("preprocess", pre), ("model", estimator(family, params))])
+    return Pipeline([("preprocess", pre), ("model", estimator(family, params, rows))])
 
 
 def machine_independent(pipeline: Pipeline) -> Pipeline:

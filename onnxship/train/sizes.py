@@ -19,6 +19,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from onnxship.core.params import TrainParams
 from onnxship.train.select import Candidate, choose, within_noise
@@ -41,7 +42,7 @@ def model_cost(pipeline: Pipeline) -> float:
 
 def _staged_fold(pipeline: Pipeline, X, y, fit_idx, score_idx) -> tuple[list[np.ndarray], list[int]]:
     """Positive-class probability after each boosting iteration, and the nodes of each tree."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = clone(pipeline).fit(X.iloc[fit_idx], y[fit_idx])
     booster = model.steps[-1][1]
@@ -62,7 +63,8 @@ def tree_count_candidates(
     splits = list(
         StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed).split(X, y)
     )
-    folds = Parallel(n_jobs=-1)(delayed(_staged_fold)(pipeline, X, y, f, s) for f, s in splits)
+    # n_jobs workers of one OpenMP/BLAS thread each: no nested parallelism on the cores.
+    folds = Parallel(n_jobs=params.n_jobs)(delayed(_staged_fold)(pipeline, X, y, f, s) for f, s in splits)
     candidates, oof = [], {}
     for count in counts:
         name = f"{count} trees"
@@ -90,7 +92,7 @@ def select_model(
     (only then). Then, for a boosting family, the tree count from ``selection.tree_counts``.
     """
     sp = params.selection
-    families = [Candidate(f, results[f].fold_scores) for f in params.candidates]
+    families = [Candidate(f, results[f].fold_scores) for f in results]  # the screen's finalists
     near = within_noise(families, sp.noise_sigmas, sp.max_score_loss)
     if sp.prefer_cheaper and len(near) > 1:
         costs = {f: model_cost(_fit(build(f), X, y)) for f in near}

@@ -7,8 +7,11 @@ probabilities are multiples of 1/n_trees and would otherwise tie with the thresh
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -26,6 +29,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 SCORERS = {
     "average_precision": lambda y, p: average_precision_score(y, p),
@@ -36,11 +40,16 @@ SCORERS = {
 }
 
 
+log = logging.getLogger("train")
+
+
 @dataclass
 class CVResult:
     family: str
     fold_scores: list[float]
     oof_probability: np.ndarray
+    # Iterations each fold's fit ran (None for the forest): shows what early stopping did.
+    fold_iterations: list[int | None] = field(default_factory=list)
 
     @property
     def mean(self) -> float:
@@ -51,11 +60,92 @@ class CVResult:
         return float(np.std(self.fold_scores))
 
 
-def _fit_predict(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, fit_idx, score_idx) -> np.ndarray:
-    with warnings.catch_warnings():
+def fitted_iterations(model: Pipeline) -> int | None:
+    """Iterations the fitted estimator ran: trees of HGB, epochs of the MLP, solver steps of the
+    logistic regression; None for the forest, whose size is n_estimators."""
+    n_iter = getattr(model.steps[-1][1], "n_iter_", None)
+    if n_iter is None:
+        return None
+    return int(np.max(n_iter))
+
+
+def _fit_predict(
+    pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, fit_idx, score_idx
+) -> tuple[np.ndarray, int | None, float]:
+    """Fit on ``fit_idx``, predict ``score_idx``, on one OpenMP/BLAS thread: the folds run side by
+    side in worker processes, so threads inside a fit would only fight over the same cores."""
+    start = time.perf_counter()
+    with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = clone(pipeline).fit(X.iloc[fit_idx], y[fit_idx])
-    return model.predict_proba(X.iloc[score_idx])[:, 1]
+        proba = model.predict_proba(X.iloc[score_idx])[:, 1]
+    return proba, fitted_iterations(model), time.perf_counter() - start
+
+
+def cross_validate_all(
+    pipelines: Callable[[str, int], Pipeline],
+    families: list[str],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    folds: int,
+    metric: str,
+    seed: int,
+    n_jobs: int = 1,
+    stage: str = "cv",
+) -> dict[str, CVResult]:
+    """Stratified k-fold CV of every family, the folds of all families pooled over ``n_jobs``
+    worker processes (one thread each), so a slow family does not leave a core idle.
+
+    ``pipelines(family, rows)`` builds the unfitted pipeline for a fit on ``rows`` rows. Every fold
+    logs its score, iterations and time as it finishes (timings go to the log, never to the
+    artifacts). The result does not depend on ``n_jobs`` or on the order folds finish in.
+    """
+    # The split depends on y (and its length) only; no need to hand it the frame.
+    splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    tasks = [(family, k) for family in families for k in range(folds)]
+    jobs = (
+        delayed(_tagged)(i, _fit_predict, pipelines(family, len(splits[k][0])), X, y, *splits[k])
+        for i, (family, k) in enumerate(tasks)
+    )
+    start = time.perf_counter()
+    outcome: dict[tuple[str, int], tuple] = {}
+    parallel = Parallel(n_jobs=min(n_jobs, len(tasks)), return_as="generator_unordered")
+    # Unordered: each fold is logged when it ends; the index says which one it was.
+    for done, (index, result) in enumerate(parallel(jobs), 1):
+        family, k = tasks[index]
+        proba, n_iter, seconds = result
+        outcome[(family, k)] = result
+        score = SCORERS[metric](y[splits[k][1]], proba)
+        log.info(
+            "%s %s fold %d/%d: %s %.4f%s, %.1f s (%d/%d fits, %.0f s elapsed)",
+            stage,
+            family,
+            k + 1,
+            folds,
+            metric,
+            score,
+            "" if n_iter is None else f", {n_iter} iterations",
+            seconds,
+            done,
+            len(tasks),
+            time.perf_counter() - start,
+        )
+    results = {}
+    for family in families:
+        oof = np.empty(len(y), dtype=np.float64)
+        scores, iterations = [], []
+        for k, (_, score_idx) in enumerate(splits):
+            proba, n_iter, _ = outcome[(family, k)]
+            oof[score_idx] = proba
+            scores.append(float(SCORERS[metric](y[score_idx], proba)))
+            iterations.append(n_iter)
+        results[family] = CVResult(family, scores, oof, iterations)
+    return results
+
+
+def _tagged(index: int, function, *args):
+    """``function(*args)`` tagged with ``index``: results come back in the order they finish."""
+    return index, function(*args)
 
 
 def cross_validate(
@@ -66,19 +156,41 @@ def cross_validate(
     folds: int,
     metric: str,
     seed: int,
-    n_jobs: int = -1,
+    n_jobs: int = 1,
 ) -> CVResult:
     """Score ``pipeline`` on each fold and keep every out-of-fold probability."""
-    splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y))
-    probabilities = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_predict)(pipeline, X, y, fit_idx, score_idx) for fit_idx, score_idx in splits
-    )
-    oof = np.empty(len(y), dtype=np.float64)
-    scores = []
-    for (_, score_idx), proba in zip(splits, probabilities, strict=True):
-        oof[score_idx] = proba
-        scores.append(float(SCORERS[metric](y[score_idx], proba)))
-    return CVResult(family=family, fold_scores=scores, oof_probability=oof)
+    return cross_validate_all(lambda _f, _rows: pipeline, [family], X, y, folds, metric, seed, n_jobs)[family]
+
+
+def stratified_subsample(y: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    """Sorted indices of a stratified random sample of ``rows`` rows (all rows if there are fewer)."""
+    if rows >= len(y):
+        return np.arange(len(y))
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(np.arange(len(y)), train_size=rows, stratify=y, random_state=seed)
+    return np.sort(keep)
+
+
+def finalists(results: dict[str, CVResult], order: list[str], keep: int) -> list[str]:
+    """The ``keep`` best families by mean CV score, in ``order`` (which also breaks ties)."""
+    ranked = sorted(order, key=lambda f: -results[f].mean)  # stable: the first listed wins a tie
+    kept = set(ranked[:keep])
+    return [f for f in order if f in kept]
+
+
+def fit_final(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, threads: int) -> Pipeline:
+    """Fit the chosen pipeline on all training rows with ``threads`` OpenMP threads (nothing else
+    runs then) and one BLAS thread: OpenMP threads do not change what HistGradientBoosting learns
+    (tests/test_training.py), while a BLAS product may sum in another order on another thread count.
+    """
+    with (
+        threadpool_limits(limits=threads, user_api="openmp"),
+        threadpool_limits(limits=1, user_api="blas"),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return pipeline.fit(X, y)
 
 
 def objective_curve(y: np.ndarray, p: np.ndarray, objective: str) -> tuple[np.ndarray, np.ndarray]:
