@@ -1,7 +1,8 @@
 """Stage 1, train: compare candidate pipelines by CV, tune the threshold, refit the best.
 
 Reads params.yaml (data, train) and the CSV at data.path. Writes artifacts/best_model.joblib,
-artifacts/threshold.txt, artifacts/lineage.json and artifacts/test.csv (the held-out rows, raw).
+artifacts/threshold.txt, artifacts/lineage.json, artifacts/test.csv (the held-out rows, raw) and
+artifacts/calibration.csv (a seeded sample of training rows, raw: what quantize calibrates on).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
@@ -134,9 +136,20 @@ def main() -> None:
     io.atomic_write_bytes(ARTIFACTS / "best_model.joblib", model_bytes)
     io.atomic_write_text(ARTIFACTS / "threshold.txt", f"{threshold!r}\n")
     io.atomic_write_text(ARTIFACTS / "test.csv", frame.iloc[idx_test].to_csv(index=False))
+    io.atomic_write_text(
+        ARTIFACTS / "calibration.csv", frame.iloc[calibration_rows(idx_train, tp)].to_csv(index=False)
+    )
     io.write_json(ARTIFACTS / "lineage.json", lineage)
     io.atomic_write_text(ARTIFACTS / "plots" / "roc.csv", plots.roc_csv(y[idx_test], p_test, threshold))
     io.atomic_write_text(ARTIFACTS / "plots" / "pr.csv", plots.pr_csv(y[idx_test], p_test, threshold))
+
+
+def calibration_rows(idx_train: list[int], tp) -> list[int]:
+    """A seeded sample of training rows (never test rows), in file order, for the quantize stage:
+    calibrating or searching INT8 on test rows would grade it on its own homework."""
+    n = min(tp.calibration_rows, len(idx_train))
+    chosen = np.random.default_rng(tp.seed).choice(np.asarray(idx_train), size=n, replace=False)
+    return sorted(int(i) for i in chosen)
 
 
 if __name__ == "__main__":
