@@ -121,6 +121,7 @@ class ParityParams(Section):
     edge_rows: bool = True
     max_rows_listed: Annotated[int, Field(ge=0)] = 20
     int8_on_failure: Literal["fail", "not_deployable"] = "not_deployable"
+    diagnose: Literal["on_failure", "always", "never"] = "on_failure"
     tolerances: ParityTolerances
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from onnxship import contract
+from onnxship import contract, diagnose
 from onnxship.data import NUMERIC_MISSING
 from onnxship.params import ParityParams
 
@@ -202,10 +202,46 @@ def run_gate(
         batch_reasons = verdict(batch, tolerances[name]["max_abs_diff"], tolerances[name]["min_agreement"])
         results[name]["reasons"] += [f"scored as one batch of {n_test} rows: {r}" for r in batch_reasons]
         results[name]["passed"] = not results[name]["reasons"]
+        if params.diagnose == "always" or (params.diagnose == "on_failure" and not results[name]["passed"]):
+            results[name]["diagnosis"] = diagnosis(
+                pipeline, models, name, X, features, metadata, reference, alone, threshold, tolerances[name]
+            )
     report = summarize(
         reference[:n_test], threshold, params.margin, len(reference) - n_test, results, params.int8_on_failure
     )
     return report, probabilities
+
+
+def diagnosis(
+    pipeline,
+    models: dict[str, str | bytes],
+    name: str,
+    X: pd.DataFrame,
+    features: dict,
+    metadata: dict,
+    reference: np.ndarray,
+    probability: np.ndarray,
+    threshold: float,
+    tolerance: dict,
+) -> dict:
+    """Where backend ``name`` goes wrong (onnxship.diagnose); INT8 is also compared with FP32."""
+
+    def read(model: str | bytes) -> bytes:
+        return model if isinstance(model, bytes) else open(model, "rb").read()
+
+    return diagnose.diagnose(
+        pipeline,
+        read(models[name]),
+        X,
+        features,
+        metadata,
+        reference,
+        probability,
+        threshold,
+        fp32_bytes=read(models["onnx"]) if name != "onnx" and "onnx" in models else None,
+        tolerance=tolerance["max_abs_diff"],
+        min_agreement=tolerance["min_agreement"],
+    )
 
 
 def summarize(

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd
 
-from onnxship import data, io, parity, plots
+from onnxship import data, diagnose, io, parity, plots
 from onnxship.cli import run
 from onnxship.data import Roles
 from onnxship.params import load_params
@@ -54,6 +54,8 @@ def main() -> int:
             result["agreement"],
             "; ".join(result["reasons"]) or "passed",
         )
+        for line in diagnose.log_lines(result.get("diagnosis", {})):
+            log.warning("%s diagnosis: %s", name, line)
     io.write_json(ARTIFACTS / "parity_report.json", report)
     reference = probabilities.pop("sklearn")
     io.atomic_write_text(ARTIFACTS / "plots" / "prob_diff.csv", plots.prob_diff_csv(reference, probabilities))
