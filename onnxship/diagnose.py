@@ -24,6 +24,8 @@ import onnxruntime as ort
 import pandas as pd
 from onnx import numpy_helper
 
+from onnxship.graph import prune_unused
+
 # Steps compare equal within float32 noise: |onnx - sklearn| <= ATOL + RTOL * |sklearn|.
 ATOL, RTOL = 1e-5, 1e-4
 # A restored or reverted model "matches" scikit-learn within this probability difference.
@@ -382,7 +384,7 @@ def downstream(model: onnx.ModelProto, tensor: str, elem: int) -> onnx.ModelProt
     del part.graph.node[:]
     part.graph.node.extend(keep)
     part.graph.input.append(onnx.helper.make_tensor_value_info(tensor, elem, None))
-    _prune(part)
+    prune_unused(part)
     return part
 
 
@@ -490,24 +492,8 @@ def revert_node(int8: onnx.ModelProto, fp32: onnx.ModelProto, fp32_node: onnx.No
     for init in fp32.graph.initializer:
         if init.name in fp32_node.input and init.name not in present:
             model.graph.initializer.append(init)
-    _prune(model)
+    prune_unused(model)
     return _toposort(model)
-
-
-def _prune(model: onnx.ModelProto) -> None:
-    """Drop nodes nothing reads (repeatedly) and initializers no node reads."""
-    outputs = {o.name for o in model.graph.output}
-    while True:
-        used = {name for node in model.graph.node for name in node.input} | outputs
-        dead = [n for n in model.graph.node if not any(o in used for o in n.output)]
-        if not dead:
-            break
-        for node in dead:
-            model.graph.node.remove(node)
-    used = {name for node in model.graph.node for name in node.input}
-    keep = [i for i in model.graph.initializer if i.name in used]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(keep)
 
 
 def _toposort(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -14,3 +14,21 @@ def normalize(model: onnx.ModelProto) -> onnx.ModelProto:
     del model.opset_import[:]
     model.opset_import.extend(ordered)
     return model
+
+
+def prune_unused(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Drop, in place, the nodes whose outputs nothing reads (repeatedly), then the initializers no
+    node reads. Graph surgery leaves such nodes behind, and ONNX Runtime would still run them."""
+    outputs = {o.name for o in model.graph.output}
+    while True:
+        used = {name for node in model.graph.node for name in node.input} | outputs
+        dead = [n for n in model.graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for node in dead:
+            model.graph.node.remove(node)
+    used = {name for node in model.graph.node for name in node.input}
+    keep = [i for i in model.graph.initializer if i.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+    return model

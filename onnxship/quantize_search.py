@@ -17,7 +17,13 @@ import onnx
 import pandas as pd
 
 from onnxship import contract, data, parity
-from onnxship.quantize import quantizable_nodes, quantize, quantized_node_names, split_block_matmuls
+from onnxship.quantize import (
+    fold_fp32_block_sums,
+    quantizable_nodes,
+    quantize,
+    quantized_node_names,
+    split_block_matmuls,
+)
 
 log = logging.getLogger("quantize")
 
@@ -150,9 +156,10 @@ def search(
         excluded.append(best)
     final_graph, final_excluded = merge_uniform_blocks(fp32, blocks, excluded, settings.split_blocks)
     int8 = build(final_graph, settings, final_excluded, rows)
+    nodes = describe_nodes(final_graph, int8, final_excluded, blocks, rows, target, settings, trace)
+    int8 = fold_fp32_block_sums(int8)
     final = measure(int8, rows, target)
-    nodes = describe_nodes(final_graph, int8, final_excluded, blocks, rows, target, settings, trace, final)
-    return int8, {"nodes": nodes, "search": trace, "final": final, "graph": final_graph}
+    return int8, {"nodes": nodes, "search": trace, "final": final}
 
 
 def merge_uniform_blocks(
@@ -186,7 +193,6 @@ def describe_nodes(
     target: Target,
     settings: Settings,
     trace: list[dict],
-    final: dict,
 ) -> list[dict]:
     """Per candidate node: quantized or not and why, its weight shape, the bytes quantizing it
     saves (or would save) in the final file, and the drift when only it is quantized."""
@@ -196,17 +202,18 @@ def describe_nodes(
     quantized = set(quantized_node_names(graph, int8))
     candidates = [n.name for n in quantizable_nodes(graph)]
     block_info = {b["node"]: b for b in blocks}
+    size = len(int8.SerializeToString())
     out = []
     for node in quantizable_nodes(graph):
         name = node.name
         only = measure(build(graph, settings, [n for n in candidates if n != name], rows), rows, target)
         if name in quantized:
             toggled = build(graph, settings, [*excluded, name], rows)
-            saved = len(toggled.SerializeToString()) - final["bytes"]
+            saved = len(toggled.SerializeToString()) - size
             reason = "quantized: the model stays within the target with it quantized"
         else:
             toggled = build(graph, settings, [n for n in excluded if n != name], rows)
-            saved = final["bytes"] - len(toggled.SerializeToString())
+            saved = size - len(toggled.SerializeToString())
             if not settings.exclude_search:
                 reason = "not quantized by ONNX Runtime"
             else:

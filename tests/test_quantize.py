@@ -159,6 +159,9 @@ def test_search_keeps_unbounded_numeric_block_in_fp32_and_meets_the_target(mode)
     assert nodes["MatMul_block0"]["reason"].startswith("kept in FP32: quantizing it breaks the target")
     assert not nodes["MatMul_block0"]["only_this_node_quantized"]["passed"]
     assert len(int8.SerializeToString()) < len(fp32.SerializeToString())
+    # The FP32 block is added to the INT8 block's result by one Gemm (x0 @ W0 + rest), not MatMul + Sum.
+    ops = {n.name: n.op_type for n in int8.graph.node}
+    assert ops["MatMul_block0"] == "Gemm" and "MatMul_sum" not in ops
     # The search's trace starts from everything quantized and ends where it passed.
     assert found["search"][0]["excluded"] == [] and found["search"][-1]["passed"]
 
