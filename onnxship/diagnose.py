@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pandas as pd
 from onnx import numpy_helper
 
+from onnxship import contract
 from onnxship.graph import prune_unused
 
 # Steps compare equal within float32 noise: |onnx - sklearn| <= ATOL + RTOL * |sklearn|.
@@ -62,21 +62,8 @@ def pick_rows(reference: np.ndarray, backend: np.ndarray, threshold: float, limi
     return np.array(sorted(chosen), dtype=int)
 
 
-def feeds_for(X: pd.DataFrame, features: dict) -> dict[str, np.ndarray]:
-    """ONNX inputs for the model-input frame (float32 numbers, strings), one [n, 1] tensor each."""
-    out = {}
-    for spec in features["inputs"]:
-        values = X[spec["name"]].to_numpy()
-        dtype = np.float32 if spec["dtype"] == "float32" else object
-        out[spec["onnx_name"]] = values.astype(dtype).reshape(-1, 1)
-    return out
-
-
-def session(model: onnx.ModelProto) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+def session(model: onnx.ModelProto):
+    return contract.session(model.SerializeToString())
 
 
 def with_outputs(model: onnx.ModelProto, names: dict[str, int]) -> onnx.ModelProto:
@@ -359,6 +346,8 @@ def classify(step: dict, ref: np.ndarray, got: np.ndarray, bad: list[int]) -> di
             "cause": "precision",
             "detail": f"small relative differences (max {relative:.2g}): rounded constants",
         }
+    if step["kind"] == "model":
+        return {"cause": "values", "detail": "the estimator's output differs though its input matches"}
     return {"cause": "values", "detail": "values differ"}
 
 
@@ -644,7 +633,7 @@ def diagnose(
     findings = contract_findings(metadata, threshold, reference[rows], backend[rows])
     model = onnx.ModelProto.FromString(model_bytes)
     sub = X.iloc[rows]
-    feeds = feeds_for(sub, features)
+    feeds = contract.feeds(sub, features)
     positive = list(pipeline.classes_).index(1)
     ref_p = reference[rows]
     steps, compared = sklearn_steps(pipeline, sub), []

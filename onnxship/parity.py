@@ -7,6 +7,8 @@ threshold, class column or input mapping in the contract shows up here.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -227,7 +229,7 @@ def diagnosis(
     """Where backend ``name`` goes wrong (onnxship.diagnose); INT8 is also compared with FP32."""
 
     def read(model: str | bytes) -> bytes:
-        return model if isinstance(model, bytes) else open(model, "rb").read()
+        return model if isinstance(model, bytes) else Path(model).read_bytes()
 
     return diagnose.diagnose(
         pipeline,

@@ -50,10 +50,20 @@ class Case:
             self.fp32, fp32_bytes, self.pipeline, lineage, self.threshold, json_bytes(self.features)
         )
 
-    def gate(self, fp32=None, int8=None, metadata=None, policy: str = "fail", diagnose="on_failure") -> dict:
+    def gate(
+        self,
+        fp32=None,
+        int8=None,
+        metadata=None,
+        policy: str = "fail",
+        diagnose="on_failure",
+        int8_tolerance=None,
+    ) -> dict:
         params = load_params(REPO / "params.yaml").parity.model_copy(
             update={"int8_on_failure": policy, "diagnose": diagnose}
         )
+        if int8_tolerance:
+            params.tolerances.int8 = params.tolerances.int8.model_copy(update=int8_tolerance)
         models = {
             "onnx": (fp32 or self.fp32).SerializeToString(),
             "int8": (int8 or self.int8).SerializeToString(),
@@ -272,3 +282,19 @@ def test_int8_that_flips_decisions_near_the_threshold_is_caught(family):
     lenient = c.gate(int8=faulty, policy="not_deployable")
     assert lenient["passed"] and not lenient["backends"]["int8"]["deployable"]
     assert lenient["backends"]["onnx"]["deployable"]
+
+
+def test_int8_drift_is_traced_to_the_quantized_node():
+    """A real quantized MLP held to a tolerance it cannot meet: the diagnosis puts each quantized
+    node back to FP32 in turn and names the one whose quantization moves the probabilities."""
+    c = case("mlp")
+    report = c.gate(int8_tolerance={"max_abs_diff": 0.005})
+    assert not report["backends"]["int8"]["passed"]
+    diagnosis = report["backends"]["int8"]["diagnosis"]
+    # The preprocessing matches exactly: the first step that diverges is the estimator.
+    assert diagnosis["first_divergent_step"] == "model"
+    assert "output differs though its input matches" in diagnosis["findings"][0]["message"]
+    assert {n["node"] for n in diagnosis["int8_nodes"]} == {"MatMul", "MatMul1"}
+    named = [f for f in diagnosis["findings"] if f["cause"] == "quantized node"]
+    assert named and named[0]["node"] == "MatMul", diagnosis  # the wide first layer
+    assert "keeping it FP32 brings the max diff" in named[0]["message"]
