@@ -24,7 +24,7 @@ import pandas as pd
 from onnx import numpy_helper
 
 from onnxship import contract
-from onnxship.graph import prune_unused
+from onnxship.graph import graph_order, prune_unused
 
 # Steps compare equal within float32 noise: |onnx - sklearn| <= ATOL + RTOL * |sklearn|.
 ATOL, RTOL = 1e-5, 1e-4
@@ -482,23 +482,7 @@ def revert_node(int8: onnx.ModelProto, fp32: onnx.ModelProto, fp32_node: onnx.No
         if init.name in fp32_node.input and init.name not in present:
             model.graph.initializer.append(init)
     prune_unused(model)
-    return _toposort(model)
-
-
-def _toposort(model: onnx.ModelProto) -> onnx.ModelProto:
-    available = {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer} | {""}
-    pending, ordered = list(model.graph.node), []
-    while pending:
-        ready = [n for n in pending if all(i in available for i in n.input)]
-        if not ready:
-            return model  # leave as is; ORT will say what is wrong
-        for node in ready:
-            ordered.append(node)
-            available.update(node.output)
-            pending.remove(node)
-    del model.graph.node[:]
-    model.graph.node.extend(ordered)
-    return model
+    return graph_order(model)
 
 
 def int8_findings(

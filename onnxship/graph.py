@@ -32,3 +32,20 @@ def prune_unused(model: onnx.ModelProto) -> onnx.ModelProto:
     del model.graph.initializer[:]
     model.graph.initializer.extend(keep)
     return model
+
+
+def graph_order(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Sort nodes so that each comes after the producers of its inputs (ONNX requires it)."""
+    available = {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer} | {""}
+    pending, ordered = list(model.graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            raise ValueError(f"graph has a cycle or a missing input near node {pending[0].name!r}")
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+            pending.remove(node)
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)
+    return model

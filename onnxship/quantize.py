@@ -36,7 +36,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from onnxship.graph import normalize, prune_unused
+from onnxship.graph import graph_order, normalize, prune_unused
 
 QUANTIZED_OPS = ["MatMul", "Gemm"]
 
@@ -139,14 +139,36 @@ def fold_fp32_block_sums(model: onnx.ModelProto) -> onnx.ModelProto:
             plain = block is not None and block.op_type == "MatMul" and block.input[1] in weights
             if not plain or readers[name] != 1:
                 continue
-            inputs = [block.input[0], block.input[1], node.input[1 - k]]
-            gemm = onnx.helper.make_node("Gemm", inputs, list(node.output), name=block.name)
+            rest, output = node.input[1 - k], node.output[0]
             position = list(model.graph.node).index(node)
             model.graph.node.remove(node)
-            model.graph.node.insert(position, gemm)
             model.graph.node.remove(block)
+            bias = _bias_add(model, output, weights)
+            if bias is not None:
+                # Add the bias to the INT8 block's result instead, where ONNX Runtime fuses it into
+                # the quantized MatMul; the Gemm then writes the bias Add's output directly.
+                other = next(i for i in bias.input if i != output)
+                model.graph.node.remove(bias)
+                biased = f"{rest}_bias"
+                model.graph.node.insert(
+                    position - 1, onnx.helper.make_node("Add", [rest, other], [biased], name=biased)
+                )
+                rest, output = biased, bias.output[0]
+            gemm = onnx.helper.make_node(
+                "Gemm", [block.input[0], block.input[1], rest], [output], name=block.name
+            )
+            model.graph.node.insert(position, gemm)
             break
-    return model
+    return graph_order(model)
+
+
+def _bias_add(model: onnx.ModelProto, tensor: str, weights: set[str]) -> onnx.NodeProto | None:
+    """The Add that is the only reader of ``tensor`` and adds a stored float vector to it."""
+    readers = [n for n in model.graph.node if tensor in n.input]
+    if len(readers) != 1 or readers[0].op_type != "Add" or tensor in {o.name for o in model.graph.output}:
+        return None
+    other = [i for i in readers[0].input if i != tensor]
+    return readers[0] if len(other) == 1 and other[0] in weights else None
 
 
 def quantized_nodes(fp32: onnx.ModelProto, int8: onnx.ModelProto) -> Counter:
