@@ -8,28 +8,27 @@ artifacts/plots/latency.csv. Timings live only in these outputs.
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from onnxship.contract import artifacts
+from onnxship.core import files
+from onnxship.core.params import load_params
+from onnxship.core.paths import Artifacts
+from onnxship.core.stage import run
+from onnxship.verify import benchmark, plots
 
-from onnxship import benchmark, io, plots
-from onnxship.cli import run
-from onnxship.params import load_params
-
-ARTIFACTS = Path("artifacts")
+ARTIFACTS = Artifacts()
 log = logging.getLogger("benchmark")
 
 
 def main() -> None:
     params = load_params("params.yaml").benchmark
-    lineage = io.read_json(ARTIFACTS / "lineage.json")
-    io.read_json(ARTIFACTS / "onnx_metadata.json")  # a clear error now if export has not run
+    lineage = files.read_json(ARTIFACTS.lineage)
+    artifacts.load(ARTIFACTS.root)  # a clear error now if the contract files are missing or refused
     settings = params.model_dump()
     results = {}
     for backend in benchmark.BACKENDS:
         log.info("measuring %s", backend)
-        results[backend] = benchmark.run_isolated(backend, str(ARTIFACTS), settings)
+        results[backend] = benchmark.run_isolated(backend, str(ARTIFACTS.root), settings)
     speedups = benchmark.speedups(results)
     report = {
         "model_family": lineage["chosen"]["family"],
@@ -38,9 +37,9 @@ def main() -> None:
         "backends": results,
         "environment": benchmark.environment(params.threads),
     }
-    io.write_json(ARTIFACTS / "benchmark.json", report)
-    io.atomic_write_text(
-        ARTIFACTS / "plots" / "latency.csv", plots.latency_csv(results, benchmark.BACKENDS, params.threads[0])
+    files.write_json(ARTIFACTS.benchmark, report)
+    files.atomic_write_text(
+        ARTIFACTS.plot("latency.csv"), plots.latency_csv(results, benchmark.BACKENDS, params.threads[0])
     )
     for backend in benchmark.BACKENDS[1:]:
         log.info("%s p50 speed-up vs scikit-learn, end to end: %s", backend, speedups["end_to_end"][backend])

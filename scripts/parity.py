@@ -1,64 +1,71 @@
 """Stage 4, parity: scikit-learn vs ONNX FP32 vs ONNX INT8, on held-out and edge rows.
 
-Reads params.yaml (parity), the train and export artifacts. Writes artifacts/parity_report.json
-always, then exits 0 if the gate passed and 1 if not.
+Reads params.yaml (parity), train's outputs (lineage.json, the verified best_model.joblib,
+threshold.txt, test.csv), export's contract files and the INT8 file with its quantize_report.json.
+Each ONNX backend is loaded as a client loads it and scores the raw rows through the shipped scorer.
+Writes artifacts/parity_report.json always, then exits 0 if the gate passed and 1 if not.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from onnxship.contract import artifacts
+from onnxship.core import files
+from onnxship.core.params import load_params
+from onnxship.core.paths import Artifacts
+from onnxship.core.stage import run
+from onnxship.train import data
+from onnxship.train.lineage import load_trained
+from onnxship.verify import diagnose, parity, plots
 
-import pandas as pd
-
-from onnxship import data, diagnose, io, parity, plots
-from onnxship.cli import run
-from onnxship.data import Roles
-from onnxship.params import load_params
-
-ARTIFACTS = Path("artifacts")
-BACKENDS = {"onnx": ARTIFACTS / "model.onnx", "int8": ARTIFACTS / "model.int8.onnx"}
+ARTIFACTS = Artifacts()
 log = logging.getLogger("parity")
+
+
+def backends() -> dict[str, artifacts.Contract | str]:
+    """Each ONNX backend's contract, loaded with every client check, or why a client refuses it."""
+    loaded: dict[str, artifacts.Contract | str] = {}
+    for name, model_file in (("onnx", None), ("int8", ARTIFACTS.model_int8.name)):
+        loaded[name] = parity.client_load(lambda f=model_file: artifacts.load(ARTIFACTS.root, model_file=f))
+    int8 = loaded["int8"]
+    if not isinstance(int8, str):
+        expected = files.read_json(ARTIFACTS.quantize_report).get("int8_sha256")
+        if files.sha256_file(ARTIFACTS.model_int8) != expected:
+            loaded["int8"] = f"{ARTIFACTS.model_int8} sha256 differs from quantize_report.json"
+    return loaded
 
 
 def main() -> int:
     params = load_params("params.yaml").parity
-    lineage = io.read_json(ARTIFACTS / "lineage.json")
-    features = io.read_json(ARTIFACTS / "onnx_features.json")
-    metadata = io.read_json(ARTIFACTS / "onnx_metadata.json")
-    pipeline = io.load_verified_joblib(ARTIFACTS / "best_model.joblib", lineage["model_sha256"])
-    threshold = float((ARTIFACTS / "threshold.txt").read_text())
-
-    raw = data.read_csv(ARTIFACTS / "test.csv")
-    n_test = len(raw)
-    cases = [f"test row {i}" for i in range(n_test)]
+    trained, problems = load_trained(ARTIFACTS, strict_threshold=False)
+    raw = data.read_csv(ARTIFACTS.test_csv)
+    cases = [f"test row {i}" for i in range(len(raw))]
+    rows = raw.to_dict("records")
     if params.edge_rows:
-        edges, edge_cases = parity.edge_rows(raw.iloc[0], features, raw)
-        raw, cases = pd.concat([raw, edges], ignore_index=True), cases + edge_cases
-    X = data.features(raw, Roles(**lineage["roles"]))
-    problems = {}
-    if io.sha256_file(BACKENDS["onnx"]) != metadata["model_sha256"]:
-        problems["onnx"] = ["model.onnx sha256 differs from onnx_metadata.json"]
-    models = {name: str(path) for name, path in BACKENDS.items()}
-    report, probabilities = parity.run_gate(
-        pipeline, threshold, X, cases, n_test, models, features, metadata, params, problems
+        features = files.read_json(ARTIFACTS.features)
+        edges, edge_cases = parity.edge_rows(raw.iloc[0], features, raw, params.max_edge_rows)
+        rows, cases = rows + edges.to_dict("records"), cases + edge_cases
+    gate = parity.GateInput(
+        pipeline=trained.pipeline,
+        threshold=trained.threshold,
+        roles=trained.roles,
+        rows=rows,
+        cases=cases,
+        n_test=len(raw),
+        backends=backends(),
+        params=params,
+        problems={"onnx": problems, "int8": problems},
     )
+    report, probabilities = parity.run_gate(gate)
     for name, result in report["backends"].items():
-        log.info(
-            "%s: max diff %.3g, agreement %.4f, %s",
-            name,
-            result["max_abs_diff"],
-            result["agreement"],
-            "; ".join(result["reasons"]) or "passed",
-        )
+        figures = "not scored" if result.get("refused") else f"max diff {result['max_abs_diff']:.3g}"
+        log.info("%s: %s, %s", name, figures, "; ".join(result["reasons"]) or "passed")
         for line in diagnose.log_lines(result.get("diagnosis", {})):
             log.warning("%s diagnosis: %s", name, line)
-    io.write_json(ARTIFACTS / "parity_report.json", report)
+    files.write_json(ARTIFACTS.parity_report, report)
     reference = probabilities.pop("sklearn")
-    io.atomic_write_text(ARTIFACTS / "plots" / "prob_diff.csv", plots.prob_diff_csv(reference, probabilities))
+    files.atomic_write_text(ARTIFACTS.plot("prob_diff.csv"), plots.prob_diff_csv(reference, probabilities))
     if not report["backends"]["int8"]["deployable"] and params.int8_on_failure == "not_deployable":
         log.warning("INT8 is outside its tolerances: marked not deployable (parity.int8_on_failure)")
     return 0 if report["passed"] else 1

@@ -1,44 +1,49 @@
 """Stage 3, quantize: ONNX Runtime INT8 quantization (dynamic or static QDQ), with a measured
 search for the nodes that must stay FP32.
 
-Reads params.yaml (quantize, and parity.tolerances.int8 as the search's target),
-artifacts/model.onnx, onnx_features.json, onnx_metadata.json and artifacts/calibration.csv
-(training rows written by train; never the test rows). Writes artifacts/model.int8.onnx and
-artifacts/quantize_report.json (which nodes are quantized and why the others are not, sizes,
-the drift measured on calibration and edge rows).
+Reads params.yaml (quantize; parity.tolerances.int8 as the search's target and parity.max_edge_rows
+for the edge rows), artifacts/model.onnx, onnx_features.json, onnx_metadata.json and
+artifacts/calibration.csv (training rows written by train; never the test rows). Writes
+artifacts/model.int8.onnx and artifacts/quantize_report.json (which nodes are quantized and why the
+others are not, the drift measured on calibration and edge rows, the sizes and both files' sha256,
+which the parity gate checks).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import onnx
 
-from onnxship import data, io
-from onnxship.cli import run
-from onnxship.errors import UserError
-from onnxship.params import load_params
-from onnxship.quantize_search import Settings, Target, search, search_rows
+from onnxship.convert.quantize_search import Settings, Target, search, search_rows
+from onnxship.core import files
+from onnxship.core.errors import UserError
+from onnxship.core.params import load_params
+from onnxship.core.paths import Artifacts
+from onnxship.core.stage import run
+from onnxship.train import data
+from onnxship.verify.parity import edge_rows
 
-ARTIFACTS = Path("artifacts")
+ARTIFACTS = Artifacts()
 log = logging.getLogger("quantize")
 
 
 def main() -> None:
     all_params = load_params("params.yaml")
-    params, tolerance = all_params.quantize, all_params.parity.tolerances.int8
-    source = ARTIFACTS / "model.onnx"
-    for path, stage in ((source, "export"), (ARTIFACTS / "calibration.csv", "train")):
+    params = all_params.quantize
+    tolerance = all_params.parity.tolerances.int8
+    max_edge_rows = all_params.parity.max_edge_rows
+    for path, stage in ((ARTIFACTS.model_onnx, "export"), (ARTIFACTS.calibration_csv, "train")):
         if not path.exists():
             raise UserError(f"{path} not found: run the {stage} stage first (dvc repro)")
-    fp32 = onnx.load(source)
-    features = io.read_json(ARTIFACTS / "onnx_features.json")
-    metadata = io.read_json(ARTIFACTS / "onnx_metadata.json")
-    rows = search_rows(data.read_csv(ARTIFACTS / "calibration.csv"), features, fp32, metadata)
+    fp32_bytes = ARTIFACTS.model_onnx.read_bytes()
+    fp32 = onnx.ModelProto.FromString(fp32_bytes)
+    features = files.read_json(ARTIFACTS.features)
+    metadata = files.read_json(ARTIFACTS.metadata)
+    raw = data.read_csv(ARTIFACTS.calibration_csv)
+    edges, _ = edge_rows(raw.iloc[0], features, raw, max_edge_rows)
+    rows = search_rows(raw, features, fp32, metadata, edges)
     headroom = params.search_headroom
     target = Target(
         max_abs_diff=tolerance.max_abs_diff * headroom,
@@ -54,13 +59,12 @@ def main() -> None:
     )
     int8, found = search(fp32, rows, target, settings)
     int8_bytes = int8.SerializeToString()
-    fp32_size = source.stat().st_size
     quantized = [n for n in found["nodes"] if n["quantized"]]
     final = found["final"]
     statement = (
         f"{len(quantized)} of {len(found['nodes'])} MatMul/Gemm node(s) quantized ({params.mode}); "
-        f"INT8 file is {len(int8_bytes) / fp32_size:.0%} of FP32; on {rows.calibration} calibration + "
-        f"{len(rows.reference) - rows.calibration} edge rows vs FP32: max diff "
+        f"INT8 file is {len(int8_bytes) / len(fp32_bytes):.0%} of FP32; on {rows.calibration} "
+        f"calibration + {len(rows.reference) - rows.calibration} edge rows vs FP32: max diff "
         f"{final['alone']['max_abs_diff']:.3g} row by row, {final['batch']['max_abs_diff']:.3g} as a batch"
         if quantized
         else "nothing quantized (no MatMul/Gemm, or none within the target): INT8 computes what FP32 does"
@@ -83,13 +87,15 @@ def main() -> None:
         "nodes": found["nodes"],
         "search": found["search"],
         "final": final,
-        "fp32_bytes": fp32_size,
+        "fp32_bytes": len(fp32_bytes),
         "int8_bytes": len(int8_bytes),
-        "size_ratio": round(len(int8_bytes) / fp32_size, 4),
+        "size_ratio": round(len(int8_bytes) / len(fp32_bytes), 4),
+        "fp32_sha256": hashlib.sha256(fp32_bytes).hexdigest(),
+        "int8_sha256": hashlib.sha256(int8_bytes).hexdigest(),
         "statement": statement,
     }
-    io.atomic_write_bytes(ARTIFACTS / "model.int8.onnx", int8_bytes)
-    io.write_json(ARTIFACTS / "quantize_report.json", report)
+    files.atomic_write_bytes(ARTIFACTS.model_int8, int8_bytes)
+    files.write_json(ARTIFACTS.quantize_report, report)
     log.info(statement)
 
 

@@ -7,29 +7,26 @@ artifacts/quantize_report.json. Writes artifacts/recommendation.json.
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from onnxship.core import files
+from onnxship.core.params import load_params
+from onnxship.core.paths import Artifacts
+from onnxship.core.stage import run
+from onnxship.verify.recommend import recommend
 
-from onnxship import io
-from onnxship.cli import run
-from onnxship.params import load_params
-from onnxship.recommend import recommend
-
-ARTIFACTS = Path("artifacts")
+ARTIFACTS = Artifacts()
 log = logging.getLogger("recommend")
 
 
 def main() -> None:
     params = load_params("params.yaml").recommend
     choice = recommend(
-        io.read_json(ARTIFACTS / "parity_report.json"),
-        io.read_json(ARTIFACTS / "benchmark.json"),
-        io.read_json(ARTIFACTS / "quantize_report.json"),
+        files.read_json(ARTIFACTS.parity_report),
+        files.read_json(ARTIFACTS.benchmark),
+        files.read_json(ARTIFACTS.quantize_report),
         params.serving_batch_size,
     )
-    io.write_json(ARTIFACTS / "recommendation.json", choice)
+    files.write_json(ARTIFACTS.recommendation, choice)
     log.info("serve %s: %s", choice["choice_name"], "; ".join(choice["reasons"]))
 
 

@@ -1,30 +1,29 @@
 """Stage 1, train: compare candidate pipelines by CV, tune the threshold, refit the best.
 
 Reads params.yaml (data, train) and the CSV at data.path. Writes artifacts/best_model.joblib,
-artifacts/threshold.txt, artifacts/lineage.json, artifacts/test.csv (the held-out rows, raw) and
-artifacts/calibration.csv (a seeded sample of training rows, raw: what quantize calibrates on).
+artifacts/threshold.txt, artifacts/lineage.json and artifacts/test.csv (the held-out rows, raw).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import sys
 import warnings
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from onnxship import data, io, models, plots, training
-from onnxship.cli import run
-from onnxship.errors import UserError
-from onnxship.params import load_params
+from onnxship.core import files
+from onnxship.core.errors import UserError
+from onnxship.core.params import load_params
+from onnxship.core.paths import Artifacts
+from onnxship.core.stage import run
+from onnxship.train import data, models, training
+from onnxship.train.lineage import joblib_bytes
+from onnxship.verify import plots
 
-ARTIFACTS = Path("artifacts")
+ARTIFACTS = Artifacts()
 log = logging.getLogger("train")
 
 
@@ -86,11 +85,11 @@ def main() -> None:
         scores,
     )
 
-    model_bytes = io.joblib_bytes(models.machine_independent(model))
+    model_bytes = joblib_bytes(models.machine_independent(model))
     lineage = {
         "dataset": {
             "path": dp.path,
-            "sha256": io.sha256_file(dp.path),
+            "sha256": files.sha256_file(dp.path),
             "rows": len(frame),
             "columns": len(frame.columns),
         },
@@ -131,17 +130,17 @@ def main() -> None:
         },
         "test_scores": scores,
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
-        "versions": io.versions("scikit-learn", "numpy", "scipy", "pandas", "joblib"),
+        "versions": files.versions("scikit-learn", "numpy", "scipy", "pandas", "joblib"),
     }
-    io.atomic_write_bytes(ARTIFACTS / "best_model.joblib", model_bytes)
-    io.atomic_write_text(ARTIFACTS / "threshold.txt", f"{threshold!r}\n")
-    io.atomic_write_text(ARTIFACTS / "test.csv", frame.iloc[idx_test].to_csv(index=False))
-    io.atomic_write_text(
-        ARTIFACTS / "calibration.csv", frame.iloc[calibration_rows(idx_train, tp)].to_csv(index=False)
+    files.atomic_write_bytes(ARTIFACTS.model_joblib, model_bytes)
+    files.atomic_write_text(ARTIFACTS.threshold, f"{threshold!r}\n")
+    files.atomic_write_text(ARTIFACTS.test_csv, frame.iloc[idx_test].to_csv(index=False))
+    files.atomic_write_text(
+        ARTIFACTS.calibration_csv, frame.iloc[calibration_rows(idx_train, tp)].to_csv(index=False)
     )
-    io.write_json(ARTIFACTS / "lineage.json", lineage)
-    io.atomic_write_text(ARTIFACTS / "plots" / "roc.csv", plots.roc_csv(y[idx_test], p_test, threshold))
-    io.atomic_write_text(ARTIFACTS / "plots" / "pr.csv", plots.pr_csv(y[idx_test], p_test, threshold))
+    files.write_json(ARTIFACTS.lineage, lineage)
+    files.atomic_write_text(ARTIFACTS.plot("roc.csv"), plots.roc_csv(y[idx_test], p_test, threshold))
+    files.atomic_write_text(ARTIFACTS.plot("pr.csv"), plots.pr_csv(y[idx_test], p_test, threshold))
 
 
 def calibration_rows(idx_train: list[int], tp) -> list[int]:

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import functools
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from onnxship.contract.encode import Encoder
+from onnxship.contract.runtime import session
+from onnxship.contract.spec import PROBABILITY_OUTPUT
+from onnxship.core.params import DataParams, TrainParams
+from onnxship.train import data, models
 
-from onnxship import data, models  # noqa: E402
-from onnxship.params import DataParams, TrainParams  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 FAMILIES = ["logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"]
 CHURN = REPO / "data" / "customer_churn.csv"
@@ -57,6 +59,15 @@ def fitted(family: str):
 @pytest.fixture
 def churn():
     return churn_xy()
+
+
+def onnx_probabilities(model, features: dict, rows: pd.DataFrame | list[dict]) -> np.ndarray:
+    """Positive-class probabilities of an exported model (ModelProto or bytes) on ``rows`` (a frame
+    or records), encoded by the contract's encoder as every client does."""
+    model_bytes = model if isinstance(model, bytes) else model.SerializeToString()
+    records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else rows
+    output = session(model_bytes).run([PROBABILITY_OUTPUT], Encoder(features).encode(records))[0]
+    return output[:, 1].astype(np.float64)
 
 
 # --- the real pipeline in a temporary clone (helpers in tests/dvc_project.py) -------------------

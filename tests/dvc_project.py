@@ -25,7 +25,8 @@ def env(**extra: str) -> dict[str, str]:
 
 
 def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True)
+    # The project's own package, not the editable install of the repo this copy came from.
+    result = subprocess.run(args, cwd=cwd, env=env(PYTHONPATH=str(cwd)), capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result

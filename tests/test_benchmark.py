@@ -1,6 +1,6 @@
 import time
 
-from onnxship import benchmark
+from onnxship.verify import benchmark
 
 
 def test_measure_takes_at_least_the_minimum_and_fills_the_budget():
@@ -39,7 +39,7 @@ def test_onnx_backend_process_never_imports_scikit_learn(tmp_path):
     code = (
         "import sys, runpy; sys.argv=['x'];"
         "runpy.run_path('scripts/benchmark.py', run_name='__mp_main__');"
-        "import onnxship.benchmark, onnxship.contract;"
+        "import onnxship.verify.benchmark, onnxship.serve.scorer;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'joblib')))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from onnxship import data
-from onnxship.errors import UserError
-from onnxship.params import DataParams
+from onnxship.core.errors import UserError
+from onnxship.core.params import DataParams
+from onnxship.train import data
 from tests.conftest import CHURN_PARAMS, churn_raw
 
 
@@ -96,9 +96,33 @@ def test_all_missing_column_is_found():
     assert data.all_missing_columns(frame, roles) == ["n", "c"]
 
 
-@pytest.mark.parametrize("text", ["inf", "-Infinity", "1e39"])
-def test_infinite_numbers_are_refused_with_row_and_column(tmp_path, text):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1e39", r"numeric column 'a' has an infinite or out-of-float32-range value '1e39' \(data row 2\)"),
+        ("-1e39", r"numeric column 'a' has an infinite or out-of-float32-range value '-1e39' \(data row 2\)"),
+        # The contract's number syntax has no infinity: such text is refused like any other.
+        ("inf", r"numeric column 'a' has text 'inf' \(data row 2\)"),
+        ("-Infinity", r"numeric column 'a' has text '-Infinity' \(data row 2\)"),
+    ],
+)
+def test_infinite_numbers_are_refused_with_row_and_column(tmp_path, text, message):
     frame = data.read_csv(write(tmp_path, f"a,y\n1,p\n{text},q\n"))
-    roles = data.infer_roles(frame, DataParams(path="d.csv", target="y", positive_label="p"))
-    with pytest.raises(UserError, match=r"numeric column 'a' has an infinite .* \(data row 2\)"):
+    roles = data.Roles(numeric=["a"], categorical=[])
+    with pytest.raises(UserError, match=message):
         data.features(frame, roles)
+
+
+def test_numbers_are_read_with_the_contract_rule(tmp_path):
+    """Training reads a numeric cell exactly as every client does: the contract's number syntax."""
+    frame = data.read_csv(write(tmp_path, "a,y\n 12.5\t,p\n1e3,q\nNA,p\n-.5,q\n"))
+    roles = data.infer_roles(frame, DataParams(path="d.csv", target="y", positive_label="p"))
+    assert roles.numeric == ["a"]
+    values = data.features(frame, roles)["a"].tolist()
+    assert values[:2] == [12.5, 1000.0] and np.isnan(values[2]) and values[3] == -0.5
+    # pandas would read these as numbers; the contract does not, so the column is categorical.
+    for text in ("1_000", "0x10", "\u0663"):
+        odd = data.read_csv(write(tmp_path, f"a,y\n1,p\n{text},q\n"))
+        assert data.infer_roles(
+            odd, DataParams(path="d.csv", target="y", positive_label="p")
+        ).categorical == ["a"]

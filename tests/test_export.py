@@ -5,19 +5,15 @@ import numpy as np
 import onnx
 import pytest
 
-from onnxship import contract, data, export, parity
-from onnxship.errors import UserError
-from tests.conftest import FAMILIES, REPO, churn_raw, churn_xy, fitted
-
-
-def to_session(model: onnx.ModelProto, tmp_path):
-    path = tmp_path / "model.onnx"
-    path.write_bytes(model.SerializeToString())
-    return contract.session(str(path))
+from onnxship.convert import export
+from onnxship.core.errors import UserError
+from onnxship.train import data
+from onnxship.verify import parity
+from tests.conftest import FAMILIES, REPO, churn_raw, churn_xy, fitted, onnx_probabilities
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_every_family_exports_and_matches_sklearn(family, tmp_path):
+def test_every_family_exports_and_matches_sklearn(family):
     X, _, roles = churn_xy()
     pipeline = fitted(family)
     model = export.convert(pipeline, roles, target_opset=17)
@@ -25,14 +21,12 @@ def test_every_family_exports_and_matches_sklearn(family, tmp_path):
     features = export.feature_schema(model, roles, pipeline)
     assert [i["onnx_name"] for i in features["inputs"]] == [i.name for i in model.graph.input]
     assert [i["name"] for i in features["inputs"]] == roles.features
-    metadata = {"probability_output": export.PROBABILITY_OUTPUT, "positive_class_index": 1}
     # Held-out rows plus the edge rows parity uses: unseen categories, missing values, outliers.
     raw = churn_raw()
     edges, _ = parity.edge_rows(raw.iloc[2500], features, raw)
-    sess = to_session(model, tmp_path)
     for frame in (X.iloc[2000:2600], data.features(edges, roles)):
         expected = pipeline.predict_proba(frame)[:, 1]
-        got = contract.positive_probability(sess, contract.feeds(frame, features), metadata)
+        got = onnx_probabilities(model, features, frame)
         assert np.abs(expected - got).max() < 1e-4, family
 
 
@@ -52,7 +46,7 @@ def test_export_is_byte_identical_across_hash_seeds(tmp_path):
     # skl2onnx orders opset imports by Python's hash seed; normalize() must hide that.
     script = (
         "import sys; sys.path.insert(0, '.');"
-        "from tests.conftest import fitted, churn_xy; from onnxship import export;"
+        "from tests.conftest import fitted, churn_xy; from onnxship.convert import export;"
         "m = export.convert(fitted('random_forest'), churn_xy()[2], 17);"
         "sys.stdout.buffer.write(m.SerializeToString())"
     )

@@ -15,19 +15,25 @@ import pandas as pd
 import pytest
 from onnx import numpy_helper
 
-from onnxship import data, export, parity, quantize, training
-from onnxship.io import json_bytes
-from onnxship.params import ParityParams, load_params
+from onnxship.contract import artifacts, spec
+from onnxship.contract.artifacts import Contract
+from onnxship.convert import export, quantize
+from onnxship.core.files import json_bytes
+from onnxship.core.params import ParityParams, load_params
+from onnxship.train import data, training
+from onnxship.train.lineage import read_threshold, threshold_mismatch
+from onnxship.verify import parity
 from tests.conftest import FAMILIES, REPO, churn_raw, churn_xy, fitted
 
 DIFF = "max |p_sklearn - p_backend|"
 
 
 class Case:
-    """One family's correct artifacts and the inputs the gate scores."""
+    """One family's correct artifacts and the raw rows the gate scores."""
 
     def __init__(self, family: str):
         X, y, roles = churn_xy()
+        self.roles = roles
         self.pipeline = fitted(family)
         self.threshold, _ = training.tune_threshold(
             y[:2000], self.pipeline.predict_proba(X.iloc[:2000])[:, 1], "f1"
@@ -36,7 +42,8 @@ class Case:
         self.fp32 = export.convert(self.pipeline, roles, target_opset=17)
         self.features = export.feature_schema(self.fp32, roles, self.pipeline)
         edges, edge_cases = parity.edge_rows(raw.iloc[0], self.features, raw)
-        self.X = data.features(pd.concat([raw, edges], ignore_index=True), roles)
+        self.rows = pd.concat([raw, edges], ignore_index=True).to_dict("records")
+        self.X = data.features(pd.DataFrame.from_records(self.rows), roles)
         self.cases = [f"test row {i}" for i in range(len(raw))] + edge_cases
         self.n_test = len(raw)
         self.int8 = quantize.quantize(self.fp32, "QInt8", per_channel=False, reduce_range=False)
@@ -45,10 +52,18 @@ class Case:
             "model_sha256": "0" * 64,
             "chosen": {"family": family},
         }
-        fp32_bytes = self.fp32.SerializeToString()
+        self.features_bytes = json_bytes(self.features)
         self.metadata = export.metadata(
-            self.fp32, fp32_bytes, self.pipeline, lineage, self.threshold, json_bytes(self.features)
+            self.fp32,
+            self.fp32.SerializeToString(),
+            self.pipeline,
+            lineage,
+            self.threshold,
+            self.features_bytes,
         )
+
+    def contract(self, model, metadata=None) -> Contract:
+        return Contract(self.features, metadata or self.metadata, model.SerializeToString(), "test")
 
     def gate(
         self,
@@ -56,30 +71,36 @@ class Case:
         int8=None,
         metadata=None,
         policy: str = "fail",
+        backends=None,
+        problems=None,
         diagnose="on_failure",
         int8_tolerance=None,
-    ) -> dict:
+    ):
         params = load_params(REPO / "params.yaml").parity.model_copy(
             update={"int8_on_failure": policy, "diagnose": diagnose}
         )
         if int8_tolerance:
             params.tolerances.int8 = params.tolerances.int8.model_copy(update=int8_tolerance)
-        models = {
-            "onnx": (fp32 or self.fp32).SerializeToString(),
-            "int8": (int8 or self.int8).SerializeToString(),
+        backends = backends or {
+            "onnx": self.contract(fp32 or self.fp32, metadata),
+            "int8": self.contract(int8 or self.int8, metadata),
         }
-        report, _ = parity.run_gate(
-            self.pipeline,
-            self.threshold,
-            self.X,
-            self.cases,
-            self.n_test,
-            models,
-            self.features,
-            metadata or self.metadata,
-            ParityParams.model_validate(params.model_dump()),
+        gate = parity.GateInput(
+            pipeline=self.pipeline,
+            threshold=self.threshold,
+            roles=self.roles,
+            rows=self.rows,
+            cases=self.cases,
+            n_test=self.n_test,
+            backends=backends
+            or {
+                "onnx": self.contract(fp32 or self.fp32, metadata),
+                "int8": self.contract(int8 or self.int8, metadata),
+            },
+            params=ParityParams.model_validate(params.model_dump()),
+            problems=problems or {},
         )
-        return report
+        return parity.run_gate(gate)[0]
 
 
 _cases: dict[str, Case] = {}
@@ -143,7 +164,7 @@ def weights_to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
 def shift_probability(model: onnx.ModelProto, delta: float) -> onnx.ModelProto:
     """Add ``delta`` to the positive-class probability: decisions just below the threshold flip."""
     model = copy.deepcopy(model)
-    name = export.PROBABILITY_OUTPUT
+    name = spec.PROBABILITY_OUTPUT
     for node in model.graph.node:
         node.output[:] = [f"{name}_unshifted" if out == name else out for out in node.output]
     shift = numpy_helper.from_array(np.array([[-delta, delta]], dtype=np.float32), "probability_shift")
@@ -298,3 +319,44 @@ def test_int8_drift_is_traced_to_the_quantized_node():
     named = [f for f in diagnosis["findings"] if f["cause"] == "quantized node"]
     assert named and named[0]["node"] == "MatMul", diagnosis  # the wide first layer
     assert "keeping it FP32 brings the max diff" in named[0]["message"]
+
+
+# --- contract files a client refuses, and a threshold train did not write ---------------------------
+
+
+def client_load(c: Case, features_bytes: bytes, metadata: dict) -> Contract | str:
+    return parity.client_load(
+        lambda: artifacts.from_bytes(features_bytes, json_bytes(metadata), c.fp32.SerializeToString())
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("newer_schema_version", "has schema_version 2; this client reads contract version 1"),
+        ("features_of_another_export", "onnx_features.json does not match the sha256 in onnx_metadata.json"),
+    ],
+)
+def test_contract_files_a_client_refuses_fail_the_gate(fault, reason):
+    c = case("logistic_regression")
+    features_bytes, metadata = c.features_bytes, dict(c.metadata)
+    assert not isinstance(client_load(c, features_bytes, metadata), str)  # the genuine files load
+    if fault == "newer_schema_version":
+        metadata["schema_version"] = 2
+    else:
+        features_bytes = json_bytes({**c.features, "extra_fields": "ignore"}).replace(b"\n", b"\r\n")
+    loaded = client_load(c, features_bytes, metadata)
+    assert isinstance(loaded, str) and reason in loaded
+    report = c.gate(backends={"onnx": loaded, "int8": loaded})
+    assert not report["passed"]
+    assert any(r.startswith("a client refuses its files:") and reason in r for r in onnx_reasons(report))
+
+
+def test_a_threshold_txt_that_train_did_not_write_fails_the_gate(tmp_path):
+    c = case("logistic_regression")
+    edited = tmp_path / "threshold.txt"
+    edited.write_text("0.9\n")
+    problem = threshold_mismatch(read_threshold(edited), {"threshold": {"value": c.threshold}}, edited)
+    assert problem == f"threshold.txt says 0.9 but lineage.json records the tuned threshold {c.threshold!r}"
+    report = c.gate(problems={"onnx": [problem], "int8": [problem]})
+    assert problem in onnx_reasons(report)

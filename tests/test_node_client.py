@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from onnxship.scorer import Scorer
+from onnxship.serve.scorer import Scorer
 from tests.conftest import REPO
 
 CLIENT = REPO / "clients" / "node"
@@ -116,20 +116,28 @@ def test_node_client_scores_the_test_csv_like_the_python_scorer(served, tmp_path
     )
 
 
-@pytest.mark.parametrize(
-    ("break_it", "message"),
-    [
-        ("bad_number", "row 2 (line 2), column 'account_length': \"12,5\" is not a number"),
-        ("tampered_model", "does not match the sha256 in onnx_metadata.json"),
-    ],
-)
+# The same refusals as the Python scorer and the parity gate (tests/test_scorer.py, test_gate_faults.py).
+NODE_REFUSALS = [
+    ("bad_number", "row 2 (line 2), column 'account_length': \"12,5\" is not a number"),
+    ("tampered_model", "does not match the sha256 in onnx_metadata.json"),
+    ("newer_schema_version", "has schema_version 2; this client reads version 1"),
+    ("features_of_another_export", "onnx_features.json does not match the sha256 in onnx_metadata.json"),
+]
+
+
+@pytest.mark.parametrize(("break_it", "message"), NODE_REFUSALS)
 def test_node_client_refuses_bad_input_with_one_line(served, tmp_path, break_it, message):
     with open(served / "test.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))[:3]
     if break_it == "bad_number":
         rows[1]["account_length"] = "12,5"
-    else:
+    elif break_it == "tampered_model":
         (served / "model.onnx").write_bytes((served / "model.onnx").read_bytes() + b"\x00")
+    elif break_it == "newer_schema_version":
+        metadata = json.loads((served / "onnx_metadata.json").read_text())
+        (served / "onnx_metadata.json").write_text(json.dumps({**metadata, "schema_version": 2}))
+    else:
+        (served / "onnx_features.json").write_bytes((served / "onnx_features.json").read_bytes() + b"\n")
     source = tmp_path / "rows.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "node.jsonl"

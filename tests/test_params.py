@@ -1,8 +1,8 @@
 import pytest
 from ruamel.yaml import YAML
 
-from onnxship.errors import UserError
-from onnxship.params import load_params, parse_params
+from onnxship.core.errors import UserError
+from onnxship.core.params import load_params, parse_params
 from tests.conftest import REPO
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from onnxship import parity
+from onnxship.verify import parity
 
 
 def test_compare_reports_flips_closest_to_the_threshold_first():

@@ -205,3 +205,33 @@ def test_a_failing_stage_leaves_no_stale_output(project):
     repro(project)
     assert (artifacts / "best_model.joblib").exists()
     assert "up to date" in dvc(project, "status").stdout
+
+
+@pytest.mark.parametrize("fault", ["newer_schema_version", "features_of_another_export", "edited_threshold"])
+def test_gate_fails_on_contract_files_a_client_refuses_and_on_an_edited_threshold(project, fault):
+    artifacts = project / "artifacts"
+    names = ("onnx_metadata.json", "onnx_features.json", "threshold.txt")
+    originals = {name: (artifacts / name).read_bytes() for name in names}
+    try:
+        if fault == "newer_schema_version":
+            metadata = json.loads(originals["onnx_metadata.json"])
+            (artifacts / "onnx_metadata.json").write_text(json.dumps({**metadata, "schema_version": 2}))
+            reason = "has schema_version 2; this client reads contract version 1"
+        elif fault == "features_of_another_export":
+            (artifacts / "onnx_features.json").write_bytes(originals["onnx_features.json"] + b"\n")
+            reason = "onnx_features.json does not match the sha256 in onnx_metadata.json"
+        else:
+            (artifacts / "threshold.txt").write_text("0.9\n")
+            reason = "threshold.txt says 0.9 but lineage.json records the tuned threshold"
+            export = sh(project, sys.executable, "scripts/export.py", check=False)
+            assert export.returncode == 2 and reason in export.stderr.strip().splitlines()[-1]
+        code, report = run_parity(project)
+        assert code == 1 and not report["passed"]
+        for backend in ("onnx", "int8"):
+            assert any(reason in r for r in report["backends"][backend]["reasons"]), report["backends"][
+                backend
+            ]
+    finally:
+        for name, data in originals.items():
+            (artifacts / name).write_bytes(data)
+    assert run_parity(project)[0] == 0

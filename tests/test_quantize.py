@@ -3,8 +3,9 @@ import onnx
 import pytest
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from onnxship import contract, export, quantize
-from tests.conftest import FAMILIES, churn_xy, fitted
+from onnxship.contract import spec
+from onnxship.convert import export, quantize
+from tests.conftest import FAMILIES, churn_xy, fitted, onnx_probabilities
 
 
 def exported(family: str) -> onnx.ModelProto:
@@ -34,7 +35,7 @@ def test_stock_quantizer_fails_on_duplicate_import_and_ours_does_not(tmp_path):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_every_family_quantizes_and_reports_honestly(family, tmp_path):
+def test_every_family_quantizes_and_reports_honestly(family):
     fp32 = exported(family)
     int8 = quantize.quantize(fp32, "QInt8", per_channel=False, reduce_range=False)
     onnx.checker.check_model(int8)
@@ -47,15 +48,8 @@ def test_every_family_quantizes_and_reports_honestly(family, tmp_path):
         assert sum(by_op.values()) == 0
     # Both run, and INT8 stays close to FP32 on real rows.
     X = churn_xy()[0].iloc[2000:2300]
-    metadata = {"probability_output": export.PROBABILITY_OUTPUT, "positive_class_index": 1}
     features = export.feature_schema(fp32, churn_xy()[2], fitted(family))
-    probs = []
-    for model in (fp32, int8):
-        path = tmp_path / "m.onnx"
-        path.write_bytes(model.SerializeToString())
-        probs.append(
-            contract.positive_probability(contract.session(str(path)), contract.feeds(X, features), metadata)
-        )
+    probs = [onnx_probabilities(model, features, X) for model in (fp32, int8)]
     assert np.abs(probs[0] - probs[1]).max() < (0.1 if family == "mlp" else 1e-7)
 
 
@@ -74,12 +68,9 @@ def test_linear_as_matmul_quantizes_and_keeps_fp32_parity(tmp_path):
     int8 = quantize.quantize(fp32, "QInt8", per_channel=False, reduce_range=False)
     assert quantize.quantized_nodes(fp32, int8)["MatMul"] == 1
     features = export.feature_schema(fp32, roles, pipeline)
-    metadata = {"probability_output": export.PROBABILITY_OUTPUT, "positive_class_index": 1}
     rows = X.iloc[2000:3000]
     expected = pipeline.predict_proba(rows)[:, 1]
-    got = contract.positive_probability(
-        contract.session(fp32.SerializeToString()), contract.feeds(rows, features), metadata
-    )
+    got = onnx_probabilities(fp32, features, rows)
     assert np.abs(expected - got).max() < 1e-4  # the FP32 tolerance in params.yaml
 
 
@@ -88,16 +79,17 @@ def test_linear_as_matmul_quantizes_and_keeps_fp32_parity(tmp_path):
 
 def mlp_artifacts():
     """The small MLP's FP32 graph, contract and a threshold, plus search rows from training rows."""
-    from onnxship import quantize_search
+    from onnxship.convert import quantize_search
+    from onnxship.verify.parity import edge_rows
     from tests.conftest import churn_raw
 
     pipeline, roles = fitted("mlp"), churn_xy()[2]
     fp32 = export.convert(pipeline, roles, target_opset=17)
     features = export.feature_schema(fp32, roles, pipeline)
-    metadata = {"probability_output": export.PROBABILITY_OUTPUT, "positive_class_index": 1, "threshold": 0.3}
-    rows = quantize_search.search_rows(
-        churn_raw().iloc[:400].reset_index(drop=True), features, fp32, metadata
-    )
+    metadata = {"probability_output": spec.PROBABILITY_OUTPUT, "positive_class_index": 1, "threshold": 0.3}
+    raw = churn_raw().iloc[:400].reset_index(drop=True)
+    edges, _ = edge_rows(raw.iloc[0], features, raw)
+    rows = quantize_search.search_rows(raw, features, fp32, metadata, edges)
     return fp32, features, metadata, rows
 
 
@@ -109,7 +101,7 @@ def test_block_split_computes_the_same_function_and_names_each_blocks_inputs():
     categorical = [i["name"] for i in features["inputs"] if i["role"] == "categorical"]
     assert blocks[0]["inputs"] == numeric and blocks[1]["inputs"] == categorical
     assert blocks[0]["rows"] == [0, len(numeric)] and blocks[1]["rows"][0] == len(numeric)
-    from onnxship.quantize_search import score
+    from onnxship.convert.quantize_search import score
 
     before = score(fp32.SerializeToString(), rows.feeds, metadata)["alone"]
     after = score(split.SerializeToString(), rows.feeds, metadata)["alone"]
@@ -130,7 +122,7 @@ def test_static_qdq_scores_each_row_independently_of_its_batch():
     )
     assert "DequantizeLinear" in {n.op_type for n in int8.graph.node}
     assert quantize.quantized_node_names(split, int8) == ["MatMul_block1", "MatMul1"]
-    from onnxship.quantize_search import score
+    from onnxship.convert.quantize_search import score
 
     scored = score(int8.SerializeToString(), rows.feeds, metadata)
     # Far-out edge rows in the same batch change nothing: activation ranges are fixed.
@@ -144,7 +136,7 @@ def test_static_mode_needs_calibration_rows():
 
 @pytest.mark.parametrize("mode", ["dynamic", "static"])
 def test_search_keeps_unbounded_numeric_block_in_fp32_and_meets_the_target(mode):
-    from onnxship.quantize_search import Settings, Target, search
+    from onnxship.convert.quantize_search import Settings, Target, search
 
     fp32, _, _, rows = mlp_artifacts()
     target = Target(max_abs_diff=0.05, min_agreement=0.9975)
@@ -167,7 +159,7 @@ def test_search_keeps_unbounded_numeric_block_in_fp32_and_meets_the_target(mode)
 
 
 def test_search_off_quantizes_every_matmul_and_reports_the_failure():
-    from onnxship.quantize_search import Settings, Target, search
+    from onnxship.convert.quantize_search import Settings, Target, search
 
     fp32, _, _, rows = mlp_artifacts()
     settings = Settings("dynamic", "QInt8", False, False, split_blocks=False, exclude_search=False)

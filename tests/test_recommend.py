@@ -1,7 +1,7 @@
 import pytest
 
-from onnxship.errors import UserError
-from onnxship.recommend import recommend
+from onnxship.core.errors import UserError
+from onnxship.verify.recommend import recommend
 
 
 def benchmark(p50: dict[str, float], batch: int = 1) -> dict:

@@ -52,18 +52,100 @@ def local_imports(path) -> set[str]:
     return {str(m.relative_to(REPO)) for m in found if m.name != "__init__.py"}
 
 
-def test_every_stage_depends_on_the_code_it_runs():
+UNPICKLES = "onnxship/train/transformers.py"  # unpickling the model runs our transformers' code
+
+
+def test_every_stage_depends_on_exactly_the_code_it_runs():
     stages = dvc_stages()
     assert set(stages) == STAGE_SCRIPTS
     for name, stage in stages.items():
         script = REPO / "scripts" / f"{name}.py"
         assert stage["cmd"] == f"python scripts/{name}.py"
-        missing = local_imports(script) - set(stage["deps"])
-        assert not missing, f"stage {name} does not list {sorted(missing)} under deps"
         assert f"scripts/{name}.py" in stage["deps"] and "requirements.txt" in stage["deps"]
-        # Unpickling the model runs our transformers' code: a stage that loads it depends on them.
+        imported = local_imports(script)
         if "artifacts/best_model.joblib" in stage["deps"] or name == "train":
-            assert "onnxship/transformers.py" in stage["deps"], name
+            imported.add(UNPICKLES)
+        listed = {dep for dep in stage["deps"] if dep.startswith("onnxship/")}
+        assert not imported - listed, f"stage {name} does not list {sorted(imported - listed)} under deps"
+        assert not listed - imported, f"stage {name} lists {sorted(listed - imported)}, which it never runs"
+
+
+def test_the_deps_check_sees_extra_and_missing_modules(tmp_path):
+    # The check above on a made-up stage: one module too many, one missing.
+    script = tmp_path / "stage.py"
+    script.write_text("from onnxship.core import files\n")
+    assert local_imports(script) == {"onnxship/core/files.py", "onnxship/core/errors.py"}
+
+
+def test_artifact_paths_are_the_ones_dvc_yaml_declares():
+    from onnxship.core.paths import Artifacts
+
+    paths = Artifacts()
+    named = {
+        str(getattr(paths, attr)) for attr in dir(Artifacts) if isinstance(getattr(Artifacts, attr), property)
+    } | {str(paths.plot(name)) for name in ("roc.csv", "pr.csv", "prob_diff.csv", "latency.csv")}
+    declared = set()
+    for stage in dvc_stages().values():
+        for key in ("outs", "metrics"):
+            for out in stage.get(key, []):
+                declared.add(out if isinstance(out, str) else next(iter(out)))
+    assert named == declared
+
+
+# The light scorer's folders: what a service installs with numpy and onnxruntime alone.
+LIGHT = ("onnxship/contract", "onnxship/serve")
+LIGHT_ALLOWED = {"numpy", "onnxruntime", "onnxship"}
+LIGHT_ONNXSHIP = ("onnxship.contract", "onnxship.serve", "onnxship.core.errors", "onnxship.core.files",
+                  "onnxship.core.paths")  # fmt: skip
+
+
+def imported_modules(path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names |= {node.module} | {
+                f"{node.module}.{a.name}" for a in node.names if node.module == "onnxship"
+            }
+        elif isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+    return names
+
+
+def test_the_light_scorer_imports_only_numpy_onnxruntime_and_the_standard_library():
+    import sys
+
+    files = [f for folder in LIGHT for f in sorted((REPO / folder).glob("*.py"))]
+    files += [REPO / "onnxship" / "core" / n for n in ("errors.py", "files.py", "paths.py")]
+    assert len(files) > 8
+    for path in files:
+        for name in imported_modules(path):
+            top = name.split(".")[0]
+            if top == "onnxship":
+                assert name == "onnxship" or name.startswith(LIGHT_ONNXSHIP), f"{path.name} imports {name}"
+            else:
+                assert top in sys.stdlib_module_names or top in LIGHT_ALLOWED, f"{path.name} imports {name}"
+
+
+def test_package_imports_go_one_way():
+    """core <- contract <- serve, and core, contract <- train <- convert <- verify: no cycles."""
+    order = ["core", "contract", "serve", "train", "convert", "verify"]
+    allowed = {
+        "core": {"core"},
+        "contract": {"core", "contract"},
+        "serve": {"core", "contract", "serve"},
+        "train": {"core", "contract", "train", "verify.plots"},
+        "convert": {"core", "contract", "train", "convert"},
+        "verify": {"core", "contract", "serve", "train", "convert", "verify"},
+    }
+    for folder in order:
+        for path in sorted((REPO / "onnxship" / folder).glob("*.py")):
+            for name in imported_modules(path):
+                parts = name.split(".")
+                if parts[0] != "onnxship" or len(parts) < 2:
+                    continue
+                target = ".".join(parts[1:3]) if parts[1] == "verify" and folder == "train" else parts[1]
+                assert target in allowed[folder], f"onnxship/{folder}/{path.name} imports {name}"
 
 
 def test_every_params_section_is_declared_by_a_stage_that_reads_it():
@@ -79,6 +161,8 @@ def test_every_params_section_is_declared_by_a_stage_that_reads_it():
 
 def test_requirements_are_exact_pins_with_a_working_protobuf():
     lines = [ln for ln in (REPO / "requirements.txt").read_text().splitlines() if ln and ln[0] != "#"]
+    assert lines[-1] == "-e ."  # the project's own package, after its pinned dependencies
+    lines = lines[:-1]
     assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[^=<>~ ]+", ln) for ln in lines), lines
     pins = dict(ln.split("==") for ln in lines)
     # protobuf 7 breaks skl2onnx's tree export (FIELD_NOTES).
@@ -159,3 +243,13 @@ def test_every_params_key_is_declared_by_each_stage_that_reads_it():
     for key in leaf_keys(params):
         owners = [n for n, ents in declared.items() if any(key == e or key.startswith(e + ".") for e in ents)]
         assert owners, f"params.yaml key {key!r} is declared by no stage"
+
+
+def test_readme_links_every_doc_and_every_link_resolves():
+    readme = (REPO / "README.md").read_text()
+    linked = set(re.findall(r"\]\((docs/[\w.-]+\.md)\)", readme))
+    present = {f"docs/{p.name}" for p in (REPO / "docs").glob("*.md")}
+    assert linked == present
+    for doc in present:
+        for target in re.findall(r"\]\(([\w.-]+\.md)\)", (REPO / doc).read_text()):
+            assert (REPO / "docs" / target).exists(), (doc, target)

@@ -12,8 +12,10 @@ import sys
 import jsonschema
 import pytest
 
-from onnxship import data, export, io, schema
-from onnxship.errors import UserError
+from onnxship.contract import spec
+from onnxship.convert import export, schema
+from onnxship.core import files
+from onnxship.core.errors import UserError
 from tests.conftest import REPO, churn_xy, fitted
 from tests.dvc_project import sh
 
@@ -30,7 +32,7 @@ def contract_files(family: str = "logistic_regression") -> tuple[dict, dict]:
         "chosen": {"family": family},
     }
     metadata = export.metadata(
-        model, model.SerializeToString(), pipeline, lineage, 0.25, io.json_bytes(features)
+        model, model.SerializeToString(), pipeline, lineage, 0.25, files.json_bytes(features)
     )
     return features, metadata
 
@@ -50,7 +52,7 @@ def test_exported_contract_files_match_their_schemas(family):
     features, metadata = contract_files(family)
     assert schema.errors(features, "onnx_features") == []
     assert schema.errors(metadata, "onnx_metadata") == []
-    assert metadata["features_sha256"] == hashlib.sha256(io.json_bytes(features)).hexdigest()
+    assert metadata["features_sha256"] == hashlib.sha256(files.json_bytes(features)).hexdigest()
 
 
 @pytest.mark.parametrize(
@@ -82,14 +84,13 @@ def test_a_broken_contract_file_is_named_with_its_json_path(name, change, messag
 def test_contract_rules_are_the_ones_training_uses():
     features, _ = contract_files()
     numeric = features["encoding"]["numeric"]
-    assert numeric["missing_tokens"] == sorted(data.NUMERIC_MISSING)
-    assert features["encoding"]["categorical"]["missing_tokens"] == [data.CATEGORICAL_MISSING]
-    assert numeric["number_pattern"] == export.NUMBER_PATTERN
+    assert numeric["missing_tokens"] == sorted(spec.NUMERIC_MISSING)
+    assert features["encoding"]["categorical"]["missing_tokens"] == [spec.CATEGORICAL_MISSING]
+    assert numeric["number_pattern"] == spec.NUMBER_PATTERN
 
 
-def test_readme_documents_every_contract_field():
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## The ONNX contract", 1)[1].split("\n## ", 1)[0]
+def test_the_contract_doc_documents_every_contract_field():
+    section = (REPO / "docs" / "contract.md").read_text()
     documented = set(re.findall(r"`([a-z_0-9]+)`", section))
 
     def names(node) -> set[str]:
@@ -105,7 +106,7 @@ def test_readme_documents_every_contract_field():
 
     for name in schema.NAMES:
         missing = names(schema.load(name)) - documented
-        assert not missing, f"README's contract section does not document {sorted(missing)}"
+        assert not missing, f"docs/contract.md does not document {sorted(missing)}"
 
 
 # --- the export stage, run as DVC runs it, in the built clone ----------------------------------------

@@ -15,18 +15,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from onnxship import contract, data, export, io, parity
-from onnxship.data import Roles
-from onnxship.errors import UserError
-from onnxship.scorer import (
-    V1_NUMBER_PATTERN,
-    InvalidRecord,
-    Scorer,
-    ScorerWarning,
-    check_runtime,
-    overhead,
-    score_file,
-)
+from onnxship.contract import spec
+from onnxship.contract.encode import InvalidRecord, number_converter
+from onnxship.contract.runtime import VersionWarning, check_runtime
+from onnxship.core.errors import UserError
+from onnxship.core.files import read_json
+from onnxship.serve.files import score_file
+from onnxship.serve.overhead import overhead
+from onnxship.serve.scorer import Scorer
+from onnxship.train import data
+from onnxship.train.data import Roles
+from onnxship.train.lineage import load_verified_joblib
+from onnxship.verify import parity
 from tests.conftest import REPO
 
 
@@ -37,15 +37,15 @@ def raw_rows(artifacts: Path) -> list[dict]:
 
 def sklearn_reference(artifacts: Path):
     """The trained pipeline (verified before unpickling) and the column roles."""
-    lineage = io.read_json(artifacts / "lineage.json")
-    return io.load_verified_joblib(artifacts / "best_model.joblib", lineage["model_sha256"]), Roles(
+    lineage = read_json(artifacts / "lineage.json")
+    return load_verified_joblib(artifacts / "best_model.joblib", lineage["model_sha256"]), Roles(
         **lineage["roles"]
     )
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "onnxship.scorer", *args], cwd=cwd or REPO, capture_output=True, text=True
+        [sys.executable, "-m", "onnxship.serve", *args], cwd=cwd or REPO, capture_output=True, text=True
     )
 
 
@@ -59,13 +59,16 @@ def read_scores(path: Path) -> list[dict]:
 
 def test_feeds_are_exactly_what_training_feeds(served):
     """Raw CSV strings, edge rows included, become the very tensors the parity gate builds from
-    onnxship.data (pandas): same float32 values, same NaNs, same strings."""
+    onnxship.train.data (pandas, training's reading): same float32 values, same NaNs, same strings."""
     s = Scorer(served)
     raw = data.read_csv(served / "test.csv")
     edges, _ = parity.edge_rows(raw.iloc[0], s.features, raw)
     frame = pd.concat([raw.iloc[:200], edges], ignore_index=True)
     _, roles = sklearn_reference(served)
-    expected = contract.feeds(data.features(frame, roles), s.features)
+    expected = {
+        spec_["onnx_name"]: data.features(frame, roles)[spec_["name"]].to_numpy().reshape(-1, 1)
+        for spec_ in s.inputs
+    }
     got = s.feeds([s.values(record, i) for i, record in enumerate(frame.to_dict("records"), 1)])
     assert got.keys() == expected.keys()
     for name, array in expected.items():
@@ -116,23 +119,26 @@ def test_one_record_scores_as_in_a_batch_and_json_types_mean_the_same(served):
 
 
 def test_number_check_is_exactly_the_contract_pattern(served):
-    """The scorer's fast check for v1's number_pattern accepts exactly what the pattern accepts."""
-    assert V1_NUMBER_PATTERN == export.NUMBER_PATTERN
+    """The encoder's fast check for v1's number_pattern accepts exactly what the pattern accepts."""
     s = Scorer(served)
-    pattern = re.compile(s.features["encoding"]["numeric"]["number_pattern"])
+    assert s.features["encoding"]["numeric"]["number_pattern"] == spec.NUMBER_PATTERN
+    pattern = re.compile(spec.NUMBER_PATTERN)
     tokens = set(s.features["encoding"]["numeric"]["missing_tokens"])
+    to_number = number_converter(tokens, spec.NUMBER_PATTERN)
+    slow = number_converter(tokens, spec.NUMBER_PATTERN + "(?:)")  # the same pattern, matched as written
     alphabet = " \t0123456789.eE+-_xinfaNA,\n\u00a0\u0663"
     generator = random.Random(7)
     samples = ["".join(generator.choices(alphabet, k=generator.randint(0, 7))) for _ in range(20000)]
     samples += ["1.", ".5", "+.5e-3", "1e", "e1", "1e+", "--1", "1_0", "inf", "NaN", " 7 ", "\t-0\t", "١٢"]
     for text in samples:
         if text in tokens:
-            assert np.isnan(s._to_number(text)), repr(text)
+            assert np.isnan(to_number(text)), repr(text)
         elif pattern.fullmatch(text) and abs(float(text)) < 3.4e38:
-            assert s._to_number(text) == float(text), repr(text)
+            assert to_number(text) == float(text) == slow(text), repr(text)
         elif not pattern.fullmatch(text):
-            with pytest.raises(ValueError, match="is not a number"):
-                s._to_number(text)
+            for convert in (to_number, slow):
+                with pytest.raises(ValueError, match="is not a number"):
+                    convert(text)
 
 
 @pytest.mark.parametrize(
@@ -243,7 +249,7 @@ def test_cli_skip_invalid_scores_the_rest_and_reports_the_skipped(served, tmp_pa
         ("missing_column", "has no column 'state'"),
         ("tampered_model", "refusing a model the contract does not describe"),
         ("other_features", "onnx_features.json does not match the sha256 in onnx_metadata.json"),
-        ("newer_contract", "has schema_version 2; this scorer reads contract version 1"),
+        ("newer_contract", "has schema_version 2; this client reads contract version 1"),
         ("major_runtime", "a different major version): install onnxruntime=="),
     ],
 )
@@ -285,9 +291,9 @@ def test_runtime_version_policy():
     assert check_runtime("1.32.0", "1.32.5", "strict") is None  # a patch release is the same
     with pytest.raises(UserError, match="different major version"):
         check_runtime("1.32.0", "2.0.0", "strict")
-    with pytest.warns(ScorerWarning, match="exported and checked with 1.32.0"):
+    with pytest.warns(VersionWarning, match="exported and checked with 1.32.0"):
         assert check_runtime("1.32.0", "1.30.0", "strict")
-    with pytest.warns(ScorerWarning):
+    with pytest.warns(VersionWarning):
         assert check_runtime("1.32.0", "2.0.0", "warn")
     assert check_runtime("1.32.0", "2.0.0", "off") is None
 
@@ -316,9 +322,9 @@ def test_library_errors_are_user_errors(served, tmp_path):
 
 IMPORT_CHECK = """
 import json, sys
-from onnxship import scorer
+from onnxship.serve import cli, scorer
 artifacts, source, out, record = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-code = scorer.main(["score", "--artifacts", artifacts, "--input", source, "--output", out])
+code = cli.main(["score", "--artifacts", artifacts, "--input", source, "--output", out])
 scorer.Scorer(artifacts).score_record(record)
 print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 sys.exit(code)

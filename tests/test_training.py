@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from onnxship import models, training
+from onnxship.train import models, training
 from tests.conftest import churn_xy, small_train_params
 
 
@@ -77,7 +77,7 @@ def test_test_scores_use_the_threshold_rule():
 def test_fitted_pipeline_pickles_the_same_whatever_the_core_count():
     from threadpoolctl import threadpool_limits
 
-    from onnxship import io
+    from onnxship.train.lineage import joblib_bytes
 
     X, y, roles = churn_xy()
     params = small_train_params()
@@ -85,5 +85,5 @@ def test_fitted_pipeline_pickles_the_same_whatever_the_core_count():
     for threads in (1, 2):
         with threadpool_limits(limits=threads):
             pipe = models.build_pipeline("hist_gradient_boosting", roles, params).fit(X.iloc[:800], y[:800])
-        pickles.add(io.joblib_bytes(models.machine_independent(pipe)))
+        pickles.add(joblib_bytes(models.machine_independent(pipe)))
     assert len(pickles) == 1

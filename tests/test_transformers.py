@@ -6,11 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from onnxship import data, export, models, parity
-from onnxship.errors import UserError
-from onnxship.io import json_bytes
-from onnxship.params import DataParams, ParityParams, load_params
-from onnxship.transformers import OTHER_CATEGORY, RareCategoryGrouper
+from onnxship.contract.artifacts import Contract
+from onnxship.convert import export
+from onnxship.core.errors import UserError
+from onnxship.core.files import json_bytes
+from onnxship.core.params import DataParams, ParityParams, load_params
+from onnxship.train import data, models
+from onnxship.train.transformers import OTHER_CATEGORY, RareCategoryGrouper
+from onnxship.verify import parity
 from tests.conftest import REPO, small_train_params
 from tests.datagen import make_dataset
 
@@ -42,18 +45,19 @@ def gate(pipeline, raw: pd.DataFrame, roles, converter_modules=()) -> dict:
     }
     metadata = export.metadata(model, model.SerializeToString(), pipeline, lineage, 0.5, json_bytes(features))
     edges, cases = parity.edge_rows(raw.iloc[0], features, raw)
-    X = data.features(pd.concat([raw, edges], ignore_index=True), roles)
     params = ParityParams.model_validate(load_params(REPO / "params.yaml").parity.model_dump())
+    contract = Contract(features, metadata, model.SerializeToString(), "test")
     report, _ = parity.run_gate(
-        pipeline,
-        0.5,
-        X,
-        [f"row {i}" for i in range(len(raw))] + cases,
-        len(raw),
-        {"onnx": model.SerializeToString(), "int8": model.SerializeToString()},
-        features,
-        metadata,
-        params,
+        parity.GateInput(
+            pipeline=pipeline,
+            threshold=0.5,
+            roles=roles,
+            rows=pd.concat([raw, edges], ignore_index=True).to_dict("records"),
+            cases=[f"row {i}" for i in range(len(raw))] + cases,
+            n_test=len(raw),
+            backends={"onnx": contract, "int8": contract},
+            params=params,
+        )
     )
     return report
 
@@ -111,7 +115,7 @@ def test_bad_hook_names_are_clear():
     with pytest.raises(UserError, match="cannot be loaded"):
         models.custom_transformer("plugins.clip:NoSuchClass")
     with pytest.raises(UserError, match="cannot import 'no_such_module'"):
-        from onnxship import converters
+        from onnxship.convert import converters
 
         converters.register(["no_such_module"])
 

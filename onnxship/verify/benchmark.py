@@ -17,10 +17,10 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+
+from onnxship.core.paths import Artifacts
 
 BACKENDS = ("sklearn", "onnx", "int8")
-MODEL_FILES = {"sklearn": "best_model.joblib", "onnx": "model.onnx", "int8": "model.int8.onnx"}
 
 
 def measure(
@@ -52,22 +52,25 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _scorers(backend: str, artifacts: Path, threads: int, lineage: dict, features: dict, metadata: dict):
+def _scorers(backend: str, artifacts: Artifacts, threads: int, lineage: dict):
     """(load seconds, prepare, model call on prepared inputs, end-to-end call on raw records).
 
     End to end starts from records as a CSV reader gives them (dicts of strings) and ends at the
     decisions: scikit-learn through pandas and the pipeline, ONNX through the standalone scorer,
-    whose one-record path is what an online service runs.
+    whose one-record path is what an online service runs. The ONNX inputs of the bare model call
+    are prepared by the same encoder.
     """
-    from onnxship import contract, data, io
-
-    roles = data.Roles(**lineage["roles"])
     start = time.perf_counter()
     if backend == "sklearn":
-        pipeline = io.load_verified_joblib(artifacts / MODEL_FILES[backend], lineage["model_sha256"])
+        import pandas as pd
+
+        from onnxship.train import data
+        from onnxship.train.lineage import load_verified_joblib
+
+        pipeline = load_verified_joblib(artifacts.model_joblib, lineage["model_sha256"])
         load_s = time.perf_counter() - start
         column = list(pipeline.classes_).index(1)
-        threshold = metadata["threshold"]
+        roles, threshold = data.Roles(**lineage["roles"]), lineage["threshold"]["value"]
 
         def prepare(records):
             return data.features(pd.DataFrame.from_records(records), roles)
@@ -80,39 +83,34 @@ def _scorers(backend: str, artifacts: Path, threads: int, lineage: dict, feature
 
         return load_s, prepare, model, end_to_end
 
-    from onnxship.scorer import Scorer
+    from onnxship.serve.scorer import Scorer
 
-    scorer = Scorer(artifacts, threads=threads, model_file=MODEL_FILES[backend])
+    model_file = None if backend == "onnx" else artifacts.model_int8.name
+    scorer = Scorer(artifacts.root, threads=threads, model_file=model_file)
     load_s = time.perf_counter() - start
-
-    def prepare(records):
-        return contract.feeds(data.features(pd.DataFrame.from_records(records), roles), features)
-
-    def model(prepared):
-        return contract.positive_probability(scorer.session, prepared, metadata)
 
     def end_to_end(records):
         if len(records) == 1:
             return scorer.score_record(records[0])[1]
         return scorer.score_records(records)[1]
 
-    return load_s, prepare, model, end_to_end
+    return load_s, scorer.encoder.encode, scorer.probabilities, end_to_end
 
 
 def run_backend(backend: str, artifacts: str, settings: dict) -> dict:
     """Measure one backend at every thread count and batch size (runs in its own process)."""
     from threadpoolctl import threadpool_limits
 
-    from onnxship import data, io
+    from onnxship.core.files import read_json
+    from onnxship.serve.files import read_csv_records
 
-    artifacts_dir = Path(artifacts)
-    lineage = io.read_json(artifacts_dir / "lineage.json")
-    features = io.read_json(artifacts_dir / "onnx_features.json")
-    metadata = io.read_json(artifacts_dir / "onnx_metadata.json")
-    records = data.read_csv(artifacts_dir / "test.csv").to_dict("records")
+    paths = Artifacts(Path(artifacts))
+    lineage = read_json(paths.lineage)
+    records = read_csv_records(paths.test_csv)
     rss_before_load = peak_rss_mb()
+    model_file = {"sklearn": paths.model_joblib, "onnx": paths.model_onnx, "int8": paths.model_int8}[backend]
     result = {
-        "file_bytes": (artifacts_dir / MODEL_FILES[backend]).stat().st_size,
+        "file_bytes": model_file.stat().st_size,
         "rss_before_load_mb": rss_before_load,
         "model": {},
         "end_to_end": {},
@@ -121,9 +119,7 @@ def run_backend(backend: str, artifacts: str, settings: dict) -> dict:
     for threads in settings["threads"]:
         key = f"threads_{threads}"
         with threadpool_limits(limits=threads):
-            load_s, prepare, model, end_to_end = _scorers(
-                backend, artifacts_dir, threads, lineage, features, metadata
-            )
+            load_s, prepare, model, end_to_end = _scorers(backend, paths, threads, lineage)
             result.setdefault("load_ms", round(load_s * 1e3, 2))
             result["model"][key], result["end_to_end"][key] = {}, {}
             for size in settings["batch_sizes"]:
@@ -132,11 +128,11 @@ def run_backend(backend: str, artifacts: str, settings: dict) -> dict:
                 result["model"][key][f"batch_{size}"] = measure(partial(model, prepared), size, *timing)
                 result["end_to_end"][key][f"batch_{size}"] = measure(partial(end_to_end, rows), size, *timing)
     if backend == "onnx":
-        from onnxship.scorer import overhead
+        from onnxship.serve.overhead import overhead
 
         # The scorer's own cost over a bare session.run at batch 1 (goal: at most 30 %).
         result["scorer_overhead"] = overhead(
-            artifacts_dir,
+            paths.root,
             records[:200],
             repetitions=max(500, settings["min_repetitions"]),
             warmup=settings["warmup"],
@@ -167,7 +163,7 @@ def speedups(results: dict[str, dict]) -> dict:
 
 
 def environment(threads: list[int]) -> dict:
-    from onnxship.io import versions
+    from onnxship.core.files import versions
 
     cpu = "unknown"
     cpuinfo = Path("/proc/cpuinfo")

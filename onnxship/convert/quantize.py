@@ -14,7 +14,7 @@ Two modes:
 ``split_block_matmuls`` first splits a MatMul fed by a Concat (the ColumnTransformer output) into
 one MatMul per block (numeric block, one-hot block), summed: the one-hot block is bounded in [0, 1]
 and quantizes almost exactly, while a numeric block can carry far-out values whose products with
-rounded weights are off by a lot. The search (onnxship.quantize_search) then decides per block.
+rounded weights are off by a lot. The search (onnxship.convert.quantize_search) then decides per block.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from onnxship.graph import graph_order, normalize, prune_unused
+from onnxship.convert.graph import graph_order, normalize, prune_unused
 
 QUANTIZED_OPS = ["MatMul", "Gemm"]
 

@@ -23,8 +23,9 @@ import onnx
 import pandas as pd
 from onnx import numpy_helper
 
-from onnxship import contract
-from onnxship.graph import graph_order, prune_unused
+from onnxship.contract import runtime
+from onnxship.contract.encode import Encoder
+from onnxship.convert.graph import graph_order, prune_unused
 
 # Steps compare equal within float32 noise: |onnx - sklearn| <= ATOL + RTOL * |sklearn|.
 ATOL, RTOL = 1e-5, 1e-4
@@ -63,7 +64,7 @@ def pick_rows(reference: np.ndarray, backend: np.ndarray, threshold: float, limi
 
 
 def session(model: onnx.ModelProto):
-    return contract.session(model.SerializeToString())
+    return runtime.session(model.SerializeToString())
 
 
 def with_outputs(model: onnx.ModelProto, names: dict[str, int]) -> onnx.ModelProto:
@@ -156,7 +157,7 @@ def onnx_step_tensors(pipeline, features: dict, model: onnx.ModelProto) -> dict[
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    from onnxship import converters
+    from onnxship.convert import converters
 
     converters.register_builtin()
     types = [
@@ -596,6 +597,7 @@ def diagnose(
     pipeline,
     model_bytes: bytes,
     X: pd.DataFrame,
+    records: list[dict],
     features: dict,
     metadata: dict,
     reference: np.ndarray,
@@ -608,7 +610,9 @@ def diagnose(
 ) -> dict:
     """The ``diagnosis`` block of a backend in parity_report.json (see the module docstring).
 
-    ``reference``/``backend`` are the positive probabilities the gate compared (same rows as ``X``);
+    ``X`` is the model-input frame scikit-learn scores and ``records`` the same rows raw (what the
+    encoder turns into the ONNX inputs); ``reference``/``backend`` are the positive probabilities the
+    gate compared on them;
     ``fp32_bytes`` is given for an INT8 backend, whose graph is then compared with FP32's;
     ``tolerance`` and ``min_agreement`` are the backend's tolerances: the model step diverges beyond
     the max diff, and INT8's quantized nodes are named only when INT8 fails them.
@@ -617,7 +621,7 @@ def diagnose(
     findings = contract_findings(metadata, threshold, reference[rows], backend[rows])
     model = onnx.ModelProto.FromString(model_bytes)
     sub = X.iloc[rows]
-    feeds = contract.feeds(sub, features)
+    feeds = Encoder(features).encode([records[i] for i in rows])
     positive = list(pipeline.classes_).index(1)
     ref_p = reference[rows]
     steps, compared = sklearn_steps(pipeline, sub), []

@@ -1,4 +1,4 @@
-"""File input/output at the edges: atomic writes, hashes, JSON, versions."""
+"""File input/output at the edges: atomic writes, hashes, JSON, versions (standard library only)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
-from onnxship.errors import UserError
+from onnxship.core.errors import UserError
 
 
 @contextmanager
@@ -79,32 +79,3 @@ def versions(*packages: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
-
-
-def load_verified_joblib(path: str | Path, expected_sha256: str):
-    """Unpickle ``path`` only if its sha256 is the one recorded when it was written.
-
-    Unpickling runs code; a file that is not the one train wrote is refused before it is opened.
-    """
-    import joblib
-
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path} not found: run the train stage first (dvc repro)")
-    actual = sha256_file(path)
-    if actual != expected_sha256:
-        raise UserError(
-            f"{path} has sha256 {actual[:12]}..., but lineage.json records {expected_sha256[:12]}...; "
-            "refusing to unpickle it: re-run the train stage (dvc repro)"
-        )
-    return joblib.load(path)
-
-
-def joblib_bytes(obj) -> bytes:
-    import io
-
-    import joblib
-
-    buffer = io.BytesIO()
-    joblib.dump(obj, buffer)
-    return buffer.getvalue()

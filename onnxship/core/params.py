@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from onnxship.errors import UserError
+from onnxship.core.errors import UserError
 
 Family = Literal["logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -119,6 +119,7 @@ class ParityTolerances(Section):
 class ParityParams(Section):
     margin: Annotated[float, Field(ge=0)] = 0.01
     edge_rows: bool = True
+    max_edge_rows: Annotated[int, Field(ge=1)] = 400
     max_rows_listed: Annotated[int, Field(ge=0)] = 20
     int8_on_failure: Literal["fail", "not_deployable"] = "not_deployable"
     diagnose: Literal["on_failure", "always", "never"] = "on_failure"

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import jsonschema
 
-from onnxship.errors import UserError
+from onnxship.contract.spec import CONTRACT_VERSION
+from onnxship.core.errors import UserError
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
-VERSION = 1
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+VERSION = CONTRACT_VERSION
 NAMES = ("onnx_features", "onnx_metadata")
 
 

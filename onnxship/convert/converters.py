@@ -14,8 +14,8 @@ from onnx import TensorProto
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import StringTensorType
 
-from onnxship.errors import UserError
-from onnxship.transformers import OTHER_CATEGORY, RareCategoryGrouper
+from onnxship.core.errors import UserError
+from onnxship.train.transformers import OTHER_CATEGORY, RareCategoryGrouper
 
 
 def _grouper_shape(operator) -> None:

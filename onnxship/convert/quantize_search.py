@@ -16,8 +16,9 @@ import numpy as np
 import onnx
 import pandas as pd
 
-from onnxship import contract, data, parity
-from onnxship.quantize import (
+from onnxship.contract import runtime
+from onnxship.contract.encode import Encoder
+from onnxship.convert.quantize import (
     fold_fp32_block_sums,
     quantizable_nodes,
     quantize,
@@ -51,30 +52,29 @@ class Rows:
         return {k: v[: self.calibration] for k, v in self.feeds.items()}
 
 
-def search_rows(raw: pd.DataFrame, features: dict, fp32: onnx.ModelProto, metadata: dict) -> Rows:
-    """Calibration rows (raw CSV strings) plus the gate's edge rows built from them, as feeds."""
-    edges, _ = parity.edge_rows(raw.iloc[0], features, raw)
-    roles = data.Roles(
-        numeric=[i["name"] for i in features["inputs"] if i["role"] == "numeric"],
-        categorical=[i["name"] for i in features["inputs"] if i["role"] == "categorical"],
-    )
-    X = data.features(pd.concat([raw, edges], ignore_index=True), roles)
-    feeds = contract.feeds(X, features)
+def search_rows(
+    raw: pd.DataFrame, features: dict, fp32: onnx.ModelProto, metadata: dict, edges: pd.DataFrame
+) -> Rows:
+    """Calibration rows (raw CSV strings) plus ``edges`` (the gate's edge rows built from them),
+    encoded by the contract's encoder, and FP32's probability for each row scored alone."""
+    records = pd.concat([raw, edges], ignore_index=True).to_dict("records")
+    feeds = Encoder(features).encode(records)
     reference = score(fp32.SerializeToString(), feeds, metadata)["alone"]
     return Rows(feeds, len(raw), reference, float(metadata["threshold"]), metadata)
 
 
+def positive_probability(sess, feeds: dict[str, np.ndarray], metadata: dict) -> np.ndarray:
+    output = sess.run([metadata["probability_output"]], feeds)[0]
+    return np.asarray(output[:, metadata["positive_class_index"]], dtype=np.float64)
+
+
 def score(model: bytes, feeds: dict[str, np.ndarray], metadata: dict) -> dict[str, np.ndarray]:
     """Positive probabilities, each row scored alone and all rows as one batch."""
-    sess = contract.session(model)
+    sess = runtime.session(model)
     rows = len(next(iter(feeds.values())))
-    alone = np.concatenate(
-        [
-            contract.positive_probability(sess, {k: v[i : i + 1] for k, v in feeds.items()}, metadata)
-            for i in range(rows)
-        ]
-    )
-    return {"alone": alone, "batch": contract.positive_probability(sess, feeds, metadata)}
+    singles = ({k: v[i : i + 1] for k, v in feeds.items()} for i in range(rows))
+    alone = np.concatenate([positive_probability(sess, one, metadata) for one in singles])
+    return {"alone": alone, "batch": positive_probability(sess, feeds, metadata)}
 
 
 def measure(model: onnx.ModelProto, rows: Rows, target: Target) -> dict:

@@ -16,10 +16,11 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from onnxship.data import CATEGORICAL_MISSING, Roles
-from onnxship.errors import UserError
-from onnxship.params import TrainParams
-from onnxship.transformers import RareCategoryGrouper
+from onnxship.contract.spec import CATEGORICAL_MISSING
+from onnxship.core.errors import UserError
+from onnxship.core.params import TrainParams
+from onnxship.train.data import Roles
+from onnxship.train.transformers import RareCategoryGrouper
 
 # What a missing categorical becomes inside the model; a category of its own.
 MISSING_CATEGORY = "__missing__"

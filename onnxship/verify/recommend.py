@@ -9,7 +9,7 @@ The rules, in order:
 
 from __future__ import annotations
 
-from onnxship.errors import UserError
+from onnxship.core.errors import UserError
 
 PREFERENCE = ["int8", "onnx", "sklearn"]
 NAMES = {"sklearn": "scikit-learn", "onnx": "ONNX FP32", "int8": "ONNX INT8"}
@@ -36,6 +36,8 @@ def recommend(parity: dict, benchmark: dict, quantize: dict, serving_batch_size:
         result = parity["backends"][backend]
         if result["passed"]:
             candidates.append(backend)
+        elif result.get("refused"):
+            reasons.append(f"{NAMES[backend]} failed parity: {'; '.join(result['reasons'])}")
         else:
             near = result["flipped_within_margin"]
             reasons.append(

@@ -1,7 +1,8 @@
 """Reading a user's CSV, deciding column roles, and shaping rows for the model.
 
 The model contract is the same for scikit-learn and ONNX: numeric columns are float32 with NaN for
-a missing value; categorical columns are strings with "" for a missing value.
+a missing value; categorical columns are strings with "" for a missing value. Numbers are read with
+the contract's own rule (``onnxship.contract.encode.number_converter``), the one every client uses.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from onnxship.errors import UserError
-from onnxship.params import DataParams
+from onnxship.contract.encode import number_converter
+from onnxship.contract.spec import CATEGORICAL_MISSING, NUMERIC_MISSING
+from onnxship.core.errors import UserError
+from onnxship.core.params import DataParams
 
-# Cells that mean "missing" in a numeric column (pandas' common spellings). In a categorical column
-# only the empty cell is missing: "NA" may well be a real category (Namibia, "not applicable").
-NUMERIC_MISSING = frozenset({"", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "-"})
-CATEGORICAL_MISSING = ""
+to_number = number_converter()
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,15 @@ def read_csv(path: str | Path) -> pd.DataFrame:
 
 
 def _is_numeric(column: pd.Series) -> bool:
-    present = column[~column.isin(NUMERIC_MISSING)]
-    return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().all()
+    present = column[~column.isin(NUMERIC_MISSING)].unique()
+    if len(present) == 0:
+        return False
+    try:
+        for value in present:
+            to_number(value)
+    except ValueError:
+        return False
+    return True
 
 
 def infer_roles(frame: pd.DataFrame, params: DataParams) -> Roles:
@@ -121,33 +128,45 @@ def features(frame: pd.DataFrame, roles: Roles) -> pd.DataFrame:
     """The model's input frame: float32 numbers (NaN if missing) and strings ("" if missing)."""
     out = {}
     for name in roles.numeric:
-        column = frame[name]
-        if column.dtype == object:
-            text = column.where(~column.isin(NUMERIC_MISSING))
-            values = pd.to_numeric(text, errors="coerce")
-            bad = text.notna() & values.isna()
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise UserError(
-                    f"numeric column '{name}' has text {column.iloc[row]!r} (data row {row + 1}); "
-                    "clean it or list the column under data.categorical"
-                )
-            column = values
-        with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
-            values32 = column.astype(np.float32)
-        infinite = np.isinf(values32.to_numpy())
-        if infinite.any():
-            row = int(np.flatnonzero(infinite)[0])
-            raise UserError(
-                f"numeric column '{name}' has an infinite or out-of-float32-range value "
-                f"{frame[name].iloc[row]!r} (data row {row + 1}); "
-                "replace it with a finite number or leave it empty"
-            )
-        out[name] = values32
+        out[name] = _numbers(frame[name], name)
     for name in roles.categorical:
         column = frame[name]
         out[name] = column.where(column.notna(), CATEGORICAL_MISSING).astype(str).astype(object)
     return pd.DataFrame(out, index=frame.index)[roles.features]
+
+
+def _numbers(column: pd.Series, name: str) -> pd.Series:
+    """A numeric column as float32, read with the contract's rule (each distinct value once)."""
+    if column.dtype == object:
+        uniques, inverse = np.unique(column.to_numpy(dtype=object).astype(str), return_inverse=True)
+        parsed = np.empty(len(uniques), dtype=np.float64)
+        for i, value in enumerate(uniques.tolist()):
+            try:
+                parsed[i] = to_number(value)
+            except ValueError as exc:
+                row = int(np.flatnonzero(inverse == i)[0])
+                problem = "an infinite or out-of-float32-range value" if "float32" in str(exc) else "text"
+                fix = (
+                    "replace it with a finite number or leave it empty"
+                    if problem != "text"
+                    else "clean it or list the column under data.categorical"
+                )
+                raise UserError(
+                    f"numeric column '{name}' has {problem} {value!r} (data row {row + 1}); {fix}"
+                ) from None
+        values = parsed[inverse]
+    else:
+        values = column.to_numpy(dtype=np.float64)
+    with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
+        values32 = values.astype(np.float32)
+    infinite = np.flatnonzero(np.isinf(values32))
+    if len(infinite):
+        row = int(infinite[0])
+        raise UserError(
+            f"numeric column '{name}' has an infinite or out-of-float32-range value "
+            f"{column.iloc[row]!r} (data row {row + 1}); replace it with a finite number or leave it empty"
+        )
+    return pd.Series(values32, index=column.index, name=name)
 
 
 def target(frame: pd.DataFrame, params: DataParams) -> np.ndarray:

@@ -9,38 +9,13 @@ from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
-from onnxship import converters
-from onnxship.data import CATEGORICAL_MISSING, NUMERIC_MISSING, Roles
-from onnxship.errors import UserError
-from onnxship.graph import normalize
-from onnxship.io import versions
-
-PROBABILITY_OUTPUT = "probabilities"
-
-# Contract v1: how a client turns a raw record into ONNX inputs (schemas/onnx_features.v1.json).
-# Text accepted as a number in a numeric column: plain decimal or scientific notation, optional
-# spaces or tabs around it (pandas accepts those at training time). ASCII digits only, and written
-# so that Python's re and ECMAScript's RegExp read it the same way.
-NUMBER_PATTERN = r"^[ \t]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t]*$"
-ENCODING = {
-    "numeric": {
-        "dtype": "float32",
-        "json_types": ["number", "string", "null"],
-        "number_pattern": NUMBER_PATTERN,
-        "parse": "float64_then_float32",
-        "missing_tokens": sorted(NUMERIC_MISSING),
-        "missing_value": "NaN",
-        "non_finite": "error",
-    },
-    "categorical": {
-        "dtype": "string",
-        "json_types": ["string", "null"],
-        "missing_tokens": [CATEGORICAL_MISSING],
-        "missing_value": CATEGORICAL_MISSING,
-        "normalization": "none",
-        "unknown_category": "pass_through",
-    },
-}
+from onnxship.contract import spec
+from onnxship.convert import converters
+from onnxship.convert.graph import normalize
+from onnxship.core.errors import UserError
+from onnxship.core.files import versions
+from onnxship.core.paths import FEATURES_FILE, MODEL_FILE
+from onnxship.train.data import Roles
 
 
 def initial_types(roles: Roles) -> list[tuple[str, object]]:
@@ -110,23 +85,24 @@ def feature_schema(model: onnx.ModelProto, roles: Roles, pipeline: Pipeline) -> 
     inputs = []
     for graph_input, name in zip(model.graph.input, roles.features, strict=True):
         numeric = name in roles.numeric
+        role = "numeric" if numeric else "categorical"
         inputs.append(
             {
                 "name": name,
                 "onnx_name": graph_input.name,
-                "dtype": "float32" if numeric else "string",
+                "dtype": spec.ENCODING[role]["dtype"],
                 "shape": [None, 1],
-                "role": "numeric" if numeric else "categorical",
+                "role": role,
                 "missing_allowed": True,
-                "missing_value": "NaN" if numeric else CATEGORICAL_MISSING,
+                "missing_value": spec.ENCODING[role]["missing_value"],
                 "categories": None if numeric else categories[name],
             }
         )
     return {
-        "schema_version": 1,
-        "missing_field": "error",
-        "extra_fields": "ignore",
-        "encoding": ENCODING,
+        "schema_version": spec.CONTRACT_VERSION,
+        "missing_field": spec.MISSING_FIELD,
+        "extra_fields": spec.EXTRA_FIELDS,
+        "encoding": spec.ENCODING,
         "inputs": inputs,
     }
 
@@ -156,21 +132,21 @@ def metadata(
     classes = [int(c) for c in pipeline.classes_]
     labels = {0: lineage["target"]["negative_label"], 1: lineage["target"]["positive_label"]}
     return {
-        "schema_version": 1,
-        "model_file": "model.onnx",
+        "schema_version": spec.CONTRACT_VERSION,
+        "model_file": MODEL_FILE,
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
-        "features_file": "onnx_features.json",
+        "features_file": FEATURES_FILE,
         "features_sha256": hashlib.sha256(features_bytes).hexdigest(),
         "source_model_sha256": lineage["model_sha256"],
         "family": lineage["chosen"]["family"],
         "threshold": threshold,
-        "decision_rule": "positive if p >= threshold",
-        "decision_operator": ">=",
-        "decision_precision": "float64",
+        "decision_rule": spec.DECISION_RULE,
+        "decision_operator": spec.DECISION_OPERATOR,
+        "decision_precision": spec.DECISION_PRECISION,
         "positive_label": labels[1],
         "negative_label": labels[0],
         "class_order": [labels[c] for c in classes],
-        "probability_output": PROBABILITY_OUTPUT,
+        "probability_output": spec.PROBABILITY_OUTPUT,
         "positive_class_index": classes.index(1),
         "outputs": outputs(model),
         "opsets": opsets(model),
@@ -189,7 +165,7 @@ def outputs(model: onnx.ModelProto) -> list[dict]:
         tensor = output.type.tensor_type
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
         shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-        use = "probabilities" if output.name == PROBABILITY_OUTPUT else "ignore"
+        use = "probabilities" if output.name == spec.PROBABILITY_OUTPUT else "ignore"
         described.append({"name": output.name, "dtype": dtype, "shape": shape, "use": use})
     return described
 

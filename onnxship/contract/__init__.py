@@ -1,0 +1,4 @@
+"""The ONNX contract as code: constants, the one encoder, artifact loading with every client check.
+
+numpy and onnxruntime only: this is what a service imports.
+"""

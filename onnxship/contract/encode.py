@@ -1,0 +1,193 @@
+"""The one encoder: a raw record (a CSV row's strings, or a JSON object) -> the model's input tensors.
+
+Everything that feeds model.onnx goes through here: the standalone scorer, the parity gate, the
+benchmark, the Spark job; training reads its numbers with the same rule (``number_converter``), so
+what the model was fitted on and what a client sends are parsed alike. The rules are contract v1's
+(``onnxship.contract.spec``, documented in docs/contract.md), read from onnx_features.json.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from onnxship.contract import spec
+from onnxship.core.errors import UserError
+
+# For the v1 number pattern a cheaper equivalent check is used: a string made only of these
+# characters is a number under the pattern exactly when float() accepts it (float also takes "1_000",
+# "inf", "nan" and Unicode digits or spaces, none of which is made of these characters).
+NUMBER_CHARS = " \t0123456789.eE+-"
+NAN = float("nan")
+
+
+class InvalidRecord(UserError):
+    """One input record breaks the contract; ``row`` is its 1-based number in the input."""
+
+    def __init__(self, row: int, column: str | None, reason: str, line: int | None = None) -> None:
+        self.row, self.column, self.reason, self.line = row, column, reason, line
+        where = f"row {row}" + (f" (line {line})" if line is not None else "")
+        super().__init__(f"{where}, column '{column}': {reason}" if column else f"{where}: {reason}")
+
+    def to_dict(self) -> dict:
+        return {"row": self.row, "line": self.line, "column": self.column, "reason": self.reason}
+
+
+def number_converter(
+    missing_tokens: Iterable[str] = spec.NUMERIC_MISSING, number_pattern: str = spec.NUMBER_PATTERN
+) -> Callable[[Any], float]:
+    """The contract's rule for a numeric cell, as a function: value -> float64 (NaN if missing);
+    ValueError says why a value is refused. float32 rounding happens when the tensor is built.
+
+    A closure over locals, as this runs once per numeric field of every record.
+    """
+    missing = frozenset(missing_tokens)
+    listed = sorted(missing)
+    if number_pattern == spec.NUMBER_PATTERN:
+
+        def is_number_text(text: str) -> bool:
+            return not text.strip(NUMBER_CHARS)
+
+    else:  # a contract with another pattern: follow it as written
+        compiled = re.compile(number_pattern)
+
+        def is_number_text(text: str) -> bool:
+            return compiled.fullmatch(text) is not None
+
+    def to_number(value: Any) -> float:
+        kind = type(value)
+        if kind is str:
+            if value in missing:
+                return NAN
+            try:
+                if not is_number_text(value):
+                    raise ValueError
+                number = float(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a number: write a decimal number such as 12.5, or one of "
+                    f"{listed} for a missing value"
+                ) from None
+        elif kind is float:
+            if value != value:  # NaN is the missing value itself
+                return NAN
+            number = value
+        elif kind is int:
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+        elif value is None:
+            return NAN
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+            number = float(value)  # numpy scalars and other real numbers
+            if number != number:
+                return NAN
+        else:
+            raise ValueError(f"expected a number, text or null, got {type(value).__name__} {value!r}")
+        if not -spec.FLOAT32_LIMIT < number < spec.FLOAT32_LIMIT:
+            raise ValueError(f"{value!r} is infinite or beyond the float32 range (about ±3.4e38)")
+        return number
+
+    return to_number
+
+
+def to_category(value: Any) -> str:
+    """A categorical cell as the string the model sees ("" if missing; unseen ones unchanged)."""
+    if type(value) is str:
+        return value  # "" is already the missing value; an unseen category passes through
+    if value is None or (type(value) is float and value != value):
+        return spec.CATEGORICAL_MISSING
+    raise ValueError(
+        f"expected text or null, got {type(value).__name__} {value!r}: categories are strings "
+        '(write it as text, e.g. "3" rather than 3)'
+    )
+
+
+class Encoder:
+    """Records -> ONNX feeds, following one onnx_features.json.
+
+    ``values`` checks and converts one record; ``feeds`` stacks converted rows into one [n, 1] array
+    per input; ``slots``/``fill`` is the per-record path of an online service, which refills [1, 1]
+    arrays allocated once instead of building 19 small arrays per call.
+    """
+
+    def __init__(self, features: Mapping[str, Any]) -> None:
+        numeric = features["encoding"]["numeric"]
+        to_number = number_converter(numeric["missing_tokens"], numeric["number_pattern"])
+        self.inputs: list[dict] = list(features["inputs"])
+        # (field name, ONNX input name, converter, dtype) in input order: the per-record hot loop.
+        self.specs: list[tuple[str, str, Callable[[Any], Any], Any]] = [
+            (
+                spec_["name"],
+                spec_["onnx_name"],
+                to_number if spec_["dtype"] == "float32" else to_category,
+                np.float32 if spec_["dtype"] == "float32" else object,
+            )
+            for spec_ in self.inputs
+        ]
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _, _, _ in self.specs]
+
+    def input_types(self) -> dict[str, str]:
+        """ONNX type of each graph input, as onnxruntime names it."""
+        return {
+            onnx_name: "tensor(float)" if dtype is np.float32 else "tensor(string)"
+            for _, onnx_name, _, dtype in self.specs
+        }
+
+    def values(self, record: Any, row: int = 1, line: int | None = None) -> list:
+        """The record's converted values in input order; InvalidRecord names the first bad field."""
+        _require_mapping(record, row, line)
+        return [_field(record, name, convert, row, line) for name, _, convert, _ in self.specs]
+
+    def feeds(self, rows: Sequence[Sequence]) -> dict[str, np.ndarray]:
+        """ONNX inputs ([n, 1] each) from rows of converted values (``values``)."""
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in self.specs]
+        return {
+            onnx_name: np.array(column, dtype=dtype).reshape(-1, 1)
+            for (_, onnx_name, _, dtype), column in zip(self.specs, columns, strict=True)
+        }
+
+    def encode(self, records: Iterable[Any]) -> dict[str, np.ndarray]:
+        """Feeds for a batch of records (rows numbered from 1 in errors)."""
+        return self.feeds([self.values(record, row) for row, record in enumerate(records, 1)])
+
+    def slots(self) -> tuple[dict[str, np.ndarray], list]:
+        """[1, 1] input arrays for one record, and the (field, array, converter) list ``fill`` uses."""
+        feeds = {onnx_name: np.empty((1, 1), dtype=dtype) for _, onnx_name, _, dtype in self.specs}
+        return feeds, [(name, feeds[onnx_name], convert) for name, onnx_name, convert, _ in self.specs]
+
+    @staticmethod
+    def fill(record: Any, slots: list) -> None:
+        """Convert ``record`` into the arrays of ``slots`` in place (the record is row 1 in errors)."""
+        _require_mapping(record, 1, None)
+        for name, array, convert in slots:
+            array[0, 0] = _field(record, name, convert, 1, None)
+
+
+def _require_mapping(record: Any, row: int, line: int | None) -> None:
+    if not isinstance(record, Mapping):
+        got = type(record).__name__
+        raise InvalidRecord(row, None, f"expected an object of field: value, got {got}", line)
+
+
+def _field(record: Mapping, name: str, convert: Callable[[Any], Any], row: int, line: int | None) -> Any:
+    """One field of a record, converted; a missing field or a refused value is an InvalidRecord."""
+    try:
+        value = record[name]
+    except KeyError:
+        raise InvalidRecord(
+            row, name, "the field is missing: send it (null or an empty value means missing)", line
+        ) from None
+    try:
+        return convert(value)
+    except ValueError as exc:
+        raise InvalidRecord(row, name, str(exc), line) from None

@@ -1,0 +1,1 @@
+"""Conversion: skl2onnx export, our converters, graph edits, quantization, the JSON Schemas."""

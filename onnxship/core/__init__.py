@@ -1,0 +1,1 @@
+"""What every stage shares: errors, params, files, artifact paths, the stage runner."""

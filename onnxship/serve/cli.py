@@ -1,0 +1,108 @@
+"""The scorer's command line: ``python -m onnxship.serve score|check|overhead``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+
+from onnxship.contract.runtime import VERSION_CHECKS
+from onnxship.core.errors import UserError
+from onnxship.serve.files import read_csv_records, score_file
+from onnxship.serve.overhead import overhead
+from onnxship.serve.scorer import Scorer
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m onnxship.serve",
+        description="Score raw records with model.onnx and its JSON contract (numpy + onnxruntime only).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--artifacts", default="artifacts", help="folder with model.onnx and the JSON files")
+        sub.add_argument(
+            "--version-check",
+            choices=VERSION_CHECKS,
+            default="strict",
+            help="installed vs exporting onnxruntime: strict fails on a major difference and warns on a "
+            "minor one; warn only warns; off skips the check (default: strict)",
+        )
+        sub.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default: 1)")
+
+    score = commands.add_parser("score", help="score a CSV or JSON-lines file")
+    common(score)
+    score.add_argument("--input", required=True, help="records: .csv with a header, or .jsonl")
+    score.add_argument("--output", required=True, help="scores: .csv or .jsonl (written atomically)")
+    score.add_argument("--input-format", choices=["csv", "jsonl"], help="default: from the suffix")
+    score.add_argument("--output-format", choices=["csv", "jsonl"], help="default: from the suffix")
+    score.add_argument("--batch-size", type=int, default=1024, help="rows per session.run (default: 1024)")
+    score.add_argument("--skip-invalid", action="store_true", help="leave invalid rows out and report them")
+    score.add_argument("--summary", help="also write a JSON summary (counts, first invalid rows) here")
+    score.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
+
+    check = commands.add_parser("check", help="verify the artifacts load and print what they expect")
+    common(check)
+
+    cost = commands.add_parser("overhead", help="the scorer's own cost at batch 1 vs a bare session.run")
+    common(cost)
+    cost.add_argument("--input", required=True, help="a CSV of raw rows (e.g. artifacts/test.csv)")
+    cost.add_argument("--rows", type=int, default=200, help="rows taken from the input (default: 200)")
+    cost.add_argument("--repetitions", type=int, default=2000)
+    cost.add_argument("--warmup", type=int, default=200)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    warnings.showwarning = _show_warning
+    try:
+        if args.threads < 1:
+            raise UserError(f"--threads must be at least 1, got {args.threads}")
+        if args.command == "overhead":
+            records = read_csv_records(args.input, args.rows)
+            report = overhead(
+                args.artifacts, records, args.repetitions, args.warmup, args.threads, args.version_check
+            )
+            print(json.dumps(report, indent=2))
+            return 0
+        scorer = Scorer(args.artifacts, version_check=args.version_check, threads=args.threads)
+        if args.command == "check":
+            meta = scorer.metadata
+            print(
+                f"ok: {meta['family']} model, {len(scorer.inputs)} inputs, "
+                f"positive '{meta['positive_label']}' if p >= {meta['threshold']!r}"
+            )
+            return 0
+        summary = score_file(
+            scorer,
+            args.input,
+            args.output,
+            input_format=args.input_format,
+            output_format=args.output_format,
+            batch_size=args.batch_size,
+            skip_invalid=args.skip_invalid,
+            progress=args.progress,
+            summary_path=args.summary,
+        )
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"scored {summary['rows_scored']:,} rows ({summary['positives']:,} positive) -> {args.output}",
+        file=sys.stderr,
+    )
+    if summary["rows_skipped"]:
+        first = "; ".join(
+            f"row {i['row']}" + (f" column '{i['column']}'" if i["column"] else "") + f": {i['reason']}"
+            for i in summary["invalid"][:3]
+        )
+        print(f"skipped {summary['rows_skipped']:,} invalid rows (first: {first})", file=sys.stderr)
+    return 0

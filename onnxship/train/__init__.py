@@ -1,0 +1,1 @@
+"""Training: the data, the candidate pipelines, cross-validation, our transformers, lineage."""

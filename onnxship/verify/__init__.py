@@ -1,0 +1,1 @@
+"""Verification: the parity gate, the benchmark, the recommendation, plot data."""

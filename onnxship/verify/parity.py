@@ -1,0 +1,331 @@
+"""Numerical agreement of a backend with scikit-learn, and the pass/fail verdict.
+
+scikit-learn is the reference: the model the user validated, with the threshold train tuned.
+Each ONNX backend is scored exactly as it ships: its contract files loaded with every check a client
+makes (``onnxship.contract.artifacts``), raw rows (the strings a CSV gives) encoded by the one encoder
+and scored by the standalone ``Scorer``. So a wrong threshold, class column, input mapping or
+contract file shows up here, and what passes here is what a service runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from onnxship.contract.artifacts import Contract
+from onnxship.contract.encode import InvalidRecord
+from onnxship.contract.spec import NUMERIC_MISSING
+from onnxship.core.errors import UserError
+from onnxship.core.params import ParityParams
+from onnxship.serve.scorer import Scorer
+from onnxship.train import data
+from onnxship.train.data import Roles
+from onnxship.verify.diagnose import diagnose
+
+UNSEEN_CATEGORY = "__unseen_in_training__"
+
+
+def edge_rows(
+    base: pd.Series, features: dict, reference: pd.DataFrame, max_rows: int = 1000
+) -> tuple[pd.DataFrame, list[str]]:
+    """Rows that stress the contract, built from one real row (raw strings, as in the CSV).
+
+    Per column: an unseen category (categorical), a missing value, and a value far above and far
+    below the observed range (numeric). One row per case while that makes at most ``max_rows`` rows;
+    for a wider table each row applies one kind of case to a group of columns, so every column is
+    still covered and the gate's cost stays linear in the number of columns.
+    """
+    changes: list[tuple[str, str, str]] = []  # (kind, column, value), in column order
+    for spec in features["inputs"]:
+        name = spec["name"]
+        if spec["role"] == "categorical":
+            changes.append(("unseen category", name, UNSEEN_CATEGORY))
+        changes.append(("missing value", name, ""))
+        if spec["role"] == "numeric":
+            values = pd.to_numeric(reference[name].where(~reference[name].isin(NUMERIC_MISSING)))
+            span = float(np.nanmax(np.abs(values))) if values.notna().any() else 1.0
+            far = min(1000.0 * (span + 1.0), 1e30)  # far out, but still a finite float32
+            changes.append(("far above range", name, repr(far)))
+            changes.append(("far below range", name, repr(-far)))
+    if len(changes) <= max_rows:
+        groups = [[change] for change in changes]
+    else:
+        size = math.ceil(len(changes) / max_rows)
+        kinds = dict.fromkeys(kind for kind, _, _ in changes)
+        groups = []
+        for kind in kinds:
+            same = [change for change in changes if change[0] == kind]
+            groups += [same[i : i + size] for i in range(0, len(same), size)]
+    rows, cases = [], []
+    for group in groups:
+        row = base.copy()
+        for _, column, value in group:
+            row[column] = value
+        rows.append(row)
+        cases.append(f"{group[0][0]}: {', '.join(column for _, column, _ in group)}")
+    return pd.DataFrame(rows).reset_index(drop=True), cases
+
+
+def compare(
+    reference: np.ndarray,
+    backend: np.ndarray,
+    reference_threshold: float,
+    backend_threshold: float,
+    margin: float,
+    cases: list[str],
+    max_listed: int,
+) -> dict:
+    """Differences and decision flips of ``backend`` against ``reference`` probabilities."""
+    diff = np.abs(reference - backend)
+    ref_decision = reference >= reference_threshold
+    flipped = np.flatnonzero(ref_decision != (backend >= backend_threshold))
+    distance = np.abs(reference - reference_threshold)
+    order = flipped[np.argsort(distance[flipped], kind="stable")]
+    return {
+        "rows": len(reference),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "abs_diff_quantiles": {q: float(np.quantile(diff, float(q))) for q in ("0.5", "0.9", "0.99")},
+        "abs_diff_histogram": diff_histogram(diff),
+        "agreement": float(1.0 - len(flipped) / len(reference)),
+        "flipped": len(flipped),
+        "flipped_within_margin": int((distance[flipped] <= margin).sum()),
+        "flipped_rows": [
+            {
+                "row": int(i),
+                "case": cases[i],
+                "p_sklearn": float(reference[i]),
+                "p_backend": float(backend[i]),
+                "distance_to_threshold": float(distance[i]),
+            }
+            for i in order[:max_listed]
+        ],
+    }
+
+
+HEADLINE = ("rows", "max_abs_diff", "agreement", "flipped")
+DIFF_BINS = [0.0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+
+
+def diff_histogram(diff: np.ndarray) -> list[dict]:
+    """Row counts of |p_sklearn - p_backend| per decade: where the disagreement mass sits."""
+    counts, _ = np.histogram(np.clip(diff, 0.0, 1.0), bins=DIFF_BINS)
+    return [
+        {"from": lo, "to": hi, "rows": int(n)}
+        for lo, hi, n in zip(DIFF_BINS, DIFF_BINS[1:], counts, strict=False)
+    ]
+
+
+def verdict(comparison: dict, max_abs_diff: float, min_agreement: float) -> list[str]:
+    """Why the backend fails its tolerances; empty if it passes."""
+    reasons = []
+    if comparison["max_abs_diff"] > max_abs_diff:
+        reasons.append(
+            f"max |p_sklearn - p_backend| {comparison['max_abs_diff']:.3g} > tolerance {max_abs_diff:.3g}"
+        )
+    if comparison["agreement"] < min_agreement:
+        reasons.append(
+            f"decision agreement {comparison['agreement']:.4%} < {min_agreement:.4%} "
+            f"({comparison['flipped']} flipped, {comparison['flipped_within_margin']} within the margin)"
+        )
+    return reasons
+
+
+def check_backend(
+    reference: np.ndarray,
+    threshold: float,
+    probability: np.ndarray,
+    metadata: dict,
+    tolerance: dict,
+    margin: float,
+    cases: list[str],
+    max_listed: int,
+    problems: list[str] | None = None,
+) -> dict:
+    """One backend's section of the report: its differences, its flips and its verdict.
+
+    ``probability`` is what the backend gave when scored through the contract; ``problems`` are
+    contract faults found elsewhere (e.g. a file hash that does not match the metadata).
+    """
+    reasons = list(problems or [])
+    if metadata["threshold"] != threshold:
+        reasons.append(f"metadata threshold {metadata['threshold']!r} != trained threshold {threshold!r}")
+    pointed = metadata["class_order"][metadata["positive_class_index"]]
+    if pointed != metadata["positive_label"]:
+        reasons.append(
+            f"metadata positive_class_index {metadata['positive_class_index']} points at class "
+            f"{pointed!r}, not the positive label {metadata['positive_label']!r}"
+        )
+    result = compare(reference, probability, threshold, metadata["threshold"], margin, cases, max_listed)
+    reasons += verdict(result, tolerance["max_abs_diff"], tolerance["min_agreement"])
+    return {"passed": not reasons, "reasons": reasons, "tolerance": tolerance, **result}
+
+
+@dataclass(frozen=True)
+class GateInput:
+    """What the gate judges.
+
+    ``rows`` are raw records (dicts of the strings a CSV gives): the first ``n_test`` are held-out
+    rows, the rest edge rows; ``cases`` names each row. ``backends`` maps each ONNX backend to its
+    loaded contract, or to the reason a client refuses its files. ``problems`` are faults found
+    outside the contract files (e.g. a threshold.txt that train did not write), per backend.
+    """
+
+    pipeline: Any
+    threshold: float
+    roles: Roles
+    rows: list[dict]
+    cases: list[str]
+    n_test: int
+    backends: dict[str, Contract | str]
+    params: ParityParams
+    problems: dict[str, list[str]] = field(default_factory=dict)
+
+
+def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
+    """The parity gate: score every row with the scikit-learn pipeline and with each ONNX backend
+    through the shipped scorer, and judge each backend against its tolerances.
+
+    Every row is scored alone (batch 1), as an online service scores it: dynamic INT8 quantizes
+    activations with a range taken from the whole batch, so in a batch one far-out row changes its
+    neighbours' results. The held-out rows are also scored as one batch, which must meet the same
+    tolerances.
+
+    Returns the report and each backend's per-row probabilities (scored alone), scikit-learn's too.
+    """
+    frame = data.features(pd.DataFrame.from_records(gate.rows), gate.roles)
+    reference = gate.pipeline.predict_proba(frame)[:, list(gate.pipeline.classes_).index(1)]
+    params, n_test = gate.params, gate.n_test
+    results, probabilities = {}, {"sklearn": reference}
+    for name, contract in gate.backends.items():
+        tolerance = getattr(params.tolerances, name).model_dump()
+        problems = list(gate.problems.get(name, []))
+        if isinstance(contract, str):
+            results[name] = refused(tolerance, [*problems, f"a client refuses its files: {contract}"])
+            continue
+        scorer = Scorer.from_contract(contract)
+        try:
+            alone = np.array([scorer.score_record(row)[0] for row in gate.rows])
+            batched = scorer.score_records(gate.rows[:n_test])[0]
+        except InvalidRecord as exc:
+            results[name] = refused(
+                tolerance, [*problems, f"the scorer refuses a row the model was fitted on: {exc}"]
+            )
+            continue
+        probabilities[name] = alone
+        result = check_backend(
+            reference, gate.threshold, alone, contract.metadata, tolerance, params.margin, gate.cases,
+            params.max_rows_listed, problems,
+        )  # fmt: skip
+        subset = {"test_rows": slice(0, n_test), "edge_rows": slice(n_test, len(gate.rows))}
+        for key, rows in subset.items():
+            if rows.start == rows.stop:
+                continue  # no edge rows (parity.edge_rows: false)
+            part = compare(
+                reference[rows],
+                alone[rows],
+                gate.threshold,
+                scorer.threshold,
+                params.margin,
+                gate.cases[rows],
+                0,
+            )
+            result[key] = {k: part[k] for k in HEADLINE}
+        batch = compare(
+            reference[:n_test],
+            batched,
+            gate.threshold,
+            scorer.threshold,
+            params.margin,
+            gate.cases[:n_test],
+            0,
+        )
+        result["test_rows_one_batch"] = {k: batch[k] for k in HEADLINE}
+        batch_reasons = verdict(batch, tolerance["max_abs_diff"], tolerance["min_agreement"])
+        result["reasons"] += [f"scored as one batch of {n_test} rows: {r}" for r in batch_reasons]
+        result["passed"] = not result["reasons"]
+        if params.diagnose == "always" or (params.diagnose == "on_failure" and not result["passed"]):
+            result["diagnosis"] = diagnosis(gate, name, frame, reference, alone, tolerance)
+        results[name] = result
+    report = summarize(
+        reference[:n_test],
+        gate.threshold,
+        params.margin,
+        len(reference) - n_test,
+        results,
+        params.int8_on_failure,
+    )
+    return report, probabilities
+
+
+def diagnosis(
+    gate: GateInput, name: str, frame: pd.DataFrame, reference: np.ndarray, alone: np.ndarray, tolerance: dict
+) -> dict:
+    """Where backend ``name`` goes wrong (onnxship.verify.diagnose); INT8 is also compared with FP32."""
+    contract = gate.backends[name]
+    fp32 = gate.backends.get("onnx")
+    return diagnose(
+        gate.pipeline,
+        contract.model,
+        frame,
+        gate.rows,
+        contract.features,
+        contract.metadata,
+        reference,
+        alone,
+        gate.threshold,
+        fp32_bytes=fp32.model if name != "onnx" and isinstance(fp32, Contract) else None,
+        tolerance=tolerance["max_abs_diff"],
+        min_agreement=tolerance["min_agreement"],
+    )
+
+
+def client_load(load: Callable[[], Contract]) -> Contract | str:
+    """A backend as a client sees it: its contract if ``load`` accepts the files, else the reason."""
+    try:
+        return load()
+    except UserError as exc:
+        return str(exc)
+
+
+def refused(tolerance: dict, reasons: list[str]) -> dict:
+    """The report section of a backend that could not be scored: failed, with the reasons."""
+    return {"passed": False, "reasons": reasons, "tolerance": tolerance, "refused": True}
+
+
+def summarize(
+    test_reference: np.ndarray,
+    threshold: float,
+    margin: float,
+    edge_rows: int,
+    backends: dict[str, dict],
+    int8_on_failure: str,
+) -> dict:
+    """The whole report. INT8 failing its tolerances fails the gate only if the policy says so;
+    otherwise INT8 is marked not deployable and the gate still passes on FP32."""
+    for result in backends.values():
+        result["deployable"] = result["passed"]
+    binding = [r["passed"] for n, r in backends.items() if n != "int8" or int8_on_failure == "fail"]
+    return {
+        "passed": all(binding),
+        "threshold": threshold,
+        "margin": margin,
+        "int8_on_failure": int8_on_failure,
+        "rows": {"test": len(test_reference), "edge": edge_rows},
+        "fragile_test_rows": fragility(test_reference, threshold, margin),
+        "backends": backends,
+    }
+
+
+def fragility(reference: np.ndarray, threshold: float, margin: float) -> dict:
+    """How many reference decisions sit on or near the threshold (ties are reported, not hidden)."""
+    distance = np.abs(reference - threshold)
+    return {
+        "within_margin": int((distance <= margin).sum()),
+        "ties": int((reference == threshold).sum()),
+    }
