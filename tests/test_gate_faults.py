@@ -100,7 +100,9 @@ class Case:
             params=ParityParams.model_validate(params.model_dump()),
             problems=problems or {},
         )
-        return parity.run_gate(gate)[0]
+        report = parity.run_gate(gate)[0]
+        json_bytes(report)  # the report, diagnosis included, is written as strict JSON (no NaN/inf)
+        return report
 
 
 _cases: dict[str, Case] = {}

@@ -280,12 +280,18 @@ def compare_step(step: dict, got: np.ndarray) -> dict | None:
     if not bad:
         return None
     ref64, got64 = ref.astype(np.float64), got.astype(np.float64)
-    diff = np.nan_to_num(np.abs(ref64 - got64), nan=np.inf)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(ref64 - got64)
+    finite = diff[np.isfinite(diff)]
     out = {
         "columns": [labels[j] for j in bad],
         "input_columns": _inputs(step, bad),
-        "max_abs_diff": float(diff.max()),
+        # JSON has no NaN or inf: a value missing on one side only is counted instead.
+        "max_abs_diff": float(finite.max()) if finite.size else None,
     }
+    missing = int((np.isnan(ref64) != np.isnan(got64)).sum())
+    if missing:
+        out["missing_on_one_side"] = missing
     out.update(classify(step, ref64, got64, bad))
     return out
 
