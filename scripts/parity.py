@@ -12,6 +12,7 @@ import logging
 
 from onnxship.contract import artifacts
 from onnxship.core import files
+from onnxship.core.errors import UserError
 from onnxship.core.params import load_params
 from onnxship.core.paths import Artifacts
 from onnxship.core.stage import run
@@ -39,6 +40,8 @@ def backends() -> dict[str, artifacts.Contract | str]:
 def main() -> int:
     params = load_params("params.yaml").parity
     trained, problems = load_trained(ARTIFACTS, strict_threshold=False)
+    if not ARTIFACTS.test_csv.is_file():
+        raise UserError(f"{ARTIFACTS.test_csv} not found: run the train stage first (dvc repro)")
     raw = data.read_csv(ARTIFACTS.test_csv)
     cases = [f"test row {i}" for i in range(len(raw))]
     rows = raw.to_dict("records")

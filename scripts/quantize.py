@@ -14,8 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-import onnx
-
+from onnxship.convert.quantize import read_model
 from onnxship.convert.quantize_search import Settings, Target, search, search_rows
 from onnxship.core import files
 from onnxship.core.errors import UserError
@@ -38,7 +37,7 @@ def main() -> None:
         if not path.exists():
             raise UserError(f"{path} not found: run the {stage} stage first (dvc repro)")
     fp32_bytes = ARTIFACTS.model_onnx.read_bytes()
-    fp32 = onnx.ModelProto.FromString(fp32_bytes)
+    fp32 = read_model(fp32_bytes, ARTIFACTS.model_onnx)
     features = files.read_json(ARTIFACTS.features)
     metadata = files.read_json(ARTIFACTS.metadata)
     raw = data.read_csv(ARTIFACTS.calibration_csv)

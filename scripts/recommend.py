@@ -12,7 +12,7 @@ from onnxship.core import files
 from onnxship.core.params import load_params
 from onnxship.core.paths import Artifacts
 from onnxship.core.stage import run
-from onnxship.verify.recommend import recommend
+from onnxship.verify import recommend as recommend_
 
 ARTIFACTS = Artifacts()
 log = logging.getLogger("recommend")
@@ -20,12 +20,15 @@ log = logging.getLogger("recommend")
 
 def main() -> None:
     params = load_params("params.yaml").recommend
-    choice = recommend(
-        files.read_json(ARTIFACTS.parity_report),
-        files.read_json(ARTIFACTS.benchmark),
-        files.read_json(ARTIFACTS.quantize_report),
-        params.serving_batch_size,
-    )
+    reports = {}
+    for path, keys in (
+        (ARTIFACTS.parity_report, recommend_.PARITY_KEYS),
+        (ARTIFACTS.benchmark, recommend_.BENCHMARK_KEYS),
+        (ARTIFACTS.quantize_report, recommend_.QUANTIZE_KEYS),
+    ):
+        reports[path] = files.read_json(path)
+        files.require(reports[path], path, *keys)
+    choice = recommend_.recommend(*reports.values(), params.serving_batch_size)
     files.write_json(ARTIFACTS.recommendation, choice)
     log.info("serve %s: %s", choice["choice_name"], "; ".join(choice["reasons"]))
 

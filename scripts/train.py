@@ -31,7 +31,9 @@ def main() -> None:
     params = load_params("params.yaml")
     dp, tp = params.data, params.train
     frame = data.read_csv(dp.path)
+    data.check_bounds(frame, dp)
     roles = data.infer_roles(frame, dp)
+    data.check_category_lengths(frame, roles, dp)
     if roles.id_like:
         log.warning(
             "not using ID-like columns %s (a distinct value in nearly every row); list them "

@@ -76,6 +76,7 @@ def onnx_probabilities(model, features: dict, rows: pd.DataFrame | list[dict]) -
 # before any test edits the project.
 SERVED = [
     "model.onnx",
+    "model.int8.onnx",
     "onnx_features.json",
     "onnx_metadata.json",
     "test.csv",

@@ -1,6 +1,9 @@
+import json
+import os
 import time
 
-from onnxship.verify import benchmark
+from onnxship.core.params import load_params
+from onnxship.verify import benchmark, threadlimits
 
 
 def test_measure_takes_at_least_the_minimum_and_fills_the_budget():
@@ -44,3 +47,63 @@ def test_onnx_backend_process_never_imports_scikit_learn(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_thread_environment_caps_spawned_processes_and_restores(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    with threadlimits.thread_environment(3):
+        assert [os.environ[name] for name in threadlimits.THREAD_VARIABLES] == ["3", "3", "3"]
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "OPENBLAS_NUM_THREADS" not in os.environ
+
+
+def assert_runs_on(threads: int, backend: str, report: dict) -> None:
+    libraries = {pool["library"]: pool["num_threads"] for pool in report["libraries"]}
+    assert libraries, f"{backend}: threadpoolctl found no pool (numpy's OpenBLAS is always there)"
+    assert set(libraries.values()) == {threads}, f"{backend} asked for {threads} threads: {libraries}"
+    if backend != "sklearn":
+        assert report["onnxruntime"]["intra_op_num_threads"] == threads
+        assert report["onnxruntime"]["threads"] == threads, f"{backend}: {report['onnxruntime']}"
+
+
+def test_the_benchmark_stage_measures_on_the_threads_in_params(project):
+    # What the real stage wrote: every backend's pools, as measured during timing, at benchmark.threads.
+    threads = load_params(project / "params.yaml").benchmark.threads
+    bench = json.loads((project / "artifacts" / "benchmark.json").read_text())
+    assert bench["thread_mismatches"] == []
+    for backend, result in bench["backends"].items():
+        assert set(result["threads"]) == {f"threads_{n}" for n in threads}
+        for n in threads:
+            assert_runs_on(n, backend, result["threads"][f"threads_{n}"])
+
+
+def test_every_backend_process_runs_on_each_thread_count(served):
+    # Two counts in one process: it starts capped at 2 and threadpoolctl sets 1, then 2, after the
+    # model is loaded. The old code set the limit before unpickling, which left the OpenMP and
+    # SciPy OpenBLAS pools that scikit-learn loads at one thread per core.
+    settings = {
+        "batch_sizes": [64],
+        "threads": [1, 2],
+        "warmup": 1,
+        "min_repetitions": 2,
+        "time_budget_s": 0.0,
+    }
+    for backend in benchmark.BACKENDS:
+        result = benchmark.run_isolated(backend, str(served), settings)
+        for n in settings["threads"]:
+            assert_runs_on(n, backend, result["threads"][f"threads_{n}"])
+
+
+def test_thread_mismatches_name_each_pool_off_its_count():
+    def report(openmp: int, onnxruntime: int | None = None) -> dict:
+        out = {"libraries": [{"library": "libgomp.so", "internal_api": "openmp", "num_threads": openmp}]}
+        return out | ({"onnxruntime": {"threads": onnxruntime}} if onnxruntime else {})
+
+    results = {
+        "sklearn": {"threads": {"threads_1": report(2), "threads_2": report(2)}},
+        "onnx": {"threads": {"threads_1": report(1, onnxruntime=2)}},
+    }
+    assert threadlimits.thread_mismatches(results) == [
+        "sklearn threads_1: libgomp.so ran 2",
+        "onnx threads_1: onnxruntime ran 2",
+    ]

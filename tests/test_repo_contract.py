@@ -245,6 +245,47 @@ def test_every_params_key_is_declared_by_each_stage_that_reads_it():
         assert owners, f"params.yaml key {key!r} is declared by no stage"
 
 
+def test_dvcignore_skips_local_environments_and_nothing_the_pipeline_uses():
+    # Real DVC answers: every file in git and every path a stage names stays visible (DVC always
+    # hides .dvc/ itself), and the folders people create in a checkout are skipped at any depth.
+    import subprocess
+    import sys
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True)
+    named = [
+        path if isinstance(path, str) else next(iter(path))  # an out with options is {path: {...}}
+        for stage in dvc_stages().values()
+        for kind in ("deps", "outs", "metrics")
+        for path in stage.get(kind, [])
+    ]
+    visible = [p for p in tracked.stdout.split() + named if not p.startswith(".dvc/") and "${" not in p]
+    local = [
+        "venv/bin/python",
+        ".venv-cpu/bin/python",
+        "env/bin/python",
+        ".tox/py311/x",
+        ".nox/x",
+        ".mypy_cache/x",
+        "clients/node/node_modules/x",
+        "tools/plots/node_modules/x",
+        "build/lib/x",
+        "dist/x.whl",
+        "onnxship.egg-info/PKG-INFO",
+        "notebooks/.ipynb_checkpoints/x",
+        "spark-warehouse/x",
+        "metastore_db/x",
+    ]
+    out = subprocess.run(
+        [sys.executable, "-m", "dvc", "check-ignore", "--stdin"],
+        cwd=REPO,
+        input="\n".join(visible + local),
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert sorted(out.stdout.split()) == sorted(local)
+
+
 def test_readme_links_every_doc_and_every_link_resolves():
     readme = (REPO / "README.md").read_text()
     linked = set(re.findall(r"\]\((docs/[\w.-]+\.md)\)", readme))

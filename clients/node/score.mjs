@@ -5,14 +5,16 @@
 //   node score.mjs --artifacts ../../artifacts --input rows.csv --output scores.jsonl [--batch-size 512]
 //                  [--version-check strict|warn|off]
 //
-// Input: a CSV with a header (no quoted fields) or JSON lines (.jsonl). Output: JSON lines
-// {"row", "probability", "decision", "label"}, written to a temp file and renamed at the end.
-// Errors: one line "error: ..." on stderr and exit code 2.
+// Input: a CSV with a header (.csv, RFC 4180 quoting) or JSON lines (.jsonl, .ndjson, .json), UTF-8.
+// Output: JSON lines {"row", "probability", "decision", "label"} (.jsonl), written to a temp file and
+// renamed at the end. Errors: one line "error: ..." on stderr and exit code 2; the input rules (and
+// the refusals) are the Python scorer's, checked case by case by tests/corpus.
 
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, openSync, readFileSync, renameSync, rmSync, writeSync, closeSync } from "node:fs";
+import {
+  closeSync, createReadStream, existsSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync,
+} from "node:fs";
 import path from "node:path";
-import readline from "node:readline";
 import ort from "onnxruntime-node";
 
 const CONTRACT_VERSION = 1;
@@ -30,11 +32,66 @@ function parseArgs(argv) {
   }
   if (!args.input || !args.output) throw new UserError("--input and --output are required");
   args.batchSize = Number(args.batchSize);
-  if (!Number.isInteger(args.batchSize) || args.batchSize < 1) throw new UserError("--batch-size must be >= 1");
+  if (!Number.isInteger(args.batchSize) || args.batchSize < 1) {
+    throw new UserError(`batch size must be at least 1, got ${args.batchSize}`);
+  }
   if (!["strict", "warn", "off"].includes(args.versionCheck)) {
     throw new UserError("--version-check must be strict, warn or off");
   }
+  args.inputFormat = fileFormat(args.input, "input");
+  if (fileFormat(args.output, "output") !== "jsonl") {
+    throw new UserError(`this client writes JSON lines: name the output ${args.output} .jsonl`);
+  }
   return args;
+}
+
+const FORMATS = { ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl" };
+
+function fileFormat(file, what) {
+  const format = FORMATS[path.extname(file).toLowerCase()];
+  if (!format) {
+    throw new UserError(`cannot tell the format of ${what} ${file} from its suffix: name it .csv or .jsonl`);
+  }
+  return format;
+}
+
+// JSON.parse keeps the last of two equal keys; the contract (and the Python scorer) refuses them.
+// The text is valid JSON (JSON.parse accepted it): walk it, tracking the keys of each open object.
+function duplicateKey(text) {
+  const stack = []; // per open container: a Set of keys (object) or null (array)
+  let expectKey = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1));
+        const keys = stack[stack.length - 1];
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === "{") {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === "[") {
+      stack.push(null);
+    } else if (c === "}" || c === "]") {
+      stack.pop();
+    } else if (c === ",") {
+      expectKey = stack.length > 0 && stack[stack.length - 1] !== null;
+    }
+  }
+  return null;
+}
+
+function parseJson(text) {
+  const value = JSON.parse(text);
+  const twice = duplicateKey(text);
+  if (twice !== null) throw new SyntaxError(`duplicate key ${JSON.stringify(twice)}`);
+  return value;
 }
 
 const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
@@ -44,9 +101,12 @@ function readContractFile(file) {
   const bytes = readFileSync(file);
   let obj;
   try {
-    obj = JSON.parse(bytes.toString("utf8"));
+    obj = parseJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch (err) {
-    throw new UserError(`${file} is not valid JSON (${err.message})`);
+    throw new UserError(`${file} is not valid JSON (${err.message}); re-run the export stage (dvc repro)`);
+  }
+  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
+    throw new UserError(`${file} is not a JSON object; re-run the export stage (dvc repro)`);
   }
   if (obj.schema_version !== CONTRACT_VERSION) {
     throw new UserError(`${file} has schema_version ${obj.schema_version}; this client reads version 1`);
@@ -56,6 +116,7 @@ function readContractFile(file) {
 
 function checkRuntime(recorded, installed, policy) {
   if (policy === "off") return;
+  if (typeof recorded !== "string") throw new TypeError("versions.onnxruntime is not a string");
   const [wantMajor, wantMinor] = recorded.split(".").map(Number);
   const [haveMajor, haveMinor] = installed.split(".").map(Number);
   if (wantMajor === haveMajor && wantMinor === haveMinor) return;
@@ -70,6 +131,19 @@ function checkRuntime(recorded, installed, policy) {
 async function loadContract(folder, versionCheck) {
   const { obj: features, bytes: featuresBytes } = readContractFile(path.join(folder, "onnx_features.json"));
   const { obj: metadata } = readContractFile(path.join(folder, "onnx_metadata.json"));
+  try {
+    return await checkedContract(folder, versionCheck, features, featuresBytes, metadata);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    // A contract file that parses but lacks what it must say (a key missing, a wrong type).
+    throw new UserError(
+      `${folder}/onnx_features.json or onnx_metadata.json is incomplete (${err.message}); `
+      + "re-run the export stage (dvc repro)",
+    );
+  }
+}
+
+async function checkedContract(folder, versionCheck, features, featuresBytes, metadata) {
   if (sha256(featuresBytes) !== metadata.features_sha256) {
     throw new UserError("onnx_features.json does not match the sha256 in onnx_metadata.json");
   }
@@ -83,9 +157,25 @@ async function loadContract(folder, versionCheck) {
   if (metadata.decision_operator !== ">=" || metadata.decision_precision !== "float64") {
     throw new UserError("onnx_metadata.json states a decision rule this client does not implement");
   }
-  const session = await ort.InferenceSession.create(modelBytes, {
-    executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1,
-  });
+  if (typeof metadata.threshold !== "number" || !Number.isFinite(metadata.threshold)) {
+    throw new UserError(`onnx_metadata.json has threshold ${JSON.stringify(metadata.threshold)}: it must be a finite number`);
+  }
+  const index = metadata.positive_class_index;
+  if (!Number.isInteger(index) || index < 0 || index >= metadata.class_order.length) {
+    throw new UserError(`onnx_metadata.json has positive_class_index ${JSON.stringify(index)} outside class_order`);
+  }
+  const cat = features.encoding.categorical;
+  if (cat.missing_tokens.length !== 1 || cat.missing_tokens[0] !== cat.missing_value) {
+    throw new UserError("onnx_features.json states categorical missing tokens this client does not know");
+  }
+  let session;
+  try {
+    session = await ort.InferenceSession.create(modelBytes, {
+      executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1,
+    });
+  } catch (err) {
+    throw new UserError(`${folder}: onnxruntime cannot load the model (${String(err.message).split("\n")[0]})`);
+  }
 
   const numeric = features.encoding.numeric;
   const categorical = features.encoding.categorical;
@@ -125,30 +215,90 @@ async function loadContract(folder, versionCheck) {
 }
 
 // Line parsers: each takes (line number, text) and returns [row, record], or null for a line that
-// is not a record (the header, a blank line). Rows are numbered as the Python scorer numbers them.
-function csvParser(required) {
+// is not a record (the header, a blank line, a line inside a quoted field). Rows are numbered as the
+// Python scorer numbers them.
+
+// Splits CSV lines into cells as Python's csv module (strict) does: a field that starts with a
+// quote ends at the closing quote ("" is a quote), may span lines, and must be followed by a comma
+// or the end of the line; a quote inside an unquoted field is an ordinary character.
+function csvSplitter() {
+  let cells = [];
+  let cell = "";
+  let quoted = false; // inside a quoted field that continues on the next line
+  return (lineNumber, text) => {
+    let i = 0;
+    if (quoted) cell += "\n";
+    let atStart = !quoted;
+    for (;;) {
+      if (quoted) {
+        const close = text.indexOf('"', i);
+        if (close < 0) { cell += text.slice(i); return null; } // the field goes on
+        cell += text.slice(i, close);
+        if (text[close + 1] === '"') { cell += '"'; i = close + 2; continue; }
+        quoted = false;
+        i = close + 1;
+        if (i < text.length && text[i] !== ",") {
+          throw new UserError(`line ${lineNumber} is not valid CSV (',' expected after '"')`);
+        }
+      } else if (atStart && text[i] === '"') {
+        quoted = true;
+        atStart = false;
+        i += 1;
+        continue;
+      } else {
+        const comma = text.indexOf(",", i);
+        const end = comma < 0 ? text.length : comma;
+        cell += text.slice(i, end);
+        i = end;
+      }
+      cells.push(cell); // i is at a comma or at the end of the line
+      cell = "";
+      if (i >= text.length) { const done = cells; cells = []; return done; }
+      i += 1;
+      atStart = true;
+    }
+  };
+}
+
+function csvParser(required, file) {
+  const split = csvSplitter();
   let header = null;
   let row = 0;
-  return (lineNumber, text) => {
-    if (text.includes('"')) {
-      throw new UserError(`line ${lineNumber}: quoted CSV fields are not supported by this client: use JSON lines`);
-    }
+  let pending = false;
+  const parser = (lineNumber, text) => {
     if (header === null) {
-      header = text.split(",");
+      if (text === "") throw new UserError(`${file} is empty: it needs a header row naming the columns`);
+      const cells = split(lineNumber, text);
+      if (cells === null) { pending = true; return null; }
+      pending = false;
+      header = cells;
+      const duplicates = [...new Set(header.filter((name, i) => header.indexOf(name) !== i))].sort();
+      if (duplicates.length) {
+        throw new UserError(`${file} has duplicate column names ${JSON.stringify(duplicates)}: rename them`);
+      }
       const absent = required.filter((name) => !header.includes(name));
-      if (absent.length) throw new UserError(`the input has no column ${absent.join(", ")}`);
+      if (absent.length) {
+        throw new UserError(`${file} has no column ${absent.map((n) => `'${n}'`).join(", ")}: the model needs every input column`);
+      }
       return null;
     }
-    if (text === "") return null;
+    if (text === "" && !pending) return null; // a blank line is not a row
+    const cells = split(lineNumber, text);
+    if (cells === null) { pending = true; return null; }
+    pending = false;
     row += 1;
-    const cells = text.split(",");
     if (cells.length !== header.length) {
-      throw new UserError(`row ${row} (line ${lineNumber}) has ${cells.length} fields, the header ${header.length}`);
+      throw new UserError(`row ${row} (line ${lineNumber}) has ${cells.length} fields but the header has ${header.length}`);
     }
     const record = {};
     header.forEach((name, i) => { record[name] = cells[i]; });
     return [row, record];
   };
+  parser.finish = (lineNumber) => {
+    if (header === null) throw new UserError(`${file} is empty: it needs a header row naming the columns`);
+    if (pending) throw new UserError(`${file} line ${lineNumber} is not valid CSV (unexpected end of data)`);
+  };
+  return parser;
 }
 
 function jsonParser() {
@@ -158,7 +308,7 @@ function jsonParser() {
     row += 1;
     let record;
     try {
-      record = JSON.parse(text);
+      record = parseJson(text);
     } catch (err) {
       throw new UserError(`row ${row} (line ${lineNumber}) is not valid JSON (${err.message})`);
     }
@@ -206,26 +356,59 @@ async function scoreBatch(contract, batch, out) {
   writeSync(out, lines.join("\n") + "\n");
 }
 
+// The input's lines, decoded as strict UTF-8 (a BOM dropped, "\r\n" read as "\n"): a Latin-1 file
+// is refused, as the Python scorer refuses it, rather than read with replacement characters.
+async function* utf8Lines(file) {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let rest = Buffer.alloc(0);
+  let lineNumber = 0;
+  const decode = (bytes) => {
+    lineNumber += 1;
+    try {
+      const text = decoder.decode(bytes);
+      const line = lineNumber === 1 ? text.replace(/^\uFEFF/, "") : text;
+      return line.endsWith("\r") ? line.slice(0, -1) : line;
+    } catch {
+      throw new UserError(`${file} line ${lineNumber} is not UTF-8 text: save the file as UTF-8`);
+    }
+  };
+  for await (const chunk of createReadStream(file)) {
+    let buffer = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+    let newline;
+    while ((newline = buffer.indexOf(0x0a)) >= 0) {
+      yield [lineNumber + 1, decode(buffer.subarray(0, newline))];
+      buffer = buffer.subarray(newline + 1);
+    }
+    rest = Buffer.from(buffer);
+  }
+  if (rest.length) yield [lineNumber + 1, decode(rest)];
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  if (!existsSync(args.input)) throw new UserError(`input file ${args.input} not found`);
+  if (!existsSync(args.input) || !statSync(args.input).isFile()) {
+    throw new UserError(`input file ${args.input} not found`);
+  }
+  const folder = path.dirname(args.output);
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
+    throw new UserError(`the folder of ${args.output} does not exist: create ${folder} first`);
+  }
+  if (path.resolve(args.output) === path.resolve(args.input)) {
+    throw new UserError("the output file is the input file: write the scores to another file");
+  }
   const contract = await loadContract(args.artifacts, args.versionCheck);
-  const parse = args.input.endsWith(".csv")
-    ? csvParser(contract.inputs.map((input) => input.name))
+  const parse = args.inputFormat === "csv"
+    ? csvParser(contract.inputs.map((input) => input.name), args.input)
     : jsonParser();
   // Stream the input line by line and score it in batches: a large file is never held whole.
-  const reader = readline.createInterface({
-    input: createReadStream(args.input, { encoding: "utf8" }),
-    crlfDelay: Infinity,
-  });
-  const tmp = path.join(path.dirname(args.output), `.${path.basename(args.output)}.${process.pid}.tmp`);
+  const tmp = path.join(folder, `.${path.basename(args.output)}.${process.pid}.tmp`);
   const out = openSync(tmp, "w");
   try {
     let batch = { values: [], rows: [] };
-    let lineNumber = 0;
-    for await (const text of reader) {
-      lineNumber += 1;
-      const parsed = parse(lineNumber, lineNumber === 1 ? text.replace(/^\uFEFF/, "") : text);
+    let last = 0;
+    for await (const [lineNumber, text] of utf8Lines(args.input)) {
+      last = lineNumber;
+      const parsed = parse(lineNumber, text);
       if (parsed === null) continue;
       const [row, record] = parsed;
       batch.values.push(recordValues(contract.inputs, row, lineNumber, record));
@@ -235,6 +418,7 @@ async function main() {
         batch = { values: [], rows: [] };
       }
     }
+    if (parse.finish) parse.finish(last);
     if (batch.rows.length) await scoreBatch(contract, batch, out);
     closeSync(out);
     renameSync(tmp, args.output);
@@ -245,7 +429,20 @@ async function main() {
   }
 }
 
+// File-system failures are the user's to fix (a path, a permission): one line, exit code 2.
+const FS_ERRORS = { ENOENT: "not found", EACCES: "permission denied", EPERM: "permission denied",
+  EISDIR: "is a folder", ENOTDIR: "a part of the path is not a folder" };
+
 main().catch((err) => {
-  process.stderr.write(`error: ${err instanceof UserError ? err.message : err.stack || err}\n`);
-  process.exit(2);
+  if (err instanceof UserError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (err && FS_ERRORS[err.code]) {
+    process.stderr.write(`error: ${err.path || ""}: ${FS_ERRORS[err.code]} (${err.code})\n`);
+    process.exit(2);
+  }
+  // Anything else is a bug of this client: one line still, and exit code 1 (not the user's input).
+  process.stderr.write(`error: unexpected failure, please report it: ${String(err && err.message).split("\n")[0]}\n`);
+  process.exit(1);
 });

@@ -17,6 +17,9 @@ from onnxship.core.files import versions
 from onnxship.core.paths import FEATURES_FILE, MODEL_FILE
 from onnxship.train.data import Roles
 
+# The lowest default-domain opset the exported graphs are written for (params.yaml allows no lower).
+MIN_OPSET = 13
+
 
 def initial_types(roles: Roles) -> list[tuple[str, object]]:
     """One ONNX input per CSV column, named as in the CSV, shape [batch, 1]."""
@@ -37,6 +40,7 @@ def convert(
     ``linear_as_matmul`` exports a linear classifier as MatMul + Add + Sigmoid instead of the
     ai.onnx.ml LinearClassifier op, so that dynamic quantization has something to quantize.
     """
+    check_opset(target_opset)
     converters.register(list(converter_modules))
     missing = unregistered_steps(pipeline)
     if missing:
@@ -62,6 +66,19 @@ def convert(
             "converter: register one with skl2onnx.update_registered_converter"
         ) from exc
     return normalize(model)
+
+
+def check_opset(target_opset: int) -> None:
+    """Refuse an opset the installed onnx or skl2onnx cannot write, naming the range that works
+    (skl2onnx otherwise fails deep inside a converter, which reads as a converter problem)."""
+    import skl2onnx
+
+    highest = min(onnx.defs.onnx_opset_version(), skl2onnx.get_latest_tested_opset_version())
+    if not MIN_OPSET <= target_opset <= highest:
+        raise UserError(
+            f"export.target_opset {target_opset} is outside what the installed onnx "
+            f"{onnx.__version__} and skl2onnx {skl2onnx.__version__} support: use {MIN_OPSET} to {highest}"
+        )
 
 
 def unregistered_steps(estimator, path: str = "") -> list[tuple[str, type]]:

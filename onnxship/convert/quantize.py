@@ -37,6 +37,22 @@ from onnxruntime.quantization import (
 )
 
 from onnxship.convert.graph import graph_order, normalize, prune_unused
+from onnxship.core.errors import UserError
+
+
+def read_model(data: bytes, source: Path) -> onnx.ModelProto:
+    """The ONNX model in ``data`` (read from ``source``), checked; a clear error for a truncated or
+    foreign file instead of protobuf's DecodeError."""
+    try:
+        model = onnx.ModelProto.FromString(data)
+        onnx.checker.check_model(model)
+    except Exception as exc:  # protobuf's DecodeError, onnx's ValidationError
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"{source} is not a valid ONNX model ({detail[:200]}): re-run the export stage (dvc repro)"
+        ) from None
+    return model
+
 
 QUANTIZED_OPS = ["MatMul", "Gemm"]
 

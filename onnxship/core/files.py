@@ -24,6 +24,9 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates the file 0600; give it the mode `open` would (0666 minus the umask), so a
+        # service running as another user can read model.onnx.
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
@@ -32,6 +35,20 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process umask. Python < 3.13 has no getter: read /proc on Linux, else set and restore."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -60,6 +77,19 @@ def read_json(path: str | Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+
+
+def require(obj: Any, path: str | Path, *keys: str) -> None:
+    """Check that the JSON artifact ``obj`` read from ``path`` has every dotted key in ``keys``
+    (e.g. "settings.threads"), so a truncated or hand-edited file is a clear error, not a KeyError."""
+    for dotted in keys:
+        node = obj
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise UserError(
+                    f"{path} is incomplete (no '{dotted}'): re-run the stage that writes it (dvc repro)"
+                )
+            node = node[part]
 
 
 def sha256_file(path: str | Path) -> str:

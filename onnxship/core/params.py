@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from onnxship.core.errors import UserError
 
@@ -20,6 +20,7 @@ Family = Literal["logistic_regression", "random_forest", "hist_gradient_boosting
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
+MAX_TIME_BUDGET_S = 60.0  # per benchmark cell; 3 backends x batch sizes x threads cells in all
 
 
 class Section(BaseModel):
@@ -29,10 +30,24 @@ class Section(BaseModel):
 class DataParams(Section):
     path: str
     target: str
-    positive_label: str | int | bool
+    positive_label: str | int
     numeric: list[str] | None = None
     categorical: list[str] | None = None
     drop: list[str] = []
+    # Bounds on what the data may be: a 50 MB cell or a 100,000-column file is a mistake (a free-text
+    # field, a transposed export) that would otherwise bloat model.onnx and the JSON contract.
+    max_columns: PositiveInt = 10_000
+    max_category_chars: PositiveInt = 1_000
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _not_a_yaml_boolean(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError(
+                f"the unquoted YAML boolean {str(value).lower()} is not a label: quote the target value "
+                f'as written in the CSV, e.g. positive_label: "{str(value).lower()}"'
+            )
+        return value
 
 
 class LogisticRegressionParams(Section):
@@ -66,7 +81,7 @@ class MLPParams(Section):
 
 
 class TrainParams(Section):
-    seed: int = 42
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42  # numpy's seed range
     test_size: Annotated[float, Field(gt=0, lt=1)] = 0.2
     cv_folds: Annotated[int, Field(ge=2)] = 5
     cv_metric: Literal["average_precision", "roc_auc", "neg_log_loss", "f1", "balanced_accuracy"] = (
@@ -131,7 +146,8 @@ class BenchmarkParams(Section):
     threads: Annotated[list[PositiveInt], Field(min_length=1)] = [1]
     warmup: Annotated[int, Field(ge=0)] = 20
     min_repetitions: PositiveInt = 50
-    time_budget_s: Annotated[float, Field(ge=0)] = 0.5
+    # Capped: a cell runs until its budget is spent, so a typo (1e6) would hang the stage for days.
+    time_budget_s: Annotated[float, Field(ge=0, le=MAX_TIME_BUDGET_S)] = 0.5
 
     @field_validator("threads", mode="before")
     @classmethod
@@ -182,7 +198,10 @@ def parse_params(raw: object) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise UserError(f"params.yaml: {_describe(exc.errors()[0])}") from None
+        errors = exc.errors()
+        # A misspelt key is also a missing one: name the misspelling (with its did-you-mean) first.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        raise UserError(f"params.yaml: {_describe(first)}") from None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -190,7 +209,17 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if not path.exists():
         raise UserError(f"{path} not found: run from the project root, where params.yaml lives")
     try:
-        raw = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise UserError(f"{path} line {line} is not UTF-8 text: save params.yaml as UTF-8") from None
+    try:
+        raw = YAML(typ="safe", pure=True).load(text)
+    except MarkedYAMLError as exc:
+        # ruamel's problem names the key or token (e.g. 'found duplicate key "seed" ...'); its mark
+        # says where. str(exc) starts with the context, which names neither.
+        where = f" line {exc.problem_mark.line + 1}" if exc.problem_mark else ""
+        raise UserError(f"{path}{where} is not valid YAML: {exc.problem or exc.context}") from None
     except YAMLError as exc:
         raise UserError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(raw, dict):

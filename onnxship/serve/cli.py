@@ -15,8 +15,16 @@ from onnxship.serve.overhead import overhead
 from onnxship.serve.scorer import Scorer
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake reported as every other error is: one line, exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m onnxship.serve",
         description="Score raw records with model.onnx and its JSON contract (numpy + onnxruntime only).",
     )

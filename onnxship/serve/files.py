@@ -92,14 +92,31 @@ def read_jsonl(handle: IO[bytes], path: Path, counter: _Counter) -> Iterator[tup
             continue
         row += 1
         try:
-            record = json.loads(text)
+            record = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             yield row, line, InvalidRecord(row, None, f"is not valid JSON ({exc.msg})", line)
+            continue
+        except ValueError as exc:  # a duplicate key, or NaN/Infinity (not JSON; Node refuses them too)
+            yield row, line, InvalidRecord(row, None, f"is not valid JSON ({exc})", line)
             continue
         if not isinstance(record, dict):
             yield row, line, InvalidRecord(row, None, "is not a JSON object {...}", line)
         else:
             yield row, line, record
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object, refusing a key given twice (json.loads would keep the last value silently)."""
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"duplicate key {twice!r}")
+    return record
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON: write null for a missing value")
 
 
 def read_csv_records(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
@@ -108,7 +125,11 @@ def read_csv_records(path: str | Path, limit: int | None = None) -> list[dict[st
     if not path.is_file():
         raise UserError(f"input file {path} not found")
     records: list[dict[str, str]] = []
-    with open(path, "rb") as handle:
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        raise UserError(f"input file {path} cannot be read ({exc.strerror})") from None
+    with handle:
         for _, _, record in read_csv(handle, path, _Counter(), []):
             if isinstance(record, InvalidRecord):
                 raise UserError(f"{path} {record}")
@@ -220,6 +241,10 @@ def score_file(
         raise UserError("the output file is the input file: write the scores to another file")
     in_fmt = file_format(source, input_format, "input")
     out_fmt = file_format(target, output_format, "output")
+    for path in (target, Path(summary_path) if summary_path is not None else None):
+        # A typo in the folder should not create a new folder tree somewhere.
+        if path is not None and not path.parent.is_dir():
+            raise UserError(f"the folder of {path} does not exist: create {path.parent} first")
     size = source.stat().st_size
     show = progress == "always" or (progress == "auto" and sys.stderr.isatty() and size >= 1 << 20)
     bar = Progress(size, show)
@@ -245,7 +270,11 @@ def score_file(
         batch_rows.clear()
         batch_values.clear()
 
-    with open(source, "rb") as handle, atomic_output(target) as out:
+    try:
+        handle = open(source, "rb")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        raise UserError(f"input file {source} cannot be read ({exc.strerror})") from None
+    with handle, atomic_output(target) as out:
         writer = _Writer(out, out_fmt)
         if in_fmt == "csv":
             records = read_csv(handle, source, counter, [spec["name"] for spec in scorer.inputs])

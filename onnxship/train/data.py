@@ -44,8 +44,15 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"data file {path} not found: set data.path in params.yaml to your CSV")
-    with open(path, "rb") as handle:
-        raw_head = handle.read(1 << 16)
+    try:
+        with open(path, "rb") as handle:
+            raw_head = handle.read(1 << 16)
+            if b"\n" not in raw_head:
+                raw_head += handle.readline()  # a header longer than 64 KiB: read it whole
+    except OSError as exc:  # no read permission, or another OS-level failure
+        raise UserError(
+            f"data file {path} cannot be read ({exc.strerror}): give the user running the stage read access"
+        ) from None
     if b"\x00" in raw_head:
         raise UserError(f"{path} is not a text CSV file (binary content): export your data as UTF-8 CSV")
     head = raw_head.decode("utf-8", errors="ignore")
@@ -56,6 +63,12 @@ def read_csv(path: str | Path) -> pd.DataFrame:
         for separator in (";", "\t", "|"):
             if separator in header[0]:
                 raise UserError(f"{path} looks like a {separator!r}-separated file: save it comma-separated")
+    blank = [i for i, name in enumerate(header, 1) if not name.strip()]
+    if blank:
+        # pandas would name it "Unnamed: N", a name no client's file has.
+        raise UserError(
+            f"{path} has an empty column name (column {blank[0]} of the header): name every column"
+        )
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
         raise UserError(f"{path} has duplicate column names {duplicates}: rename them")
@@ -71,16 +84,35 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _is_numeric(column: pd.Series) -> bool:
-    present = column[~column.isin(NUMERIC_MISSING)].unique()
-    if len(present) == 0:
+# An unlisted column is numeric-looking when at least this share of its present cells are numbers
+# under the contract's rule. With a few text cells among them it is most likely a dirty numeric
+# column: treating it as categorical would one-hot-encode its numbers, so it is an error instead.
+NUMERIC_LOOKING = 0.95
+
+
+def _is_numeric(column: pd.Series, name: str) -> bool:
+    """True if every present cell is a number; an error if a few are not (see NUMERIC_LOOKING)."""
+    counts = column[~column.isin(NUMERIC_MISSING)].value_counts(sort=False)
+    if len(counts) == 0:
         return False
-    try:
-        for value in present:
+    bad = []
+    for value in counts.index:
+        try:
             to_number(value)
-    except ValueError:
-        return False
-    return True
+        except ValueError as exc:
+            if "float32" not in str(exc):  # a number beyond float32 is a number: refused in _numbers
+                bad.append(value)
+    if not bad:
+        return True
+    bad_cells = int(counts[bad].sum())
+    if bad_cells > (1 - NUMERIC_LOOKING) * counts.sum():
+        return False  # text with some numbers in it: a categorical column
+    row = int(np.flatnonzero(column.isin(bad).to_numpy())[0])
+    raise UserError(
+        f"column '{name}' looks numeric but {bad_cells} of its {int(counts.sum())} values are not numbers, "
+        f"the first {column.iloc[row]!r} in data row {row + 1}: clean them (an empty cell or NA means "
+        "missing), or list the column under data.categorical to treat it as text"
+    )
 
 
 def infer_roles(frame: pd.DataFrame, params: DataParams) -> Roles:
@@ -104,7 +136,7 @@ def infer_roles(frame: pd.DataFrame, params: DataParams) -> Roles:
             categorical.append(name)
         elif params.numeric is not None and params.categorical is not None:
             continue  # both lists given: they are the complete feature set
-        elif _is_numeric(frame[name]):
+        elif _is_numeric(frame[name], name):
             numeric.append(name)
         elif _is_id_like(frame[name]):
             id_like.append(name)
@@ -113,6 +145,29 @@ def infer_roles(frame: pd.DataFrame, params: DataParams) -> Roles:
     if not numeric and not categorical:
         raise UserError("no feature columns left after removing the target and data.drop")
     return Roles(numeric=numeric, categorical=categorical, id_like=id_like)
+
+
+def check_bounds(frame: pd.DataFrame, params: DataParams) -> None:
+    """data.max_columns, before any work on the columns."""
+    if len(frame.columns) > params.max_columns:
+        raise UserError(
+            f"{params.path} has {len(frame.columns):,} columns, more than data.max_columns "
+            f"({params.max_columns:,}): check the export (a transposed table?), or raise data.max_columns"
+        )
+
+
+def check_category_lengths(frame: pd.DataFrame, roles: Roles, params: DataParams) -> None:
+    """data.max_category_chars: every category is written into model.onnx and onnx_features.json, so
+    one 50 MB cell (free text, a broken quote) would bloat both and the export's memory."""
+    for name in roles.categorical:
+        lengths = frame[name].str.len().to_numpy()
+        if len(lengths) and lengths.max() > params.max_category_chars:
+            row = int(lengths.argmax())
+            raise UserError(
+                f"categorical column '{name}' has a value of {int(lengths[row]):,} characters in data row "
+                f"{row + 1}, longer than data.max_category_chars ({params.max_category_chars:,}): list "
+                "the column under data.drop if it is free text, or raise data.max_category_chars"
+            )
 
 
 def _is_id_like(column: pd.Series) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onnxship.core.errors import UserError
-from onnxship.core.files import read_json, sha256_file
+from onnxship.core.files import read_json, require, sha256_file
 from onnxship.core.paths import Artifacts
 from onnxship.train.data import Roles
 
@@ -66,6 +66,17 @@ def threshold_mismatch(threshold: float, lineage: dict, path: Path) -> str | Non
     return None
 
 
+# What the later stages read from lineage.json (export's metadata, the benchmark's report).
+LINEAGE_KEYS = (
+    "model_sha256",
+    "threshold.value",
+    "roles",
+    "target.positive_label",
+    "target.negative_label",
+    "chosen.family",
+)
+
+
 @dataclass(frozen=True)
 class Trained:
     """train's outputs, checked: the lineage, the verified pipeline, its threshold and column roles."""
@@ -81,6 +92,7 @@ def load_trained(artifacts: Artifacts, strict_threshold: bool = True) -> tuple[T
     ``strict_threshold=False`` a problem returned for the caller to report (the parity gate's way);
     the tuned threshold in lineage.json is then the one used."""
     lineage = read_json(artifacts.lineage)
+    require(lineage, artifacts.lineage, *LINEAGE_KEYS)
     try:
         sha, tuned, roles = lineage["model_sha256"], lineage["threshold"]["value"], Roles(**lineage["roles"])
     except (KeyError, TypeError) as exc:

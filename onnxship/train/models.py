@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
@@ -33,11 +34,26 @@ def custom_transformer(spec: str):
     """An instance of the class named ``module:Class`` (train.numeric_transformer)."""
     module_name, _, class_name = spec.partition(":")
     try:
-        return getattr(importlib.import_module(module_name), class_name)()
+        found = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         raise UserError(
             f"train.numeric_transformer '{spec}' cannot be loaded ({exc}); give 'module:Class' "
             "importable from the project root, e.g. plugins.clip:QuantileClipper"
+        ) from None
+    # Only a scikit-learn transformer class is called: 'os:system' or any other callable is refused
+    # before anything is run with it.
+    is_class = isinstance(found, type)
+    if not (is_class and issubclass(found, BaseEstimator) and issubclass(found, TransformerMixin)):
+        raise UserError(
+            f"train.numeric_transformer '{spec}' is not a scikit-learn transformer class (a subclass of "
+            "sklearn.base.BaseEstimator and TransformerMixin), e.g. plugins.clip:QuantileClipper"
+        )
+    try:
+        return found()
+    except TypeError as exc:
+        raise UserError(
+            f"train.numeric_transformer '{spec}' cannot be created without arguments ({exc}): give "
+            "every parameter of its __init__ a default"
         ) from None
 
 

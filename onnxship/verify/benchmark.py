@@ -3,10 +3,15 @@
 Each backend runs in a fresh process (spawned), so its peak memory is its own and no backend warms
 another's caches. Two ways per backend: the bare model call on inputs prepared in advance, and end to
 end from raw rows (strings, as read from a CSV) to decisions, which is what a service pays.
+
+Thread limits hold for every backend (``threadlimits``): each process starts with OpenMP and BLAS
+capped by the environment, threadpoolctl sets each thread count after the model is loaded, and the
+thread counts really in effect during timing are recorded per backend.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import platform
@@ -19,6 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from onnxship.core.paths import Artifacts
+from onnxship.verify.threadlimits import (
+    limit_threads,
+    os_thread_count,
+    thread_cpu_ticks,
+    thread_environment,
+    thread_report,
+)
 
 BACKENDS = ("sklearn", "onnx", "int8")
 
@@ -53,7 +65,8 @@ def peak_rss_mb() -> float:
 
 
 def _scorers(backend: str, artifacts: Artifacts, threads: int, lineage: dict):
-    """(load seconds, prepare, model call on prepared inputs, end-to-end call on raw records).
+    """(load seconds, prepare, model call on prepared inputs, end-to-end call on raw records, ONNX
+    Runtime session or None).
 
     End to end starts from records as a CSV reader gives them (dicts of strings) and ends at the
     decisions: scikit-learn through pandas and the pipeline, ONNX through the standalone scorer,
@@ -81,7 +94,7 @@ def _scorers(backend: str, artifacts: Artifacts, threads: int, lineage: dict):
         def end_to_end(records):
             return model(prepare(records)) >= threshold
 
-        return load_s, prepare, model, end_to_end
+        return load_s, prepare, model, end_to_end, None
 
     from onnxship.serve.scorer import Scorer
 
@@ -94,13 +107,11 @@ def _scorers(backend: str, artifacts: Artifacts, threads: int, lineage: dict):
             return scorer.score_record(records[0])[1]
         return scorer.score_records(records)[1]
 
-    return load_s, scorer.encoder.encode, scorer.probabilities, end_to_end
+    return load_s, scorer.encoder.encode, scorer.probabilities, end_to_end, scorer.session
 
 
 def run_backend(backend: str, artifacts: str, settings: dict) -> dict:
     """Measure one backend at every thread count and batch size (runs in its own process)."""
-    from threadpoolctl import threadpool_limits
-
     from onnxship.core.files import read_json
     from onnxship.serve.files import read_csv_records
 
@@ -114,37 +125,51 @@ def run_backend(backend: str, artifacts: str, settings: dict) -> dict:
         "rss_before_load_mb": rss_before_load,
         "model": {},
         "end_to_end": {},
+        "threads": {},
     }
     timing = (settings["warmup"], settings["min_repetitions"], settings["time_budget_s"])
+    if backend != "sklearn":
+        import onnxruntime  # noqa: F401  (its import starts an idle thread: count ONNX Runtime's own after it)
     for threads in settings["threads"]:
         key = f"threads_{threads}"
-        with threadpool_limits(limits=threads):
-            load_s, prepare, model, end_to_end = _scorers(backend, paths, threads, lineage)
-            result.setdefault("load_ms", round(load_s * 1e3, 2))
-            result["model"][key], result["end_to_end"][key] = {}, {}
+        gc.collect()  # the previous thread count's session and its pool are gone before counting
+        threads_before_load = os_thread_count()
+        load_s, prepare, model, end_to_end, session = _scorers(backend, paths, threads, lineage)
+        result.setdefault("load_ms", round(load_s * 1e3, 2))
+        result["model"][key], result["end_to_end"][key] = {}, {}
+        with limit_threads(threads):  # after loading: the model's native libraries are in now
+            ticks_before_timing = thread_cpu_ticks()
             for size in settings["batch_sizes"]:
                 rows = [records[i % len(records)] for i in range(size)]
                 prepared = prepare(rows)
                 result["model"][key][f"batch_{size}"] = measure(partial(model, prepared), size, *timing)
                 result["end_to_end"][key][f"batch_{size}"] = measure(partial(end_to_end, rows), size, *timing)
+            # After warm-up and timing, still under the limit: what the timed calls ran with.
+            result["threads"][key] = thread_report(session, threads_before_load, ticks_before_timing)
+        del load_s, prepare, model, end_to_end, session
     if backend == "onnx":
         from onnxship.serve.overhead import overhead
 
         # The scorer's own cost over a bare session.run at batch 1 (goal: at most 30 %).
-        result["scorer_overhead"] = overhead(
-            paths.root,
-            records[:200],
-            repetitions=max(500, settings["min_repetitions"]),
-            warmup=settings["warmup"],
-            threads=settings["threads"][0],
-        )
+        with limit_threads(settings["threads"][0]):
+            result["scorer_overhead"] = overhead(
+                paths.root,
+                records[:200],
+                repetitions=max(500, settings["min_repetitions"]),
+                warmup=settings["warmup"],
+                threads=settings["threads"][0],
+            )
     result["peak_rss_mb"] = peak_rss_mb()
     return result
 
 
 def run_isolated(backend: str, artifacts: str, settings: dict) -> dict:
-    """``run_backend`` in a fresh spawned process: clean memory figures, no shared warm caches."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
+    """``run_backend`` in a fresh spawned process: clean memory figures, no shared warm caches.
+
+    The process starts with OpenMP/BLAS capped at the largest thread count measured (each count is
+    then set by ``limit_threads``): no pool it loads is ever sized by the core count.
+    """
+    with thread_environment(max(settings["threads"])), multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(run_backend, (backend, artifacts, settings))
 
 
@@ -177,7 +202,9 @@ def environment(threads: list[int]) -> dict:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "threads": threads,
-        "thread_settings": "ONNX Runtime intra_op_num_threads = threads, inter_op = 1; "
-        "BLAS/OpenMP limited to threads by threadpoolctl; one backend per process",
+        "thread_settings": "one backend per process, started with OMP/OPENBLAS/MKL_NUM_THREADS = "
+        "the largest thread count; per count, BLAS/OpenMP limited by threadpoolctl after the model is "
+        "loaded; ONNX Runtime intra_op_num_threads = threads, inter_op = 1; measured counts in "
+        "backends.<backend>.threads",
         "versions": versions("scikit-learn", "onnxruntime", "numpy", "pandas"),
     }

@@ -13,6 +13,13 @@ from onnxship.core.errors import UserError
 
 PREFERENCE = ["int8", "onnx", "sklearn"]
 NAMES = {"sklearn": "scikit-learn", "onnx": "ONNX FP32", "int8": "ONNX INT8"}
+# What ``recommend`` reads from each report (checked first, so a hand-edited file is a clear error).
+PARITY_KEYS = ("margin", *(f"backends.{b}.{k}" for b in ("onnx", "int8") for k in ("passed", "reasons")))
+BENCHMARK_KEYS = (
+    "settings.threads",
+    *(f"backends.{b}.{k}" for b in NAMES for k in ("end_to_end", "file_bytes")),
+)
+QUANTIZE_KEYS = ("nodes_quantized",)
 
 
 def _p50(benchmark: dict, backend: str, batch: int) -> float:
