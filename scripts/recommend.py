@@ -1,7 +1,8 @@
 """Stage 6, recommend: which backend to serve, and why, from the measured facts.
 
 Reads params.yaml (recommend), artifacts/parity_report.json, artifacts/benchmark.json and
-artifacts/quantize_report.json. Writes artifacts/recommendation.json.
+artifacts/quantize_report.json and artifacts/lineage.json (the model selection reasons, copied).
+Writes artifacts/recommendation.json.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def main() -> None:
         reports[path] = files.read_json(path)
         files.require(reports[path], path, *keys)
     choice = recommend_.recommend(*reports.values(), params.serving_batch_size)
+    # Why this model (family, tree count) was trained: train's speed-weighted selection.
+    choice["model_selection"] = files.read_json(ARTIFACTS.lineage).get("selection")
     files.write_json(ARTIFACTS.recommendation, choice)
     log.info("serve %s: %s", choice["choice_name"], "; ".join(choice["reasons"]))
 

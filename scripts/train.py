@@ -19,7 +19,7 @@ from onnxship.core.errors import UserError
 from onnxship.core.params import load_params
 from onnxship.core.paths import Artifacts
 from onnxship.core.stage import run
-from onnxship.train import data, models, training
+from onnxship.train import data, models, sizes, training
 from onnxship.train.lineage import joblib_bytes
 from onnxship.verify import plots
 
@@ -69,13 +69,22 @@ def main() -> None:
             family, pipe, X_train, y_train, tp.cv_folds, tp.cv_metric, tp.seed
         )
         log.info("%s: CV %s %.4f +/- %.4f", family, tp.cv_metric, results[family].mean, results[family].std)
-    best = max(tp.candidates, key=lambda f: results[f].mean)  # first listed wins a tie
-    threshold, objective_value = training.tune_threshold(
-        y_train, results[best].oof_probability, tp.threshold_objective
+    best, tree_count, oof, selection = sizes.select_model(
+        results, lambda f: models.build_pipeline(f, roles, tp), X_train, y_train, tp
     )
+    log.info(
+        "selection: %s",
+        "; ".join(selection["family"]["reasons"] + selection.get("tree_count", {}).get("reasons", [])),
+    )
+    threshold, objective_value = training.tune_threshold(y_train, oof, tp.threshold_objective)
+    hyperparameters = getattr(tp, best).model_dump()
+    final = models.build_pipeline(best, roles, tp)
+    if tree_count is not None:
+        hyperparameters["max_iter"] = tree_count
+        final.set_params(model__max_iter=tree_count)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = models.build_pipeline(best, roles, tp).fit(X_train, y_train)
+        model = final.fit(X_train, y_train)
     p_test = model.predict_proba(X.iloc[idx_test])[:, 1]
     scores = training.test_scores(y[idx_test], p_test, threshold)
     log.info(
@@ -123,7 +132,8 @@ def main() -> None:
                 for f, r in results.items()
             },
         },
-        "chosen": {"family": best, "hyperparameters": getattr(tp, best).model_dump()},
+        "chosen": {"family": best, "hyperparameters": hyperparameters},
+        "selection": selection,
         "threshold": {
             "value": threshold,
             "rule": "p >= threshold",

@@ -126,12 +126,15 @@ def swap_numeric_inputs(model: onnx.ModelProto, a: str, b: str) -> onnx.ModelPro
 
 
 def shuffle_categorical_mapping(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Rotate the category list of every one-hot encoder: each category lands in another's slot."""
+    """Rotate the category list of every one-hot encoder, and the keys of every category-code
+    table (trees get codes, not one-hot): each category lands in another's slot."""
     model = copy.deepcopy(model)
     for node in model.graph.node:
-        if node.op_type == "OneHotEncoder":
+        names = {a.name for a in node.attribute}
+        table = node.op_type == "LabelEncoder" and "values_floats" in names
+        if node.op_type == "OneHotEncoder" or table:
             for attr in node.attribute:
-                if attr.name == "cats_strings" and len(attr.strings) > 1:
+                if attr.name in ("cats_strings", "keys_strings") and len(attr.strings) > 1:
                     attr.strings[:] = [*attr.strings[1:], attr.strings[0]]
     return model
 
@@ -232,7 +235,10 @@ def test_shuffled_categorical_mapping_is_caught(family):
     report = c.gate(fp32=shuffle_categorical_mapping(c.fp32))
     assert any(DIFF in r for r in onnx_reasons(report))
     (finding,) = findings(report)
-    assert finding["step"] == "preprocess/categorical/onehot" and finding["cause"] == "category order"
+    # The categorical branch's encoding step (one-hot for linear models and the MLP; ordinal codes
+    # for trees, whose encoder output has no tensor of its own, so the ColumnTransformer output).
+    assert finding["cause"] == "category order", finding
+    assert finding["step"] in ("preprocess/categorical/encode", "preprocess"), finding
     assert finding["columns"] == ["state", "area_code", "international_plan", "voice_mail_plan"]
     assert "differs for columns 'state', 'area_code'" in finding["message"]
     # Restoring one column's one-hot block at a time says which feature moves the decisions most.

@@ -97,6 +97,36 @@ def number_converter(
     return to_number
 
 
+def numbers_converter(
+    to_number: Callable[[Any], float],
+    missing_tokens: Iterable[str] = spec.NUMERIC_MISSING,
+    number_pattern: str = spec.NUMBER_PATTERN,
+) -> Callable[[list], list[float] | np.ndarray]:
+    """``to_number`` over a whole column, faster when every cell is number text (the common case).
+
+    For the v1 pattern, a column of strings that are not missing tokens and are made only of
+    NUMBER_CHARS converts with the builtin float in one C loop: for such text float() accepts exactly
+    what the pattern accepts (see NUMBER_CHARS). Anything else, including a value float() refuses or
+    one out of the float32 range, goes cell by cell through ``to_number``, which decides or raises.
+    """
+    missing = frozenset(missing_tokens)
+    allowed = frozenset(NUMBER_CHARS)
+    fast = number_pattern == spec.NUMBER_PATTERN
+
+    def to_numbers(column: list) -> list[float] | np.ndarray:
+        text = fast and all(type(v) is str for v in column) and missing.isdisjoint(column)
+        if text and allowed.issuperset("".join(column)):
+            try:
+                values = np.array(list(map(float, column)), dtype=np.float64)
+            except ValueError:
+                values = None
+            if values is not None and bool((np.abs(values) < spec.FLOAT32_LIMIT).all()):
+                return values
+        return [to_number(v) for v in column]
+
+    return to_numbers
+
+
 def to_category(value: Any) -> str:
     """A categorical cell as the string the model sees ("" if missing; unseen ones unchanged)."""
     if type(value) is str:
@@ -131,6 +161,12 @@ class Encoder:
             )
             for spec_ in self.inputs
         ]
+        # Whole-column converters for ``encode``: the same decisions as the per-cell ones.
+        to_numbers = numbers_converter(to_number, numeric["missing_tokens"], numeric["number_pattern"])
+        self._columns = [
+            (name, onnx_name, to_numbers if dtype is np.float32 else _categories, dtype)
+            for name, onnx_name, _, dtype in self.specs
+        ]
 
     @property
     def names(self) -> list[str]:
@@ -157,7 +193,22 @@ class Encoder:
         }
 
     def encode(self, records: Iterable[Any]) -> dict[str, np.ndarray]:
-        """Feeds for a batch of records (rows numbered from 1 in errors)."""
+        """Feeds for a batch of records (rows numbered from 1 in errors).
+
+        Column by column, one tight loop per input (about 1.5x faster than row by row at 1,024
+        records: docs/serving-speed.md), with the same converters, so the same values. A refused
+        value or a missing field sends the batch through the row-by-row path, which raises the
+        InvalidRecord it always did (the first bad field of the first bad row).
+        """
+        records = records if isinstance(records, list) else list(records)
+        if all(type(record) is dict for record in records):
+            try:
+                return {
+                    onnx_name: np.array(convert([r[name] for r in records]), dtype=dtype).reshape(-1, 1)
+                    for name, onnx_name, convert, dtype in self._columns
+                }
+            except (KeyError, ValueError):
+                pass
         return self.feeds([self.values(record, row) for row, record in enumerate(records, 1)])
 
     def slots(self) -> tuple[dict[str, np.ndarray], list]:
@@ -171,6 +222,10 @@ class Encoder:
         _require_mapping(record, 1, None)
         for name, array, convert in slots:
             array[0, 0] = _field(record, name, convert, 1, None)
+
+
+def _categories(column: list) -> list[str]:
+    return [to_category(v) for v in column]
 
 
 def _require_mapping(record: Any, row: int, line: int | None) -> None:

@@ -12,10 +12,10 @@ import importlib
 
 from onnx import TensorProto
 from skl2onnx import update_registered_converter
-from skl2onnx.common.data_types import StringTensorType
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
 from onnxship.core.errors import UserError
-from onnxship.train.transformers import OTHER_CATEGORY, RareCategoryGrouper
+from onnxship.train.transformers import OTHER_CATEGORY, CategoryCodes, RareCategoryGrouper
 
 
 def _grouper_shape(operator) -> None:
@@ -65,6 +65,7 @@ def register_builtin() -> None:
     update_registered_converter(
         RareCategoryGrouper, "OnnxshipRareCategoryGrouper", _grouper_shape, _grouper_converter
     )
+    update_registered_converter(CategoryCodes, "OnnxshipCategoryCodes", _codes_shape, _codes_converter)
 
 
 def register(modules: list[str]) -> None:
@@ -78,3 +79,40 @@ def register(modules: list[str]) -> None:
                 f"export.converter_modules: cannot import '{name}' ({exc}); give a module path "
                 "importable from the project root, e.g. plugins.clip"
             ) from None
+
+
+def _codes_shape(operator) -> None:
+    rows = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = FloatTensorType([rows, len(operator.raw_operator.tables)])
+
+
+def _codes_converter(scope, operator, container) -> None:
+    """Per column: Slice it out and look its code up (ai.onnx.ml LabelEncoder, string -> float,
+    unknown -> the table's default); Concat the codes. graph.simplify later removes the Slice of a
+    Concat of the graph inputs, leaving one LabelEncoder per input."""
+    source, target = operator.inputs[0].full_name, operator.outputs[0].full_name
+    axis = scope.get_unique_variable_name("axis")
+    container.add_initializer(axis, TensorProto.INT64, [1], [1])
+    codes = []
+    for j, (keys, values, default) in enumerate(operator.raw_operator.tables):
+        start, end = scope.get_unique_variable_name("start"), scope.get_unique_variable_name("end")
+        container.add_initializer(start, TensorProto.INT64, [1], [j])
+        container.add_initializer(end, TensorProto.INT64, [1], [j + 1])
+        column = scope.get_unique_variable_name(f"column{j}")
+        container.add_node(
+            "Slice", [source, start, end, axis], [column], name=scope.get_unique_operator_name("Slice")
+        )
+        code = scope.get_unique_variable_name(f"code{j}")
+        container.add_node(
+            "LabelEncoder",
+            [column],
+            [code],
+            op_domain="ai.onnx.ml",
+            op_version=2,
+            keys_strings=keys,
+            values_floats=values,
+            default_float=default,
+            name=scope.get_unique_operator_name("LabelEncoder"),
+        )
+        codes.append(code)
+    container.add_node("Concat", codes, [target], axis=1, name=scope.get_unique_operator_name("Concat"))

@@ -80,6 +80,13 @@ class MLPParams(Section):
     early_stopping: bool = False
 
 
+class SelectionParams(Section):
+    prefer_cheaper: bool = True
+    noise_sigmas: Annotated[float, Field(ge=0)] = 1.0
+    max_score_loss: Annotated[float, Field(ge=0)] = 0.005
+    tree_counts: list[PositiveInt] = [25, 50, 75, 100, 150, 200]
+
+
 class TrainParams(Section):
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42  # numpy's seed range
     test_size: Annotated[float, Field(gt=0, lt=1)] = 0.2
@@ -97,6 +104,7 @@ class TrainParams(Section):
     random_forest: RandomForestParams = RandomForestParams()
     hist_gradient_boosting: HistGradientBoostingParams = HistGradientBoostingParams()
     mlp: MLPParams = MLPParams()
+    selection: SelectionParams = SelectionParams()
 
     @model_validator(mode="after")
     def _unique_candidates(self) -> TrainParams:

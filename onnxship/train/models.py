@@ -15,7 +15,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from onnxship.contract.spec import CATEGORICAL_MISSING
 from onnxship.core.errors import UserError
@@ -28,6 +28,21 @@ MISSING_CATEGORY = "__missing__"
 
 NEEDS_SCALING = {"logistic_regression": True, "mlp": True}
 NEEDS_DENSE = {"hist_gradient_boosting": True}
+# How each family sees a categorical column. Trees split on one code per column as well as on its
+# one-hot columns (a split on codes can group levels, so no accuracy is lost on the bundled data:
+# docs/serving-speed.md), and the ONNX graph then computes 1 value per column instead of one per
+# level: fewer ops at batch 1, narrower tree input at batch 1024. Linear models and MLPs need one-hot.
+CATEGORICAL_ENCODING = {
+    "logistic_regression": "onehot",
+    "mlp": "onehot",
+    "random_forest": "ordinal",
+    "hist_gradient_boosting": "ordinal",
+}
+# The code of a category never seen in training (only reachable for a column with nothing rare:
+# otherwise the grouper has already made it "__other__"). skl2onnx's OrdinalEncoder converter sets
+# the LabelEncoder default to this value, so both runtimes give the same code; -1 sorts below every
+# real code, where HistGradientBoosting's binning and every tree threshold (>= 0.5) put it too.
+UNKNOWN_CODE = -1
 
 
 def custom_transformer(spec: str):
@@ -64,7 +79,11 @@ def preprocessor(
     max_categories: int | None = 100,
     min_frequency: int = 1,
     numeric_transformer: str | None = None,
+    encoding: str = "onehot",
 ) -> ColumnTransformer:
+    """Imputation (+ optional custom step and scaling) for numbers; for strings, missing ->
+    "__missing__", rare -> "__other__", then ``encoding``: "onehot" (one 0/1 column per level) or
+    "ordinal" (one code per column, ``UNKNOWN_CODE`` for an unseen level)."""
     numeric_steps = [("impute", SimpleImputer(strategy="median"))]
     if numeric_transformer:
         numeric_steps.append(("custom", custom_transformer(numeric_transformer)))
@@ -81,7 +100,7 @@ def preprocessor(
                 ),
             ),
             ("group_rare", RareCategoryGrouper(max_categories, min_frequency)),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=not dense)),
+            ("encode", categorical_encoder(encoding, dense)),
         ]
     )
     transformers = []
@@ -90,6 +109,14 @@ def preprocessor(
     if roles.categorical:
         transformers.append(("categorical", categorical, roles.categorical))
     return ColumnTransformer(transformers, sparse_threshold=0.0 if dense else 0.3)
+
+
+def categorical_encoder(encoding: str, dense: bool):
+    if encoding == "onehot":
+        return OneHotEncoder(handle_unknown="ignore", sparse_output=not dense)
+    if encoding == "ordinal":
+        return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=UNKNOWN_CODE)
+    raise ValueError(f"unknown categorical encoding {encoding!r}")
 
 
 def estimator(family: str, params: TrainParams):
@@ -119,6 +146,7 @@ def build_pipeline(family: str, roles: Roles, params: TrainParams) -> Pipeline:
         max_categories=params.max_categories,
         min_frequency=params.min_frequency,
         numeric_transformer=params.numeric_transformer,
+        encoding=CATEGORICAL_ENCODING.get(family, "onehot"),
     )
     return Pipeline([("preprocess", pre), ("model", estimator(family, params))])
 

@@ -345,6 +345,15 @@ def classify(step: dict, ref: np.ndarray, got: np.ndarray, bad: list[int]) -> di
                 "reordered": reordered,
                 "detail": "each category lands in another category's one-hot slot",
             }
+    relabelled = [j for j in bad if _is_relabelling(ref[:, j], got[:, j])]
+    if relabelled and len(relabelled) == len(bad):
+        labels = column_labels(step)
+        names = list(dict.fromkeys(labels[j].split("=", 1)[0] for j in relabelled))
+        return {
+            "cause": "category order",
+            "reordered": names,
+            "detail": "each category's code is another category's (ordinal codes permuted)",
+        }
     scale = np.abs(ref[:, bad]) + 1e-12
     with np.errstate(invalid="ignore"):
         relative = float(np.nanmax(np.abs(ref[:, bad] - got[:, bad]) / np.maximum(scale, 1e-3)))
@@ -356,6 +365,19 @@ def classify(step: dict, ref: np.ndarray, got: np.ndarray, bad: list[int]) -> di
     if step["kind"] == "model":
         return {"cause": "values", "detail": "the estimator's output differs though its input matches"}
     return {"cause": "values", "detail": "values differ"}
+
+
+def _is_relabelling(ref: np.ndarray, got: np.ndarray) -> bool:
+    """True if ``got`` is ``ref`` with its integer codes consistently renamed (ordinal encoding with
+    the category list in another order): a bijection between the distinct values, not the identity."""
+    if not (np.isfinite(ref).all() and np.isfinite(got).all()):
+        return False
+    if not (np.array_equal(ref, np.round(ref)) and np.array_equal(got, np.round(got))):
+        return False
+    pairs = set(zip(ref.tolist(), got.tolist(), strict=True))
+    forward = {a for a, _ in pairs}
+    backward = {b for _, b in pairs}
+    return len(pairs) == len(forward) == len(backward) and any(a != b for a, b in pairs)
 
 
 def _is_permutation(ref: np.ndarray, got: np.ndarray) -> bool:

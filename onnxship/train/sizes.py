@@ -1,0 +1,128 @@
+"""What a fitted model costs to serve, the CV scores of smaller boosting models, and the selection
+that ships the cheapest candidate within the CV noise of the best (rules in onnxship.train.select).
+
+Cost is counted in the exported graph's own units: tree nodes for tree ensembles (TreeEnsemble
+evaluates a path through every tree, so its time grows with the number of trees), weights for
+linear models and MLPs. Tree counts are scored from staged predictions: one fit per fold gives the
+scores of every smaller model, with the same folds as the family CV.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+from onnxship.core.params import TrainParams
+from onnxship.train.select import Candidate, choose, within_noise
+from onnxship.train.training import SCORERS, CVResult
+
+STAGED = ("hist_gradient_boosting",)  # families whose tree count is scanned
+
+
+def model_cost(pipeline: Pipeline) -> float:
+    """Tree nodes (tree ensembles) or weights (linear models, MLPs) of the fitted estimator."""
+    model = pipeline.steps[-1][1]
+    if hasattr(model, "_predictors"):  # HistGradientBoosting: one predictor per iteration (binary)
+        return float(sum(len(p.nodes) for stage in model._predictors for p in stage))
+    if hasattr(model, "estimators_"):
+        return float(sum(t.tree_.node_count for t in model.estimators_))
+    if hasattr(model, "coefs_"):
+        return float(sum(w.size for w in model.coefs_) + sum(b.size for b in model.intercepts_))
+    return float(model.coef_.size + np.size(model.intercept_))
+
+
+def _staged_fold(pipeline: Pipeline, X, y, fit_idx, score_idx) -> tuple[list[np.ndarray], list[int]]:
+    """Positive-class probability after each boosting iteration, and the nodes of each tree."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = clone(pipeline).fit(X.iloc[fit_idx], y[fit_idx])
+    booster = model.steps[-1][1]
+    features = model[:-1].transform(X.iloc[score_idx])
+    stages = [p[:, 1] for p in booster.staged_predict_proba(features)]
+    nodes = [sum(len(p.nodes) for p in stage) for stage in booster._predictors]
+    return stages, nodes
+
+
+def tree_count_candidates(
+    pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, counts: list[int], params: TrainParams
+) -> tuple[list[Candidate], dict[str, np.ndarray]]:
+    """A candidate per tree count (CV fold scores, mean tree nodes) and its out-of-fold probabilities.
+
+    A fold that stopped early (fewer trees than a count) scores its last stage for that count: a
+    model allowed more trees would stop at the same place.
+    """
+    splits = list(
+        StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed).split(X, y)
+    )
+    folds = Parallel(n_jobs=-1)(delayed(_staged_fold)(pipeline, X, y, f, s) for f, s in splits)
+    candidates, oof = [], {}
+    for count in counts:
+        name = f"{count} trees"
+        oof[name] = np.empty(len(y), dtype=np.float64)
+        scores, nodes = [], []
+        for (_, score_idx), (stages, tree_nodes) in zip(splits, folds, strict=True):
+            used = min(count, len(stages))
+            oof[name][score_idx] = stages[used - 1]
+            scores.append(float(SCORERS[params.cv_metric](y[score_idx], stages[used - 1])))
+            nodes.append(sum(tree_nodes[:used]))
+        candidates.append(Candidate(name, scores, cost=float(np.mean(nodes))))
+    return candidates, oof
+
+
+def select_model(
+    results: dict[str, CVResult],
+    build: Callable[[str], Pipeline],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    params: TrainParams,
+) -> tuple[str, int | None, np.ndarray, dict]:
+    """(family, tree count or None, its out-of-fold probabilities, the record for lineage.json).
+
+    First the family: a family within the noise of the best is fitted once to measure its cost
+    (only then). Then, for a boosting family, the tree count from ``selection.tree_counts``.
+    """
+    sp = params.selection
+    families = [Candidate(f, results[f].fold_scores) for f in params.candidates]
+    near = within_noise(families, sp.noise_sigmas, sp.max_score_loss)
+    if sp.prefer_cheaper and len(near) > 1:
+        costs = {f: model_cost(_fit(build(f), X, y)) for f in near}
+        families = [Candidate(c.name, c.fold_scores, costs.get(c.name)) for c in families]
+    by_family = choose(families, sp.noise_sigmas, sp.max_score_loss, sp.prefer_cheaper, what="family")
+    family = by_family.choice
+    record = {"rule": _rule(params), "family": by_family.to_dict()}
+    if family not in STAGED:
+        return family, None, results[family].oof_probability, record
+    most = getattr(params, family).max_iter
+    counts = sorted({c for c in sp.tree_counts if c < most} | {most})
+    sizes, oof = tree_count_candidates(build(family), X, y, counts, params)
+    by_size = choose(sizes, sp.noise_sigmas, sp.max_score_loss, sp.prefer_cheaper, what="tree count")
+    record["tree_count"] = {
+        **by_size.to_dict(),
+        "scores": {c.name: {"mean": round(c.mean, 6), "tree_nodes": c.cost} for c in sizes},
+    }
+    count = int(by_size.choice.split()[0])
+    return family, count, oof[by_size.choice], record
+
+
+def _fit(pipeline: Pipeline, X, y) -> Pipeline:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return pipeline.fit(X, y)
+
+
+def _rule(params: TrainParams) -> str:
+    sp = params.selection
+    if not sp.prefer_cheaper:
+        return "highest mean CV score"
+    return (
+        f"cheapest (tree nodes / weights) among candidates whose fold-paired CV loss against the best is "
+        f"<= min({sp.noise_sigmas:g} standard errors, {sp.max_score_loss:g})"
+    )

@@ -1,0 +1,87 @@
+import pytest
+
+from onnxship.train.select import Candidate, choose, paired_loss, within_noise
+
+BEST = [0.90, 0.86, 0.88, 0.91, 0.85]
+
+
+def shifted(delta: list[float]) -> list[float]:
+    return [b - d for b, d in zip(BEST, delta, strict=True)]
+
+
+def test_paired_loss_is_the_mean_fold_difference_with_its_standard_error():
+    loss, error = paired_loss(BEST, shifted([0.01, 0.03, 0.01, 0.03, 0.02]))
+    assert loss == pytest.approx(0.02)
+    assert error == pytest.approx(0.004472, abs=1e-6)  # sd 0.01 / sqrt(5)
+
+
+def test_cheaper_candidate_within_the_noise_wins_with_reasons():
+    # Loses 0.001 on average, fold noise about 0.0014: within one standard error and within 0.005.
+    cheap = Candidate("50 trees", shifted([0.003, -0.001, 0.002, -0.002, 0.003]), cost=3000)
+    costly = Candidate("200 trees", BEST, cost=12000)
+    pick = choose([costly, cheap], noise_sigmas=1.0, max_score_loss=0.005, what="size")
+    assert pick.choice == "50 trees" and pick.best == "200 trees"
+    assert pick.within_noise == ["200 trees", "50 trees"]
+    assert pick.reasons[0] == "best size by mean CV score: 200 trees (0.8800)"
+    assert (
+        "chose 50 trees: cheapest within the noise (cost 3000 vs 12000 for 200 trees, 4.0x less)"
+        in pick.reasons
+    )
+
+
+def test_a_consistent_loss_is_not_noise_even_if_small():
+    # Loses 0.002 on every fold: standard error 0, so it is a real loss.
+    steady = Candidate("small", shifted([0.002] * 5), cost=1)
+    pick = choose([Candidate("big", BEST, cost=10), steady], noise_sigmas=2.0, max_score_loss=0.005)
+    assert pick.choice == "big" and pick.within_noise == ["big"]
+
+
+def test_max_score_loss_caps_what_noise_can_excuse():
+    noisy = Candidate("noisy", shifted([0.05, -0.03, 0.04, -0.01, 0.02]), cost=1)  # loss 0.014
+    assert within_noise([Candidate("best", BEST), noisy], noise_sigmas=3.0, max_score_loss=0.005) == ["best"]
+    assert within_noise([Candidate("best", BEST), noisy], noise_sigmas=3.0, max_score_loss=0.05) == [
+        "best",
+        "noisy",
+    ]
+
+
+def test_prefer_cheaper_off_keeps_the_best():
+    cheap = Candidate("cheap", shifted([0.001, 0.0, 0.0, 0.0, -0.001]), cost=1)
+    pick = choose([Candidate("best", BEST, cost=9), cheap], 1.0, 0.005, prefer_cheaper=False)
+    assert pick.choice == "best"
+    assert pick.reasons[-1] == "chose best: cost not weighed (prefer_cheaper off)"
+
+
+def test_best_that_is_also_cheapest_is_kept_and_ties_go_to_the_higher_score_then_first_listed():
+    near = Candidate("near", shifted([0.001, -0.001, 0.0, 0.001, -0.0005]), cost=5)
+    pick = choose([Candidate("best", BEST, cost=5), near], 1.0, 0.005)
+    assert pick.choice == "best"
+    twin = Candidate("twin", BEST, cost=5)
+    assert choose([Candidate("first", BEST, cost=5), twin], 1.0, 0.005).choice == "first"
+
+
+def test_only_candidates_within_the_noise_need_a_cost():
+    far = Candidate("far", shifted([0.1] * 5))  # no cost: never a contender
+    assert choose([Candidate("best", BEST, cost=3), far], 1.0, 0.005).choice == "best"
+    near = Candidate("near", BEST[::-1])  # same mean, no cost
+    with pytest.raises(ValueError, match="need a cost"):
+        choose([Candidate("best", BEST, cost=3), near], 1.0, 0.005)
+
+
+def test_tree_counts_are_scored_from_one_fit_per_fold_and_cost_grows_with_trees():
+    from onnxship.train import models, sizes, training
+    from tests.conftest import churn_xy, fitted, small_train_params
+
+    X, y, roles = churn_xy()
+    params = small_train_params()  # 40 boosting iterations, 3 folds
+    pipe = models.build_pipeline("hist_gradient_boosting", roles, params)
+    candidates, oof = sizes.tree_count_candidates(pipe, X.iloc[:1500], y[:1500], [10, 20, 40], params)
+    assert [c.name for c in candidates] == ["10 trees", "20 trees", "40 trees"]
+    assert [len(c.fold_scores) for c in candidates] == [3, 3, 3]
+    assert candidates[0].cost < candidates[1].cost < candidates[2].cost
+    # The largest count is the plain CV of the same pipeline on the same folds.
+    full = training.cross_validate("hgb", pipe, X.iloc[:1500], y[:1500], 3, params.cv_metric, params.seed)
+    assert candidates[-1].fold_scores == pytest.approx(full.fold_scores)
+    assert oof["40 trees"] == pytest.approx(full.oof_probability)
+    for family in ("logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"):
+        assert sizes.model_cost(fitted(family)) > 0
