@@ -20,7 +20,7 @@ from onnxship.core.paths import Artifacts
 from onnxship.core.stage import run
 from onnxship.train import data
 from onnxship.train.lineage import load_trained
-from onnxship.verify import parity, plots
+from onnxship.verify import diagnose, parity, plots
 
 ARTIFACTS = Artifacts()
 log = logging.getLogger("parity")
@@ -66,6 +66,8 @@ def main() -> int:
     for name, result in report["backends"].items():
         figures = "not scored" if result.get("refused") else f"max diff {result['max_abs_diff']:.3g}"
         log.info("%s: %s, %s", name, figures, "; ".join(result["reasons"]) or "passed")
+        for line in diagnose.log_lines(result.get("diagnosis", {})):
+            log.warning("%s diagnosis: %s", name, line)
     files.write_json(ARTIFACTS.parity_report, report)
     reference = probabilities.pop("sklearn")
     files.atomic_write_text(ARTIFACTS.plot("prob_diff.csv"), plots.prob_diff_csv(reference, probabilities))

@@ -11,6 +11,7 @@ import logging
 import os
 import time
 
+import numpy as np
 from sklearn.model_selection import train_test_split
 
 from onnxship.core import files
@@ -178,6 +179,9 @@ def main() -> None:
     files.atomic_write_bytes(ARTIFACTS.model_joblib, model_bytes)
     files.atomic_write_text(ARTIFACTS.threshold, f"{threshold!r}\n")
     files.atomic_write_text(ARTIFACTS.test_csv, frame.iloc[idx_test].to_csv(index=False))
+    files.atomic_write_text(
+        ARTIFACTS.calibration_csv, frame.iloc[calibration_rows(idx_train, tp)].to_csv(index=False)
+    )
     files.write_json(ARTIFACTS.lineage, lineage)
     files.atomic_write_text(ARTIFACTS.plot("roc.csv"), plots.roc_csv(y[idx_test], p_test, threshold))
     files.atomic_write_text(ARTIFACTS.plot("pr.csv"), plots.pr_csv(y[idx_test], p_test, threshold))
@@ -208,6 +212,14 @@ def stopped_early(family: str, tp, iterations: int | None, rows: int) -> bool | 
     if not models.resolved(family, tp, rows).get("early_stopping"):
         return None
     return iterations is not None and iterations < getattr(tp, family).max_iter
+
+
+def calibration_rows(idx_train: list[int], tp) -> list[int]:
+    """A seeded sample of training rows (never test rows), in file order, for the quantize stage:
+    calibrating or searching INT8 on test rows would grade it on its own homework."""
+    n = min(tp.calibration_rows, len(idx_train))
+    chosen = np.random.default_rng(tp.seed).choice(np.asarray(idx_train), size=n, replace=False)
+    return sorted(int(i) for i in chosen)
 
 
 if __name__ == "__main__":

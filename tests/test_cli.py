@@ -108,6 +108,7 @@ def test_good_input_trains(tmp_path, monkeypatch, capsys):
         "threshold.txt",
         "lineage.json",
         "test.csv",
+        "calibration.csv",
         "plots",
     }
     assert {p.name for p in (tmp_path / "artifacts" / "plots").iterdir()} == {"roc.csv", "pr.csv"}

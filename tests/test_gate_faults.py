@@ -1,5 +1,6 @@
 """The parity gate proves itself: known export faults are injected and each must be caught with a
-precise reason, while correct exports of every family must pass (no false alarms).
+precise reason AND diagnosed (the report's `diagnosis` names the right step, feature, contract field
+or node), while correct exports of every family must pass with no diagnosis finding (no false alarms).
 
 Faults are applied to the real skl2onnx output of small pipelines fitted on the bundled data.
 """
@@ -64,8 +65,22 @@ class Case:
     def contract(self, model, metadata=None) -> Contract:
         return Contract(self.features, metadata or self.metadata, model.SerializeToString(), "test")
 
-    def gate(self, fp32=None, int8=None, metadata=None, policy: str = "fail", backends=None, problems=None):
-        params = load_params(REPO / "params.yaml").parity.model_copy(update={"int8_on_failure": policy})
+    def gate(
+        self,
+        fp32=None,
+        int8=None,
+        metadata=None,
+        policy: str = "fail",
+        backends=None,
+        problems=None,
+        diagnose="on_failure",
+        int8_tolerance=None,
+    ):
+        params = load_params(REPO / "params.yaml").parity.model_copy(
+            update={"int8_on_failure": policy, "diagnose": diagnose}
+        )
+        if int8_tolerance:
+            params.tolerances.int8 = params.tolerances.int8.model_copy(update=int8_tolerance)
         backends = backends or {
             "onnx": self.contract(fp32 or self.fp32, metadata),
             "int8": self.contract(int8 or self.int8, metadata),
@@ -85,7 +100,9 @@ class Case:
             params=ParityParams.model_validate(params.model_dump()),
             problems=problems or {},
         )
-        return parity.run_gate(gate)[0]
+        report = parity.run_gate(gate)[0]
+        json_bytes(report)  # the report, diagnosis included, is written as strict JSON (no NaN/inf)
+        return report
 
 
 _cases: dict[str, Case] = {}
@@ -173,9 +190,16 @@ def flipping_delta(c: Case, min_agreement: float) -> float:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_correct_exports_pass(family):
-    report = case(family).gate()
+def test_correct_exports_pass_with_no_diagnosis_finding(family):
+    report = case(family).gate(diagnose="always")
     assert report["passed"], report["backends"]["onnx"]["reasons"] + report["backends"]["int8"]["reasons"]
+    for name in ("onnx", "int8"):
+        diagnosis = report["backends"][name]["diagnosis"]
+        assert diagnosis["findings"] == [], (name, diagnosis["findings"])
+        assert diagnosis["first_divergent_step"] is None
+        # The step comparison really ran: the preprocessing steps and the model were compared.
+        compared = {s["step"] for s in diagnosis["steps"] if s["compared"]}
+        assert {"preprocess/numeric", "preprocess/numeric/impute", "preprocess", "model"} <= compared
 
 
 def onnx_reasons(report: dict) -> list[str]:
@@ -183,47 +207,89 @@ def onnx_reasons(report: dict) -> list[str]:
     return report["backends"]["onnx"]["reasons"]
 
 
+def findings(report: dict, backend: str = "onnx") -> list[dict]:
+    return report["backends"][backend]["diagnosis"]["findings"]
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_swapped_numeric_inputs_are_caught(family):
     c = case(family)
     faulty = swap_numeric_inputs(c.fp32, "total_day_minutes", "number_customer_service_calls")
-    assert any(DIFF in r for r in onnx_reasons(c.gate(fp32=faulty)))
+    report = c.gate(fp32=faulty)
+    assert any(DIFF in r for r in onnx_reasons(report))
+    found = findings(report)
+    assert report["backends"]["onnx"]["diagnosis"]["first_divergent_step"] == "preprocess/numeric"
+    swapped = "numeric inputs 'total_day_minutes' and 'number_customer_service_calls' look swapped"
+    assert any(f["cause"] == "swapped columns" and swapped in f["message"] for f in found), found
+    # Confirmed by feeding the two inputs crossed.
+    assert any(f["cause"] == "swapped inputs" and "restores parity" in f["message"] for f in found), found
+    assert {c for f in found for c in f.get("columns", [])} == {
+        "total_day_minutes",
+        "number_customer_service_calls",
+    }
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_shuffled_categorical_mapping_is_caught(family):
     c = case(family)
-    assert any(DIFF in r for r in onnx_reasons(c.gate(fp32=shuffle_categorical_mapping(c.fp32))))
+    report = c.gate(fp32=shuffle_categorical_mapping(c.fp32))
+    assert any(DIFF in r for r in onnx_reasons(report))
+    (finding,) = findings(report)
+    # The categorical branch's encoding step (one-hot for linear models and the MLP; ordinal codes
+    # for trees, whose encoder output has no tensor of its own, so the ColumnTransformer output).
+    assert finding["cause"] == "category order", finding
+    assert finding["step"] in ("preprocess/categorical/encode", "preprocess"), finding
+    assert finding["columns"] == ["state", "area_code", "international_plan", "voice_mail_plan"]
+    assert "differs for columns 'state', 'area_code'" in finding["message"]
+    # Restoring one column's one-hot block at a time says which feature moves the decisions most.
+    assert finding["drivers"] and set(finding["drivers"]) <= set(finding["columns"])
 
 
 @pytest.mark.parametrize("family", ["logistic_regression", "mlp"])
 def test_removed_scaler_is_caught(family):
     c = case(family)
-    assert any(DIFF in r for r in onnx_reasons(c.gate(fp32=remove_scaler(c.fp32))))
+    report = c.gate(fp32=remove_scaler(c.fp32))
+    assert any(DIFF in r for r in onnx_reasons(report))
+    (finding,) = findings(report)
+    assert finding["step"] == "preprocess/numeric/scale" and finding["cause"] == "not applied", finding
+    assert "total_day_minutes" in finding["columns"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_float16_weights_are_caught(family):
     c = case(family)
-    assert any(DIFF in r for r in onnx_reasons(c.gate(fp32=weights_to_float16(c.fp32))))
+    report = c.gate(fp32=weights_to_float16(c.fp32))
+    assert any(DIFF in r for r in onnx_reasons(report))
+    found = findings(report)
+    rounded = {f["step"] for f in found if f["cause"] == "float16 weights"}
+    assert "model" in rounded, found  # the estimator's weights, in every family
+    if family in ("logistic_regression", "mlp"):
+        assert "preprocess/numeric/scale" in rounded
+    # Any step flagged by values differs by rounding only, never by a wrong mapping.
+    assert all(f["cause"] in ("float16 weights", "precision", "values") for f in found), found
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_changed_threshold_in_metadata_is_caught(family):
     c = case(family)
     metadata = {**c.metadata, "threshold": 0.5}
-    assert any(
-        "metadata threshold 0.5 != trained threshold" in r for r in onnx_reasons(c.gate(metadata=metadata))
-    )
+    report = c.gate(metadata=metadata)
+    assert any("metadata threshold 0.5 != trained threshold" in r for r in onnx_reasons(report))
+    # Only the contract is named: the model itself computes what scikit-learn does.
+    assert [(f["step"], f["cause"]) for f in findings(report)] == [("onnx_metadata.json", "threshold")]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_swapped_positive_class_column_is_caught(family):
     c = case(family)
     metadata = {**c.metadata, "positive_class_index": 0}
-    reasons = onnx_reasons(c.gate(metadata=metadata))
+    report = c.gate(metadata=metadata)
+    reasons = onnx_reasons(report)
     assert any("positive_class_index 0 points at class 'no'" in r for r in reasons), reasons
     assert any(DIFF in r for r in reasons), reasons
+    found = findings(report)
+    assert [(f["step"], f["cause"]) for f in found] == [("onnx_metadata.json", "positive class column")]
+    assert "p equals 1 - p_sklearn" in found[0]["message"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -237,10 +303,30 @@ def test_int8_that_flips_decisions_near_the_threshold_is_caught(family):
     assert any("decision agreement" in r for r in reasons), reasons
     flipped = report["backends"]["int8"]["flipped_rows"]
     assert flipped and flipped[0]["distance_to_threshold"] < flipped[-1]["distance_to_threshold"] + 1e-12
+    # The diagnosis compares the INT8 graph with FP32's and names the node that is in neither.
+    found = findings(report, "int8")
+    assert [f["cause"] for f in found] == ["foreign node"], found
+    assert "writing ['probabilities']" in found[0]["message"]
     # The other policy: the gate passes on FP32 and INT8 is marked not deployable.
     lenient = c.gate(int8=faulty, policy="not_deployable")
     assert lenient["passed"] and not lenient["backends"]["int8"]["deployable"]
     assert lenient["backends"]["onnx"]["deployable"]
+
+
+def test_int8_drift_is_traced_to_the_quantized_node():
+    """A real quantized MLP held to a tolerance it cannot meet: the diagnosis puts each quantized
+    node back to FP32 in turn and names the one whose quantization moves the probabilities."""
+    c = case("mlp")
+    report = c.gate(int8_tolerance={"max_abs_diff": 0.005})
+    assert not report["backends"]["int8"]["passed"]
+    diagnosis = report["backends"]["int8"]["diagnosis"]
+    # The preprocessing matches exactly: the first step that diverges is the estimator.
+    assert diagnosis["first_divergent_step"] == "model"
+    assert "output differs though its input matches" in diagnosis["findings"][0]["message"]
+    assert {n["node"] for n in diagnosis["int8_nodes"]} == {"MatMul", "MatMul1"}
+    named = [f for f in diagnosis["findings"] if f["cause"] == "quantized node"]
+    assert named and named[0]["node"] == "MatMul", diagnosis  # the wide first layer
+    assert "keeping it FP32 brings the max diff" in named[0]["message"]
 
 
 # --- contract files a client refuses, and a threshold train did not write ---------------------------

@@ -21,6 +21,7 @@ ARTIFACTS = [
     "threshold.txt",
     "lineage.json",
     "test.csv",
+    "calibration.csv",
     "model.onnx",
     "onnx_features.json",
     "onnx_metadata.json",

@@ -3,6 +3,7 @@ import onnx
 import pytest
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from onnxship.contract import spec
 from onnxship.convert import export, quantize
 from tests.conftest import FAMILIES, churn_xy, fitted, onnx_probabilities
 
@@ -71,3 +72,97 @@ def test_linear_as_matmul_quantizes_and_keeps_fp32_parity(tmp_path):
     expected = pipeline.predict_proba(rows)[:, 1]
     got = onnx_probabilities(fp32, features, rows)
     assert np.abs(expected - got).max() < 1e-4  # the FP32 tolerance in params.yaml
+
+
+# --- block split, static QDQ, and the exclusion search --------------------------------------------
+
+
+def mlp_artifacts():
+    """The small MLP's FP32 graph, contract and a threshold, plus search rows from training rows."""
+    from onnxship.convert import quantize_search
+    from onnxship.verify.parity import edge_rows
+    from tests.conftest import churn_raw
+
+    pipeline, roles = fitted("mlp"), churn_xy()[2]
+    fp32 = export.convert(pipeline, roles, target_opset=17)
+    features = export.feature_schema(fp32, roles, pipeline)
+    metadata = {"probability_output": spec.PROBABILITY_OUTPUT, "positive_class_index": 1, "threshold": 0.3}
+    raw = churn_raw().iloc[:400].reset_index(drop=True)
+    edges, _ = edge_rows(raw.iloc[0], features, raw)
+    rows = quantize_search.search_rows(raw, features, fp32, metadata, edges)
+    return fp32, features, metadata, rows
+
+
+def test_block_split_computes_the_same_function_and_names_each_blocks_inputs():
+    fp32, features, metadata, rows = mlp_artifacts()
+    split, blocks = quantize.split_block_matmuls(fp32)
+    assert [b["node"] for b in blocks] == ["MatMul_block0", "MatMul_block1"]
+    numeric = [i["name"] for i in features["inputs"] if i["role"] == "numeric"]
+    categorical = [i["name"] for i in features["inputs"] if i["role"] == "categorical"]
+    assert blocks[0]["inputs"] == numeric and blocks[1]["inputs"] == categorical
+    assert blocks[0]["rows"] == [0, len(numeric)] and blocks[1]["rows"][0] == len(numeric)
+    from onnxship.convert.quantize_search import score
+
+    before = score(fp32.SerializeToString(), rows.feeds, metadata)["alone"]
+    after = score(split.SerializeToString(), rows.feeds, metadata)["alone"]
+    assert np.abs(before - after).max() < 1e-6
+
+
+def test_static_qdq_scores_each_row_independently_of_its_batch():
+    fp32, _, metadata, rows = mlp_artifacts()
+    split, _ = quantize.split_block_matmuls(fp32)
+    int8 = quantize.quantize(
+        split,
+        "QInt8",
+        False,
+        False,
+        mode="static",
+        nodes_to_exclude=["MatMul_block0"],
+        calibration=rows.calibration_feeds,
+    )
+    assert "DequantizeLinear" in {n.op_type for n in int8.graph.node}
+    assert quantize.quantized_node_names(split, int8) == ["MatMul_block1", "MatMul1"]
+    from onnxship.convert.quantize_search import score
+
+    scored = score(int8.SerializeToString(), rows.feeds, metadata)
+    # Far-out edge rows in the same batch change nothing: activation ranges are fixed.
+    assert np.abs(scored["alone"] - scored["batch"]).max() < 1e-6
+
+
+def test_static_mode_needs_calibration_rows():
+    with pytest.raises(ValueError, match="calibration"):
+        quantize.quantize(exported("mlp"), "QInt8", False, False, mode="static")
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+def test_search_keeps_unbounded_numeric_block_in_fp32_and_meets_the_target(mode):
+    from onnxship.convert.quantize_search import Settings, Target, search
+
+    fp32, _, _, rows = mlp_artifacts()
+    target = Target(max_abs_diff=0.05, min_agreement=0.9975)
+    settings = Settings(mode, "QInt8", False, False, split_blocks=True, exclude_search=True)
+    int8, found = search(fp32, rows, target, settings)
+    nodes = {n["node"]: n for n in found["nodes"]}
+    assert found["final"]["passed"], found["search"]
+    # The one-hot block (values 0/1) is quantized; the numeric block, which carries far-out edge
+    # values, is not, and the report says why with the figures of quantizing it alone.
+    assert nodes["MatMul_block1"]["quantized"] and nodes["MatMul_block1"]["bytes_saved"] > 0
+    assert not nodes["MatMul_block0"]["quantized"]
+    assert nodes["MatMul_block0"]["reason"].startswith("kept in FP32: quantizing it breaks the target")
+    assert not nodes["MatMul_block0"]["only_this_node_quantized"]["passed"]
+    assert len(int8.SerializeToString()) < len(fp32.SerializeToString())
+    # The FP32 block is added to the INT8 block's result by one Gemm (x0 @ W0 + rest), not MatMul + Sum.
+    ops = {n.name: n.op_type for n in int8.graph.node}
+    assert ops["MatMul_block0"] == "Gemm" and "MatMul_sum" not in ops
+    # The search's trace starts from everything quantized and ends where it passed.
+    assert found["search"][0]["excluded"] == [] and found["search"][-1]["passed"]
+
+
+def test_search_off_quantizes_every_matmul_and_reports_the_failure():
+    from onnxship.convert.quantize_search import Settings, Target, search
+
+    fp32, _, _, rows = mlp_artifacts()
+    settings = Settings("dynamic", "QInt8", False, False, split_blocks=False, exclude_search=False)
+    _, found = search(fp32, rows, Target(0.05, 0.9975), settings)
+    assert [n["quantized"] for n in found["nodes"]] == [True, True]
+    assert not found["final"]["passed"]  # far-out edge rows: dynamic INT8 of the whole layer fails

@@ -117,6 +117,7 @@ class TrainParams(Section):
     threshold_objective: Literal["f1", "balanced_accuracy", "youden_j"] = "f1"
     max_categories: PositiveInt | None = 100
     min_frequency: PositiveInt = 1
+    calibration_rows: PositiveInt = 2000
     numeric_transformer: Annotated[str, Field(pattern=r"^[\w.]+:\w+$")] | None = None
     candidates: Annotated[list[Family], Field(min_length=1)]
     logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
@@ -139,9 +140,13 @@ class ExportParams(Section):
 
 
 class QuantizeParams(Section):
+    mode: Literal["dynamic", "static"] = "dynamic"
     weight_type: Literal["QInt8", "QUInt8"] = "QInt8"
     per_channel: bool = False
     reduce_range: bool = False
+    split_blocks: bool = True
+    exclude_search: bool = True
+    search_headroom: Annotated[float, Field(gt=0, le=1)] = 0.5
 
 
 class Tolerance(Section):
@@ -161,6 +166,7 @@ class ParityParams(Section):
     max_edge_rows: Annotated[int, Field(ge=1)] = 400
     max_rows_listed: Annotated[int, Field(ge=0)] = 20
     int8_on_failure: Literal["fail", "not_deployable"] = "not_deployable"
+    diagnose: Literal["on_failure", "always", "never"] = "on_failure"
     tolerances: ParityTolerances
 
 

@@ -41,6 +41,10 @@ class Artifacts:
     def test_csv(self) -> Path:
         return self.root / "test.csv"
 
+    @property
+    def calibration_csv(self) -> Path:
+        return self.root / "calibration.csv"
+
     # export and quantize
     @property
     def model_onnx(self) -> Path:

@@ -25,6 +25,7 @@ from onnxship.core.params import ParityParams
 from onnxship.serve.scorer import Scorer
 from onnxship.train import data
 from onnxship.train.data import Roles
+from onnxship.verify.diagnose import diagnose
 
 UNSEEN_CATEGORY = "__unseen_in_training__"
 
@@ -248,6 +249,8 @@ def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
         batch_reasons = verdict(batch, tolerance["max_abs_diff"], tolerance["min_agreement"])
         result["reasons"] += [f"scored as one batch of {n_test} rows: {r}" for r in batch_reasons]
         result["passed"] = not result["reasons"]
+        if params.diagnose == "always" or (params.diagnose == "on_failure" and not result["passed"]):
+            result["diagnosis"] = diagnosis(gate, name, frame, reference, alone, tolerance)
         results[name] = result
     report = summarize(
         reference[:n_test],
@@ -258,6 +261,28 @@ def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
         params.int8_on_failure,
     )
     return report, probabilities
+
+
+def diagnosis(
+    gate: GateInput, name: str, frame: pd.DataFrame, reference: np.ndarray, alone: np.ndarray, tolerance: dict
+) -> dict:
+    """Where backend ``name`` goes wrong (onnxship.verify.diagnose); INT8 is also compared with FP32."""
+    contract = gate.backends[name]
+    fp32 = gate.backends.get("onnx")
+    return diagnose(
+        gate.pipeline,
+        contract.model,
+        frame,
+        gate.rows,
+        contract.features,
+        contract.metadata,
+        reference,
+        alone,
+        gate.threshold,
+        fp32_bytes=fp32.model if name != "onnx" and isinstance(fp32, Contract) else None,
+        tolerance=tolerance["max_abs_diff"],
+        min_agreement=tolerance["min_agreement"],
+    )
 
 
 def client_load(load: Callable[[], Contract]) -> Contract | str:

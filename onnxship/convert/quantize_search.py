@@ -1,0 +1,240 @@
+"""Which MatMul/Gemm nodes may be INT8: a greedy, measured search.
+
+Every candidate node is quantized, then the INT8 model is scored on calibration rows (training
+rows, never test rows) plus edge rows built from them, row by row AND as one batch, against the
+FP32 model. While that breaks the INT8 tolerances, the node whose exclusion helps most is kept in
+FP32 (ORT ``nodes_to_exclude``). The report says, per node, whether it is quantized, why, what it
+saves in bytes and how far the probabilities move when only that node is quantized.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import pandas as pd
+
+from onnxship.contract import runtime
+from onnxship.contract.encode import Encoder
+from onnxship.convert.quantize import (
+    fold_fp32_block_sums,
+    quantizable_nodes,
+    quantize,
+    quantized_node_names,
+    split_block_matmuls,
+)
+
+log = logging.getLogger("quantize")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the search must reach against FP32 (the gate's INT8 tolerances times a headroom)."""
+
+    max_abs_diff: float
+    min_agreement: float
+
+
+@dataclass(frozen=True)
+class Rows:
+    """ONNX feeds of the calibration rows followed by edge rows, and how the FP32 model scores them."""
+
+    feeds: dict[str, np.ndarray]
+    calibration: int  # the first rows are calibration rows; the rest are edge rows
+    reference: np.ndarray  # FP32 positive probability, each row scored alone
+    threshold: float
+    metadata: dict
+
+    @property
+    def calibration_feeds(self) -> dict[str, np.ndarray]:
+        return {k: v[: self.calibration] for k, v in self.feeds.items()}
+
+
+def search_rows(
+    raw: pd.DataFrame, features: dict, fp32: onnx.ModelProto, metadata: dict, edges: pd.DataFrame
+) -> Rows:
+    """Calibration rows (raw CSV strings) plus ``edges`` (the gate's edge rows built from them),
+    encoded by the contract's encoder, and FP32's probability for each row scored alone."""
+    records = pd.concat([raw, edges], ignore_index=True).to_dict("records")
+    feeds = Encoder(features).encode(records)
+    reference = score(fp32.SerializeToString(), feeds, metadata)["alone"]
+    return Rows(feeds, len(raw), reference, float(metadata["threshold"]), metadata)
+
+
+def positive_probability(sess, feeds: dict[str, np.ndarray], metadata: dict) -> np.ndarray:
+    output = sess.run([metadata["probability_output"]], feeds)[0]
+    return np.asarray(output[:, metadata["positive_class_index"]], dtype=np.float64)
+
+
+def score(model: bytes, feeds: dict[str, np.ndarray], metadata: dict) -> dict[str, np.ndarray]:
+    """Positive probabilities, each row scored alone and all rows as one batch."""
+    sess = runtime.session(model)
+    rows = len(next(iter(feeds.values())))
+    singles = ({k: v[i : i + 1] for k, v in feeds.items()} for i in range(rows))
+    alone = np.concatenate([positive_probability(sess, one, metadata) for one in singles])
+    return {"alone": alone, "batch": positive_probability(sess, feeds, metadata)}
+
+
+def measure(model: onnx.ModelProto, rows: Rows, target: Target) -> dict:
+    """Max |p_fp32 - p_int8| and decision agreement, row by row and as one batch, and the worst
+    ratio to the target (<= 1 passes)."""
+    got = score(model.SerializeToString(), rows.feeds, rows.metadata)
+    n = len(rows.reference)
+    allowed = (1.0 - target.min_agreement) * n
+    decided = rows.reference >= rows.threshold
+    result, ratios = {}, []
+    for how, p in got.items():
+        diff = np.abs(p - rows.reference)
+        flipped = int(((p >= rows.threshold) != decided).sum())
+        result[how] = {
+            "max_abs_diff": round(float(diff.max()), 6),
+            "agreement": round(1.0 - flipped / n, 6),
+            "flipped": flipped,
+            "worst_row": int(diff.argmax()),
+        }
+        ratios += [ratio(float(diff.max()), target.max_abs_diff), ratio(flipped, allowed)]
+    result["bytes"] = len(model.SerializeToString())
+    result["worst_ratio"] = round(max(ratios), 6)
+    result["total_ratio"] = round(sum(ratios), 6)
+    result["passed"] = max(ratios) <= 1.0
+    return result
+
+
+def ratio(value: float, limit: float) -> float:
+    """``value / limit``; with a zero limit, 0 if value is 0 and a huge ratio otherwise."""
+    return value / limit if limit else (1e9 if value > 0 else 0.0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str
+    weight_type: str
+    per_channel: bool
+    reduce_range: bool
+    split_blocks: bool
+    exclude_search: bool
+
+
+def build(model: onnx.ModelProto, settings: Settings, exclude: list[str], rows: Rows) -> onnx.ModelProto:
+    return quantize(
+        model,
+        settings.weight_type,
+        settings.per_channel,
+        settings.reduce_range,
+        mode=settings.mode,
+        nodes_to_exclude=exclude,
+        calibration=rows.calibration_feeds if settings.mode == "static" else None,
+    )
+
+
+def search(
+    fp32: onnx.ModelProto, rows: Rows, target: Target, settings: Settings
+) -> tuple[onnx.ModelProto, dict]:
+    """The INT8 model and the report's node section (see the module docstring)."""
+    graph, blocks = split_block_matmuls(fp32) if settings.split_blocks else (fp32, [])
+    candidates = [n.name for n in quantizable_nodes(graph)]
+    excluded: list[str] = []
+    trace = []
+    while True:
+        current = measure(build(graph, settings, excluded, rows), rows, target)
+        trace.append({"excluded": list(excluded), **current})
+        remaining = [n for n in candidates if n not in excluded]
+        if current["passed"] or not settings.exclude_search or not remaining:
+            break
+        tries = {n: measure(build(graph, settings, [*excluded, n], rows), rows, target) for n in remaining}
+        # Fewest violations first (the sum of the ratios keeps grading when the max diff saturates
+        # at 1), then the smaller file.
+        best = min(remaining, key=lambda n: (tries[n]["total_ratio"], tries[n]["bytes"]))
+        log.info(
+            "keeping %s in FP32: worst ratio to the target %.3g -> %.3g",
+            best,
+            current["worst_ratio"],
+            tries[best]["worst_ratio"],
+        )
+        excluded.append(best)
+    final_graph, final_excluded = merge_uniform_blocks(fp32, blocks, excluded, settings.split_blocks)
+    int8 = build(final_graph, settings, final_excluded, rows)
+    nodes = describe_nodes(final_graph, int8, final_excluded, blocks, rows, target, settings, trace)
+    int8 = fold_fp32_block_sums(int8)
+    final = measure(int8, rows, target)
+    return int8, {"nodes": nodes, "search": trace, "final": final}
+
+
+def merge_uniform_blocks(
+    fp32: onnx.ModelProto, blocks: list[dict], excluded: list[str], split: bool
+) -> tuple[onnx.ModelProto, list[str]]:
+    """Undo the split where every block of a node got the same fate: one MatMul is faster than
+    several summed, and the exclusion then names the original node."""
+    if not split:
+        return fp32, list(excluded)
+    by_parent: dict[str, list[str]] = {}
+    for block in blocks:
+        by_parent.setdefault(block["split_from"], []).append(block["node"])
+    mixed = {p for p, parts in by_parent.items() if 0 < sum(b in excluded for b in parts) < len(parts)}
+    final_excluded = []
+    for name in excluded:
+        parent = next((p for p, parts in by_parent.items() if name in parts), None)
+        if parent is None or parent in mixed:
+            final_excluded.append(name)
+        elif parent not in final_excluded:
+            final_excluded.append(parent)
+    graph, _ = split_block_matmuls(fp32, only=mixed)
+    return graph, final_excluded
+
+
+def describe_nodes(
+    graph: onnx.ModelProto,
+    int8: onnx.ModelProto,
+    excluded: list[str],
+    blocks: list[dict],
+    rows: Rows,
+    target: Target,
+    settings: Settings,
+    trace: list[dict],
+) -> list[dict]:
+    """Per candidate node: quantized or not and why, its weight shape, the bytes quantizing it
+    saves (or would save) in the final file, and the drift when only it is quantized."""
+    from onnx import numpy_helper
+
+    weights = {i.name: i for i in graph.graph.initializer}
+    quantized = set(quantized_node_names(graph, int8))
+    candidates = [n.name for n in quantizable_nodes(graph)]
+    block_info = {b["node"]: b for b in blocks}
+    size = len(int8.SerializeToString())
+    out = []
+    for node in quantizable_nodes(graph):
+        name = node.name
+        only = measure(build(graph, settings, [n for n in candidates if n != name], rows), rows, target)
+        if name in quantized:
+            toggled = build(graph, settings, [*excluded, name], rows)
+            saved = len(toggled.SerializeToString()) - size
+            reason = "quantized: the model stays within the target with it quantized"
+        else:
+            toggled = build(graph, settings, [n for n in excluded if n != name], rows)
+            saved = size - len(toggled.SerializeToString())
+            if not settings.exclude_search:
+                reason = "not quantized by ONNX Runtime"
+            else:
+                alone, batch = only["alone"], only["batch"]
+                reason = (
+                    "kept in FP32: quantizing it breaks the target (alone: max diff "
+                    f"{alone['max_abs_diff']:.3g} row by row, {batch['max_abs_diff']:.3g} as a batch, "
+                    f"agreement {min(alone['agreement'], batch['agreement']):.4f})"
+                )
+        entry = {
+            "node": name,
+            "op": node.op_type,
+            "weight_shape": list(numpy_helper.to_array(weights[node.input[1]]).shape),
+            "quantized": name in quantized,
+            "reason": reason,
+            "bytes_saved": saved,
+            "only_this_node_quantized": {k: only[k] for k in ("alone", "batch", "worst_ratio", "passed")},
+        }
+        if name in block_info:
+            entry["split_from"] = block_info[name]["split_from"]
+            entry["weight_rows"] = block_info[name]["rows"]
+            entry["inputs"] = block_info[name]["inputs"]
+        out.append(entry)
+    return out
