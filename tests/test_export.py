@@ -64,12 +64,13 @@ def test_export_is_byte_identical_across_hash_seeds(tmp_path):
 
 
 def test_unconvertible_step_names_the_hook():
+    from sklearn.base import clone
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
     X, y, roles = churn_xy()
     pipeline = fitted("logistic_regression")
-    broken = Pipeline([("odd", FunctionTransformer()), *pipeline.steps])
+    broken = Pipeline([("odd", FunctionTransformer()), *clone(pipeline).steps])  # not the cached one
     broken.fit(X.iloc[:300], y[:300])
     with pytest.raises(UserError, match="update_registered_converter"):
         export.convert(broken, roles, 17)
