@@ -90,7 +90,9 @@ def measure(rows: str, repo: Path, stages: tuple[str, ...]) -> dict:
             )
             with open(root / "params.yaml", "w") as handle:
                 yaml.dump(params, handle)
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        # The copy's own package, not the editable install of the checkout it came from.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+        env = {**os.environ, "PATH": path, "PYTHONPATH": str(root)}
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
         times, peaks, cpu, seconds = {}, {}, {}, 0.0
         for stage in stages:
