@@ -35,13 +35,7 @@ def _grouper_converter(scope, operator, container) -> None:
     container.add_initializer(axis, TensorProto.INT64, [1], [1])
     columns = []
     for j, kept in enumerate(grouper.kept_):
-        start, end = scope.get_unique_variable_name("start"), scope.get_unique_variable_name("end")
-        container.add_initializer(start, TensorProto.INT64, [1], [j])
-        container.add_initializer(end, TensorProto.INT64, [1], [j + 1])
-        column = scope.get_unique_variable_name(f"column{j}")
-        container.add_node(
-            "Slice", [source, start, end, axis], [column], name=scope.get_unique_operator_name("Slice")
-        )
+        column = _slice_column(scope, container, source, axis, j)
         if grouper.grouped_[j]:
             mapped = scope.get_unique_variable_name(f"grouped{j}")
             container.add_node(
@@ -59,6 +53,18 @@ def _grouper_converter(scope, operator, container) -> None:
             column = mapped
         columns.append(column)
     container.add_node("Concat", columns, [target], axis=1, name=scope.get_unique_operator_name("Concat"))
+
+
+def _slice_column(scope, container, source: str, axis: str, j: int) -> str:
+    """Column ``j`` of the [n, k] tensor ``source`` as its own [n, 1] tensor (ONNX Slice)."""
+    start, end = scope.get_unique_variable_name("start"), scope.get_unique_variable_name("end")
+    container.add_initializer(start, TensorProto.INT64, [1], [j])
+    container.add_initializer(end, TensorProto.INT64, [1], [j + 1])
+    column = scope.get_unique_variable_name(f"column{j}")
+    container.add_node(
+        "Slice", [source, start, end, axis], [column], name=scope.get_unique_operator_name("Slice")
+    )
+    return column
 
 
 def register_builtin() -> None:
@@ -95,13 +101,7 @@ def _codes_converter(scope, operator, container) -> None:
     container.add_initializer(axis, TensorProto.INT64, [1], [1])
     codes = []
     for j, (keys, values, default) in enumerate(operator.raw_operator.tables):
-        start, end = scope.get_unique_variable_name("start"), scope.get_unique_variable_name("end")
-        container.add_initializer(start, TensorProto.INT64, [1], [j])
-        container.add_initializer(end, TensorProto.INT64, [1], [j + 1])
-        column = scope.get_unique_variable_name(f"column{j}")
-        container.add_node(
-            "Slice", [source, start, end, axis], [column], name=scope.get_unique_operator_name("Slice")
-        )
+        column = _slice_column(scope, container, source, axis, j)
         code = scope.get_unique_variable_name(f"code{j}")
         container.add_node(
             "LabelEncoder",
