@@ -77,7 +77,8 @@ def from_bytes(
     features = _parse(FEATURES_FILE, features_bytes, source)
     metadata = _parse(METADATA_FILE, metadata_bytes, source)
     try:
-        _check(features, metadata, features_bytes, model_bytes, version_check, source, verify_model)
+        _check_hashes(metadata, features_bytes, model_bytes, source, verify_model)
+        _check_rules(features, metadata, version_check)
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
         # A contract file that parses but lacks what it must say: not a bug of the caller's.
         raise UserError(
@@ -87,15 +88,10 @@ def from_bytes(
     return Contract(features=features, metadata=metadata, model=model_bytes, source=source)
 
 
-def _check(
-    features: dict,
-    metadata: dict,
-    features_bytes: bytes,
-    model_bytes: bytes,
-    version_check: str,
-    source: str,
-    verify_model: bool,
+def _check_hashes(
+    metadata: dict, features_bytes: bytes, model_bytes: bytes, source: str, verify_model: bool
 ) -> None:
+    """The features file and the model are the very ones the metadata describes."""
     if hashlib.sha256(features_bytes).hexdigest() != metadata["features_sha256"]:
         raise UserError(
             f"{source}/{FEATURES_FILE} does not match the sha256 in {METADATA_FILE}: the two files come "
@@ -108,6 +104,10 @@ def _check(
             f"{metadata['model_sha256'][:12]}...: refusing a model the contract does not describe; "
             "copy model.onnx and its JSON files from the same export"
         )
+
+
+def _check_rules(features: dict, metadata: dict, version_check: str) -> None:
+    """The runtime, the decision rule and the encoding are ones this client implements."""
     check_runtime(metadata["versions"]["onnxruntime"], policy=version_check)
     rule = (metadata["decision_operator"], metadata["decision_precision"])
     if rule != (spec.DECISION_OPERATOR, spec.DECISION_PRECISION):
