@@ -159,18 +159,6 @@ def test_every_params_section_is_declared_by_a_stage_that_reads_it():
             assert re.search(rf"(load_params\([^)]*\)|params)\.{section}\b", source), (name, section)
 
 
-def test_requirements_are_exact_pins_with_a_working_protobuf():
-    lines = [ln for ln in (REPO / "requirements.txt").read_text().splitlines() if ln and ln[0] != "#"]
-    assert lines[-1] == "-e ."  # the project's own package, after its pinned dependencies
-    lines = lines[:-1]
-    assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[^=<>~ ]+", ln) for ln in lines), lines
-    pins = dict(ln.split("==") for ln in lines)
-    # protobuf 7 breaks skl2onnx's tree export (FIELD_NOTES).
-    assert pins["protobuf"].startswith("6.")
-    for needed in ("dvc", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "pytest", "ruff"):
-        assert needed in pins
-
-
 def test_model_files_are_not_in_git():
     import subprocess
 

