@@ -25,7 +25,9 @@ from onnxship.core.params import ParityParams
 from onnxship.serve.scorer import Scorer
 from onnxship.train import data
 from onnxship.train.data import Roles
-from onnxship.verify.diagnose import diagnose
+from onnxship.verify.diagnose.records import DiagnosisInput
+from onnxship.verify.diagnose.run import diagnose
+from onnxship.verify.metadata_check import check_metadata
 
 UNSEEN_CATEGORY = "__unseen_in_training__"
 
@@ -153,13 +155,13 @@ def check_backend(
     contract faults found elsewhere (e.g. a file hash that does not match the metadata).
     """
     reasons = list(problems or [])
-    if metadata["threshold"] != threshold:
-        reasons.append(f"metadata threshold {metadata['threshold']!r} != trained threshold {threshold!r}")
-    pointed = metadata["class_order"][metadata["positive_class_index"]]
-    if pointed != metadata["positive_label"]:
+    check = check_metadata(metadata, threshold)
+    if check.threshold_differs:
+        reasons.append(f"metadata threshold {check.threshold!r} != trained threshold {threshold!r}")
+    if check.wrong_column:
         reasons.append(
-            f"metadata positive_class_index {metadata['positive_class_index']} points at class "
-            f"{pointed!r}, not the positive label {metadata['positive_label']!r}"
+            f"metadata positive_class_index {check.positive_class_index} points at class "
+            f"{check.pointed!r}, not the positive label {check.positive_label!r}"
         )
     result = compare(reference, probability, threshold, metadata["threshold"], margin, cases, max_listed)
     reasons += verdict(result, tolerance["max_abs_diff"], tolerance["min_agreement"])
@@ -269,19 +271,20 @@ def diagnosis(
     """Where backend ``name`` goes wrong (onnxship.verify.diagnose); INT8 is also compared with FP32."""
     contract = gate.backends[name]
     fp32 = gate.backends.get("onnx")
+    assert isinstance(contract, Contract)  # a backend a client refuses is never scored
     return diagnose(
-        gate.pipeline,
-        contract.model,
-        frame,
-        gate.rows,
-        contract.features,
-        contract.metadata,
-        reference,
-        alone,
-        gate.threshold,
-        fp32_bytes=fp32.model if name != "onnx" and isinstance(fp32, Contract) else None,
-        tolerance=tolerance["max_abs_diff"],
-        min_agreement=tolerance["min_agreement"],
+        DiagnosisInput(
+            pipeline=gate.pipeline,
+            contract=contract,
+            frame=frame,
+            rows=gate.rows,
+            reference=reference,
+            backend=alone,
+            threshold=gate.threshold,
+            max_abs_diff=tolerance["max_abs_diff"],
+            min_agreement=tolerance["min_agreement"],
+            fp32_model=fp32.model if name != "onnx" and isinstance(fp32, Contract) else None,
+        )
     )
 
 
