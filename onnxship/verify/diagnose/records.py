@@ -1,5 +1,5 @@
 """The diagnosis's records: what it is given, each pipeline step it compares, how a step diverges,
-and what it finds. Only ``Finding.to_dict`` decides what parity_report.json holds."""
+and what it finds. ``Finding.to_dict`` alone decides how a finding reads in parity_report.json."""
 
 from __future__ import annotations
 
