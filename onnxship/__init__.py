@@ -9,7 +9,7 @@ Sub-packages, by job (imports go one way: core <- contract <- serve; core, contr
 - ``serve``: the standalone scorer, its file readers and writers, its CLI. numpy + onnxruntime only.
 - ``train``: reading the CSV, candidate pipelines, cross-validation, our own transformers, lineage.
 - ``convert``: skl2onnx export, our converters, graph edits, INT8 quantization, JSON Schemas.
-- ``verify``: the parity gate, the benchmark, the recommendation, plot data.
+- ``verify``: the parity gate and its diagnosis, the benchmark, the recommendation, plot data.
 
 The stage scripts in ``scripts/`` are thin entry points over these plain functions.
 """

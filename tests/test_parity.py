@@ -9,7 +9,9 @@ def test_compare_reports_flips_closest_to_the_threshold_first():
     reference = np.array([0.10, 0.49, 0.51, 0.90, 0.50])
     backend = np.array([0.10, 0.52, 0.48, 0.90, 0.50])
     cases = [f"row {i}" for i in range(5)]
-    result = parity.compare(reference, backend, 0.5, 0.5, margin=0.02, cases=cases, max_listed=10)
+    result = parity.compare(
+        reference, backend, parity.Thresholds(0.5, 0.5, margin=0.02), cases, max_listed=10
+    )
     assert result["flipped"] == 2 and result["agreement"] == 0.6
     assert result["flipped_within_margin"] == 2
     assert [r["row"] for r in result["flipped_rows"]] == [1, 2]  # equal distance: stable order
@@ -18,7 +20,9 @@ def test_compare_reports_flips_closest_to_the_threshold_first():
 
 def test_a_different_backend_threshold_flips_decisions():
     reference = np.array([0.30, 0.45, 0.60])
-    result = parity.compare(reference, reference.copy(), 0.40, 0.50, 0.01, ["a", "b", "c"], 5)
+    result = parity.compare(
+        reference, reference.copy(), parity.Thresholds(0.40, 0.50, 0.01), ["a", "b", "c"], 5
+    )
     assert result["max_abs_diff"] == 0.0 and result["flipped"] == 1
 
 

@@ -1,4 +1,5 @@
-"""Edits to ONNX graphs that every stage writing an ONNX file needs."""
+"""Walks of and edits to ONNX graphs: what every stage writing an ONNX file needs, and the probes
+the parity diagnosis builds (extra outputs, a graph cut at a tensor, one node put back)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,73 @@ def graph_order(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    """{tensor name: the node that writes it}."""
+    return {out: node for node in graph.node for out in node.output}
+
+
+def copy_model(model: onnx.ModelProto) -> onnx.ModelProto:
+    return onnx.ModelProto.FromString(model.SerializeToString())
+
+
+def with_outputs(model: onnx.ModelProto, names: dict[str, int]) -> onnx.ModelProto:
+    """A copy of ``model`` that also outputs the named intermediate tensors ({name: elem type})."""
+    probe = copy_model(model)
+    present = {o.name for o in probe.graph.output}
+    for name, elem in names.items():
+        if name not in present:
+            probe.graph.output.append(onnx.helper.make_tensor_value_info(name, elem, None))
+    return probe
+
+
+def downstream(model: onnx.ModelProto, tensor: str, elem: int) -> onnx.ModelProto:
+    """``model`` with ``tensor`` fed from outside: its producer (and whatever only fed that) cut."""
+    part = copy_model(model)
+    keep = [n for n in part.graph.node if tensor not in n.output]
+    del part.graph.node[:]
+    part.graph.node.extend(keep)
+    part.graph.input.append(onnx.helper.make_tensor_value_info(tensor, elem, None))
+    prune_unused(part)
+    return part
+
+
+def nodes_between(model: onnx.ModelProto, inputs: list[str], outputs: list[str]) -> set[str]:
+    """Names (op type if unnamed) of the nodes that compute ``outputs`` from ``inputs``."""
+    writers = producers(model.graph)
+    seen, todo, names = set(), list(outputs), set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name in inputs:
+            continue
+        seen.add(name)
+        node = writers.get(name)
+        if node is not None:
+            names.add(node.name or node.op_type)
+            todo += list(node.input)
+    return names
+
+
+def put_back(model: onnx.ModelProto, source: onnx.ModelProto, node: onnx.NodeProto) -> onnx.ModelProto:
+    """A copy of ``model`` with ``node`` (a node of ``source``, e.g. the FP32 graph) in place of
+    whatever computes its first output, with the initializers it reads from ``source``."""
+    edited = copy_model(model)
+    target = node.output[0]
+    keep = [n for n in edited.graph.node if target not in n.output]
+    position = len(keep)
+    for i, old in enumerate(edited.graph.node):
+        if target in old.output:
+            position = min(position, i)
+    del edited.graph.node[:]
+    edited.graph.node.extend(keep)
+    edited.graph.node.insert(min(position, len(keep)), node)
+    present = {i.name for i in edited.graph.initializer}
+    for init in source.graph.initializer:
+        if init.name in node.input and init.name not in present:
+            edited.graph.initializer.append(init)
+    prune_unused(edited)
+    return graph_order(edited)
+
+
 def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
     """Remove data movement that skl2onnx graphs pay for at every call, computing the same values.
 
@@ -70,13 +138,13 @@ def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
         for i in graph.input
         if len(i.type.tensor_type.shape.dim) == 2 and i.type.tensor_type.shape.dim[1].dim_value == 1
     }
-    producers = {out: node for node in graph.node for out in node.output}
+    writers = producers(graph)
     renamed: dict[str, str] = {}
     for node in graph.node:
-        column = _sliced_column(node, producers, constants)
+        column = _sliced_column(node, writers, constants)
         if column is None:
             continue
-        source = producers[node.input[0]].input
+        source = writers[node.input[0]].input
         if 0 <= column < len(source) and all(name in column_inputs for name in source):
             renamed[node.output[0]] = source[column]
     for node in graph.node:
@@ -96,9 +164,9 @@ def _axis(node: onnx.NodeProto) -> int | None:
     return next((a.i for a in node.attribute if a.name == "axis"), None)
 
 
-def _sliced_column(node: onnx.NodeProto, producers: dict, constants: dict) -> int | None:
+def _sliced_column(node: onnx.NodeProto, writers: dict, constants: dict) -> int | None:
     """The column j if ``node`` takes exactly column j (axis 1) of a Concat along axis 1."""
-    source = producers.get(node.input[0]) if node.input else None
+    source = writers.get(node.input[0]) if node.input else None
     if source is None or source.op_type != "Concat" or _axis(source) != 1:
         return None
     if node.op_type == "ArrayFeatureExtractor" and node.input[1] in constants:
@@ -146,14 +214,14 @@ def _no_missing_checks(graph: onnx.GraphProto) -> None:
     tests every value for NaN; without them it takes its plain comparison loop (about 8 % faster
     at batch 1024 on the default model; docs/serving-speed.md).
     """
-    producers = {out: node for node in graph.node for out in node.output}
+    writers = producers(graph)
     for node in graph.node:
         if node.op_type not in TREE_OPS or node.domain != "ai.onnx.ml":
             continue
-        source = producers.get(node.input[0])
+        source = writers.get(node.input[0])
         if source is None or source.op_type != "Concat" or _axis(source) != 1:
             continue
-        if all(_finite_output(producers.get(name)) for name in source.input):
+        if all(_finite_output(writers.get(name)) for name in source.input):
             for attr in node.attribute:
                 if attr.name == "nodes_missing_value_tracks_true":
                     attr.ints[:] = [0] * len(attr.ints)

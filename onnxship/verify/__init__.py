@@ -1,1 +1,1 @@
-"""Verification: the parity gate, the benchmark, the recommendation, plot data."""
+"""Verification: the parity gate (and its diagnosis), the benchmark, the recommendation, plot data."""

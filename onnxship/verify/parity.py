@@ -25,7 +25,9 @@ from onnxship.core.params import ParityParams
 from onnxship.serve.scorer import Scorer
 from onnxship.train import data
 from onnxship.train.data import Roles
-from onnxship.verify.diagnose import diagnose
+from onnxship.verify.diagnose.records import DiagnosisInput
+from onnxship.verify.diagnose.run import diagnose
+from onnxship.verify.metadata_check import check_metadata
 
 UNSEEN_CATEGORY = "__unseen_in_training__"
 
@@ -72,19 +74,14 @@ def edge_rows(
 
 
 def compare(
-    reference: np.ndarray,
-    backend: np.ndarray,
-    reference_threshold: float,
-    backend_threshold: float,
-    margin: float,
-    cases: list[str],
-    max_listed: int,
+    reference: np.ndarray, backend: np.ndarray, thresholds: Thresholds, cases: list[str], max_listed: int = 0
 ) -> dict:
-    """Differences and decision flips of ``backend`` against ``reference`` probabilities."""
+    """Differences and decision flips of ``backend`` against ``reference`` probabilities; the
+    ``max_listed`` flips closest to the threshold are listed with their ``cases``."""
     diff = np.abs(reference - backend)
-    ref_decision = reference >= reference_threshold
-    flipped = np.flatnonzero(ref_decision != (backend >= backend_threshold))
-    distance = np.abs(reference - reference_threshold)
+    ref_decision = reference >= thresholds.reference
+    flipped = np.flatnonzero(ref_decision != (backend >= thresholds.backend))
+    distance = np.abs(reference - thresholds.reference)
     order = flipped[np.argsort(distance[flipped], kind="stable")]
     return {
         "rows": len(reference),
@@ -94,7 +91,7 @@ def compare(
         "abs_diff_histogram": diff_histogram(diff),
         "agreement": float(1.0 - len(flipped) / len(reference)),
         "flipped": len(flipped),
-        "flipped_within_margin": int((distance[flipped] <= margin).sum()),
+        "flipped_within_margin": int((distance[flipped] <= thresholds.margin).sum()),
         "flipped_rows": [
             {
                 "row": int(i),
@@ -106,6 +103,16 @@ def compare(
             for i in order[:max_listed]
         ],
     }
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How each side decides: scikit-learn at train's threshold, the backend at its contract's;
+    a flip within ``margin`` of scikit-learn's threshold is counted as near it."""
+
+    reference: float
+    backend: float
+    margin: float
 
 
 HEADLINE = ("rows", "max_abs_diff", "agreement", "flipped")
@@ -134,36 +141,6 @@ def verdict(comparison: dict, max_abs_diff: float, min_agreement: float) -> list
             f"({comparison['flipped']} flipped, {comparison['flipped_within_margin']} within the margin)"
         )
     return reasons
-
-
-def check_backend(
-    reference: np.ndarray,
-    threshold: float,
-    probability: np.ndarray,
-    metadata: dict,
-    tolerance: dict,
-    margin: float,
-    cases: list[str],
-    max_listed: int,
-    problems: list[str] | None = None,
-) -> dict:
-    """One backend's section of the report: its differences, its flips and its verdict.
-
-    ``probability`` is what the backend gave when scored through the contract; ``problems`` are
-    contract faults found elsewhere (e.g. a file hash that does not match the metadata).
-    """
-    reasons = list(problems or [])
-    if metadata["threshold"] != threshold:
-        reasons.append(f"metadata threshold {metadata['threshold']!r} != trained threshold {threshold!r}")
-    pointed = metadata["class_order"][metadata["positive_class_index"]]
-    if pointed != metadata["positive_label"]:
-        reasons.append(
-            f"metadata positive_class_index {metadata['positive_class_index']} points at class "
-            f"{pointed!r}, not the positive label {metadata['positive_label']!r}"
-        )
-    result = compare(reference, probability, threshold, metadata["threshold"], margin, cases, max_listed)
-    reasons += verdict(result, tolerance["max_abs_diff"], tolerance["min_agreement"])
-    return {"passed": not reasons, "reasons": reasons, "tolerance": tolerance, **result}
 
 
 @dataclass(frozen=True)
@@ -200,88 +177,107 @@ def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
     """
     frame = data.features(pd.DataFrame.from_records(gate.rows), gate.roles)
     reference = gate.pipeline.predict_proba(frame)[:, list(gate.pipeline.classes_).index(1)]
-    params, n_test = gate.params, gate.n_test
+    params = gate.params
     results, probabilities = {}, {"sklearn": reference}
-    for name, contract in gate.backends.items():
-        tolerance = getattr(params.tolerances, name).model_dump()
-        problems = list(gate.problems.get(name, []))
-        if isinstance(contract, str):
-            results[name] = refused(tolerance, [*problems, f"a client refuses its files: {contract}"])
-            continue
-        scorer = Scorer.from_contract(contract)
-        try:
-            alone = np.array([scorer.score_record(row)[0] for row in gate.rows])
-            batched = scorer.score_records(gate.rows[:n_test])[0]
-        except InvalidRecord as exc:
-            results[name] = refused(
-                tolerance, [*problems, f"the scorer refuses a row the model was fitted on: {exc}"]
-            )
+    for name in gate.backends:
+        result, alone = judge_backend(gate, name, reference)
+        results[name] = result
+        if alone is None:
             continue
         probabilities[name] = alone
-        result = check_backend(
-            reference, gate.threshold, alone, contract.metadata, tolerance, params.margin, gate.cases,
-            params.max_rows_listed, problems,
-        )  # fmt: skip
-        subset = {"test_rows": slice(0, n_test), "edge_rows": slice(n_test, len(gate.rows))}
-        for key, rows in subset.items():
-            if rows.start == rows.stop:
-                continue  # no edge rows (parity.edge_rows: false)
-            part = compare(
-                reference[rows],
-                alone[rows],
-                gate.threshold,
-                scorer.threshold,
-                params.margin,
-                gate.cases[rows],
-                0,
-            )
-            result[key] = {k: part[k] for k in HEADLINE}
-        batch = compare(
-            reference[:n_test],
-            batched,
-            gate.threshold,
-            scorer.threshold,
-            params.margin,
-            gate.cases[:n_test],
-            0,
-        )
-        result["test_rows_one_batch"] = {k: batch[k] for k in HEADLINE}
-        batch_reasons = verdict(batch, tolerance["max_abs_diff"], tolerance["min_agreement"])
-        result["reasons"] += [f"scored as one batch of {n_test} rows: {r}" for r in batch_reasons]
-        result["passed"] = not result["reasons"]
         if params.diagnose == "always" or (params.diagnose == "on_failure" and not result["passed"]):
-            result["diagnosis"] = diagnosis(gate, name, frame, reference, alone, tolerance)
-        results[name] = result
+            result["diagnosis"] = diagnosis(gate, name, frame, reference, alone)
     report = summarize(
-        reference[:n_test],
+        reference[: gate.n_test],
         gate.threshold,
         params.margin,
-        len(reference) - n_test,
+        len(reference) - gate.n_test,
         results,
         params.int8_on_failure,
     )
     return report, probabilities
 
 
+def judge_backend(gate: GateInput, name: str, reference: np.ndarray) -> tuple[dict, np.ndarray | None]:
+    """Backend ``name``'s section of the report (all rows, the held-out and edge rows apart, the
+    held-out rows as one batch) and its probabilities row by row (None if it was not scored)."""
+    tolerance = getattr(gate.params.tolerances, name).model_dump()
+    problems = list(gate.problems.get(name, []))
+    contract = gate.backends[name]
+    if isinstance(contract, str):
+        return refused(tolerance, [*problems, f"a client refuses its files: {contract}"]), None
+    scorer = Scorer.from_contract(contract)
+    try:
+        alone = np.array([scorer.score_record(row)[0] for row in gate.rows])
+        batched = scorer.score_records(gate.rows[: gate.n_test])[0]
+    except InvalidRecord as exc:
+        reason = f"the scorer refuses a row the model was fitted on: {exc}"
+        return refused(tolerance, [*problems, reason]), None
+    result = check_backend(gate, reference, alone, contract.metadata, tolerance, problems)
+    thresholds = Thresholds(gate.threshold, scorer.threshold, gate.params.margin)
+    n_test, n_rows = gate.n_test, len(gate.rows)
+    for key, rows in {"test_rows": slice(0, n_test), "edge_rows": slice(n_test, n_rows)}.items():
+        if rows.start == rows.stop:
+            continue  # no edge rows (parity.edge_rows: false)
+        part = compare(reference[rows], alone[rows], thresholds, gate.cases[rows])
+        result[key] = {k: part[k] for k in HEADLINE}
+    batch = compare(reference[:n_test], batched, thresholds, gate.cases[:n_test])
+    result["test_rows_one_batch"] = {k: batch[k] for k in HEADLINE}
+    batch_reasons = verdict(batch, tolerance["max_abs_diff"], tolerance["min_agreement"])
+    result["reasons"] += [f"scored as one batch of {n_test} rows: {r}" for r in batch_reasons]
+    result["passed"] = not result["reasons"]
+    return result, alone
+
+
+def check_backend(
+    gate: GateInput,
+    reference: np.ndarray,
+    probability: np.ndarray,
+    metadata: dict,
+    tolerance: dict,
+    problems: list[str],
+) -> dict:
+    """One backend's differences, flips and verdict on all the gate's rows.
+
+    ``probability`` is what the backend gave when scored through the contract; ``problems`` are
+    contract faults found elsewhere (e.g. a file hash that does not match the metadata).
+    """
+    reasons = list(problems)
+    check = check_metadata(metadata, gate.threshold)
+    if check.threshold_differs:
+        reasons.append(f"metadata threshold {check.threshold!r} != trained threshold {gate.threshold!r}")
+    if check.wrong_column:
+        reasons.append(
+            f"metadata positive_class_index {check.positive_class_index} points at class "
+            f"{check.pointed!r}, not the positive label {check.positive_label!r}"
+        )
+    thresholds = Thresholds(gate.threshold, metadata["threshold"], gate.params.margin)
+    result = compare(reference, probability, thresholds, gate.cases, gate.params.max_rows_listed)
+    reasons += verdict(result, tolerance["max_abs_diff"], tolerance["min_agreement"])
+    return {"passed": not reasons, "reasons": reasons, "tolerance": tolerance, **result}
+
+
 def diagnosis(
-    gate: GateInput, name: str, frame: pd.DataFrame, reference: np.ndarray, alone: np.ndarray, tolerance: dict
+    gate: GateInput, name: str, frame: pd.DataFrame, reference: np.ndarray, alone: np.ndarray
 ) -> dict:
     """Where backend ``name`` goes wrong (onnxship.verify.diagnose); INT8 is also compared with FP32."""
     contract = gate.backends[name]
     fp32 = gate.backends.get("onnx")
+    assert isinstance(contract, Contract)  # a backend a client refuses is never scored
+    tolerance = getattr(gate.params.tolerances, name)
     return diagnose(
-        gate.pipeline,
-        contract.model,
-        frame,
-        gate.rows,
-        contract.features,
-        contract.metadata,
-        reference,
-        alone,
-        gate.threshold,
-        fp32_bytes=fp32.model if name != "onnx" and isinstance(fp32, Contract) else None,
-        tolerance=tolerance["max_abs_diff"],
-        min_agreement=tolerance["min_agreement"],
+        DiagnosisInput(
+            pipeline=gate.pipeline,
+            contract=contract,
+            frame=frame,
+            rows=gate.rows,
+            reference=reference,
+            backend=alone,
+            threshold=gate.threshold,
+            max_abs_diff=tolerance.max_abs_diff,
+            min_agreement=tolerance.min_agreement,
+            fp32_model=fp32.model if name != "onnx" and isinstance(fp32, Contract) else None,
+        )
     )
 
 
