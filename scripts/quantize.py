@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from onnxship.convert.edge_rows import edge_rows
 from onnxship.convert.quantize import read_model
 from onnxship.convert.quantize_search import Settings, Target, search, search_rows
 from onnxship.core import files
@@ -22,7 +23,6 @@ from onnxship.core.params import load_params
 from onnxship.core.paths import Artifacts
 from onnxship.core.stage import run
 from onnxship.train import data
-from onnxship.verify.parity import edge_rows
 
 ARTIFACTS = Artifacts()
 log = logging.getLogger("quantize")

@@ -80,7 +80,7 @@ def test_linear_as_matmul_quantizes_and_keeps_fp32_parity(tmp_path):
 def mlp_artifacts():
     """The small MLP's FP32 graph, contract and a threshold, plus search rows from training rows."""
     from onnxship.convert import quantize_search
-    from onnxship.verify.parity import edge_rows
+    from onnxship.convert.edge_rows import edge_rows
     from tests.conftest import churn_raw
 
     pipeline, roles = fitted("mlp"), churn_xy()[2]
