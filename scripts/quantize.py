@@ -84,6 +84,7 @@ def main() -> None:
         "rows": {"calibration": rows.calibration, "edge": len(rows.reference) - rows.calibration},
         "nodes_quantized": len(quantized),
         "nodes": found["nodes"],
+        "split_plan": found["split_plan"],
         "search": found["search"],
         "final": final,
         "fp32_bytes": len(fp32_bytes),

@@ -18,13 +18,8 @@ import pandas as pd
 
 from onnxship.contract import runtime
 from onnxship.contract.encode import Encoder
-from onnxship.convert.quantize import (
-    fold_fp32_block_sums,
-    quantizable_nodes,
-    quantize,
-    quantized_node_names,
-    split_block_matmuls,
-)
+from onnxship.convert.block_split import BlockSplit, fold_fp32_block_sums, split_block_matmuls
+from onnxship.convert.quantize import quantizable_nodes, quantize, quantized_node_names
 
 log = logging.getLogger("quantize")
 
@@ -133,7 +128,7 @@ def search(
     fp32: onnx.ModelProto, rows: Rows, target: Target, settings: Settings
 ) -> tuple[onnx.ModelProto, dict]:
     """The INT8 model and the report's node section (see the module docstring)."""
-    graph, blocks = split_block_matmuls(fp32) if settings.split_blocks else (fp32, [])
+    graph, splits = split_block_matmuls(fp32) if settings.split_blocks else (fp32, [])
     candidates = [n.name for n in quantizable_nodes(graph)]
     excluded: list[str] = []
     trace = []
@@ -154,24 +149,24 @@ def search(
             tries[best]["worst_ratio"],
         )
         excluded.append(best)
-    final_graph, final_excluded = merge_uniform_blocks(fp32, blocks, excluded, settings.split_blocks)
+    final_graph, final_excluded, final_splits = merge_uniform_blocks(fp32, splits, excluded)
     int8 = build(final_graph, settings, final_excluded, rows)
-    nodes = describe_nodes(final_graph, int8, final_excluded, blocks, rows, target, settings, trace)
-    int8 = fold_fp32_block_sums(int8)
+    nodes = describe_nodes(final_graph, int8, final_excluded, final_splits, rows, target, settings, trace)
+    int8, final_splits = fold_fp32_block_sums(int8, final_splits)
     final = measure(int8, rows, target)
-    return int8, {"nodes": nodes, "search": trace, "final": final}
+    plan = [split.to_dict() for split in final_splits]
+    return int8, {"nodes": nodes, "split_plan": plan, "search": trace, "final": final}
 
 
 def merge_uniform_blocks(
-    fp32: onnx.ModelProto, blocks: list[dict], excluded: list[str], split: bool
-) -> tuple[onnx.ModelProto, list[str]]:
+    fp32: onnx.ModelProto, splits: list[BlockSplit], excluded: list[str]
+) -> tuple[onnx.ModelProto, list[str], list[BlockSplit]]:
     """Undo the split where every block of a node got the same fate: one MatMul is faster than
-    several summed, and the exclusion then names the original node."""
-    if not split:
-        return fp32, list(excluded)
-    by_parent: dict[str, list[str]] = {}
-    for block in blocks:
-        by_parent.setdefault(block["split_from"], []).append(block["node"])
+    several summed, and the exclusion then names the original node. Returns the graph to quantize,
+    the nodes to exclude in it, and the plan of the splits it keeps."""
+    if not splits:
+        return fp32, list(excluded), []
+    by_parent = {split.matmul: [block.node for block in split.blocks] for split in splits}
     mixed = {p for p, parts in by_parent.items() if 0 < sum(b in excluded for b in parts) < len(parts)}
     final_excluded = []
     for name in excluded:
@@ -180,15 +175,15 @@ def merge_uniform_blocks(
             final_excluded.append(name)
         elif parent not in final_excluded:
             final_excluded.append(parent)
-    graph, _ = split_block_matmuls(fp32, only=mixed)
-    return graph, final_excluded
+    graph, kept = split_block_matmuls(fp32, only=mixed)
+    return graph, final_excluded, kept
 
 
 def describe_nodes(
     graph: onnx.ModelProto,
     int8: onnx.ModelProto,
     excluded: list[str],
-    blocks: list[dict],
+    splits: list[BlockSplit],
     rows: Rows,
     target: Target,
     settings: Settings,
@@ -201,7 +196,7 @@ def describe_nodes(
     weights = {i.name: i for i in graph.graph.initializer}
     quantized = set(quantized_node_names(graph, int8))
     candidates = [n.name for n in quantizable_nodes(graph)]
-    block_info = {b["node"]: b for b in blocks}
+    split_from = {block.node: (split.matmul, block) for split in splits for block in split.blocks}
     size = len(int8.SerializeToString())
     out = []
     for node in quantizable_nodes(graph):
@@ -232,9 +227,8 @@ def describe_nodes(
             "bytes_saved": saved,
             "only_this_node_quantized": {k: only[k] for k in ("alone", "batch", "worst_ratio", "passed")},
         }
-        if name in block_info:
-            entry["split_from"] = block_info[name]["split_from"]
-            entry["weight_rows"] = block_info[name]["rows"]
-            entry["inputs"] = block_info[name]["inputs"]
+        if name in split_from:
+            parent, block = split_from[name]
+            entry.update(split_from=parent, weight_rows=block.rows, inputs=block.inputs)
         out.append(entry)
     return out
