@@ -46,7 +46,7 @@ class Case:
         self.X = data.features(pd.DataFrame.from_records(self.rows), roles)
         self.cases = [f"test row {i}" for i in range(len(raw))] + edge_cases
         self.n_test = len(raw)
-        self.int8 = quantize.quantize(self.fp32, "QInt8", per_channel=False, reduce_range=False)
+        self.int8 = quantize.quantize(self.fp32, quantize.Quantization("QInt8"))
         lineage = {
             "target": {"negative_label": "no", "positive_label": "yes"},
             "model_sha256": "0" * 64,

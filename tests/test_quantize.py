@@ -30,14 +30,14 @@ def test_stock_quantizer_fails_on_duplicate_import_and_ours_does_not(tmp_path):
     onnx.save(model, tmp_path / "dup.onnx")
     with pytest.raises(ValueError, match=r"ai\.onnx domain"):
         quantize_dynamic(tmp_path / "dup.onnx", tmp_path / "out.onnx", weight_type=QuantType.QInt8)
-    int8 = quantize.quantize(model, "QInt8", per_channel=False, reduce_range=False)
+    int8 = quantize.quantize(model, quantize.Quantization("QInt8"))
     assert sum(quantize.quantized_nodes(model, int8).values()) > 0
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_family_quantizes_and_reports_honestly(family):
     fp32 = exported(family)
-    int8 = quantize.quantize(fp32, "QInt8", per_channel=False, reduce_range=False)
+    int8 = quantize.quantize(fp32, quantize.Quantization("QInt8"))
     onnx.checker.check_model(int8)
     by_op = quantize.quantized_nodes(fp32, int8)
     if family == "mlp":
@@ -56,7 +56,7 @@ def test_every_family_quantizes_and_reports_honestly(family):
 def test_quantizer_does_not_modify_its_input():
     fp32 = exported("mlp")
     before = fp32.SerializeToString()
-    quantize.quantize(fp32, "QUInt8", per_channel=True, reduce_range=True)
+    quantize.quantize(fp32, quantize.Quantization("QUInt8", per_channel=True, reduce_range=True))
     assert fp32.SerializeToString() == before
 
 
@@ -65,7 +65,7 @@ def test_linear_as_matmul_quantizes_and_keeps_fp32_parity(tmp_path):
     pipeline = fitted("logistic_regression")
     fp32 = export.convert(pipeline, roles, target_opset=17, linear_as_matmul=True)
     assert "LinearClassifier" not in {n.op_type for n in fp32.graph.node}
-    int8 = quantize.quantize(fp32, "QInt8", per_channel=False, reduce_range=False)
+    int8 = quantize.quantize(fp32, quantize.Quantization("QInt8"))
     assert quantize.quantized_nodes(fp32, int8)["MatMul"] == 1
     features = export.feature_schema(fp32, roles, pipeline)
     rows = X.iloc[2000:3000]
@@ -118,10 +118,7 @@ def test_static_qdq_scores_each_row_independently_of_its_batch():
     split, _ = block_split.split_block_matmuls(fp32)
     int8 = quantize.quantize(
         split,
-        "QInt8",
-        False,
-        False,
-        mode="static",
+        quantize.Quantization("QInt8", mode="static"),
         nodes_to_exclude=["MatMul_block0"],
         calibration=rows.calibration_feeds,
     )
@@ -136,7 +133,7 @@ def test_static_qdq_scores_each_row_independently_of_its_batch():
 
 def test_static_mode_needs_calibration_rows():
     with pytest.raises(ValueError, match="calibration"):
-        quantize.quantize(exported("mlp"), "QInt8", False, False, mode="static")
+        quantize.quantize(exported("mlp"), quantize.Quantization("QInt8", mode="static"))
 
 
 @pytest.mark.parametrize("mode", ["dynamic", "static"])

@@ -21,6 +21,7 @@ import logging
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -81,24 +82,31 @@ class FeedsReader(CalibrationDataReader):
         return next(self._batches, None)
 
 
+@dataclass(frozen=True)
+class Quantization:
+    """How ONNX Runtime quantizes (params.yaml's quantize section has the same names)."""
+
+    weight_type: str = "QInt8"  # QuantType name: QInt8 or QUInt8
+    per_channel: bool = False
+    reduce_range: bool = False  # 7-bit weights: no u8s8 saturation on CPUs without VNNI
+    mode: str = "dynamic"  # or "static" (QDQ, activation ranges calibrated once)
+
+
 def quantize(
     model: onnx.ModelProto,
-    weight_type: str,
-    per_channel: bool,
-    reduce_range: bool,
-    mode: str = "dynamic",
+    how: Quantization,
     nodes_to_exclude: Iterable[str] = (),
     calibration: Mapping[str, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
     """INT8 weights for every MatMul/Gemm of ``model`` except ``nodes_to_exclude``; the input model
-    is not modified. ``mode="static"`` needs ``calibration`` (ONNX feeds of training rows)."""
+    is not modified. Static mode needs ``calibration`` (ONNX feeds of training rows)."""
     fixed = dedupe_opset_imports(onnx.ModelProto.FromString(model.SerializeToString()))
     common = {
         "op_types_to_quantize": QUANTIZED_OPS,
         "nodes_to_exclude": sorted(nodes_to_exclude),
-        "weight_type": QuantType[weight_type],
-        "per_channel": per_channel,
-        "reduce_range": reduce_range,
+        "weight_type": QuantType[how.weight_type],
+        "per_channel": how.per_channel,
+        "reduce_range": how.reduce_range,
         # Weights that follow an ai.onnx.ml op have no inferred type; without this the
         # quantizer fails with "Unable to find data type for weight_name".
         "extra_options": {"DefaultTensorType": onnx.TensorProto.FLOAT},
@@ -107,7 +115,7 @@ def quantize(
     # "quantization parameters ... not specified" for the nodes we exclude on purpose): noise here.
     logging.disable(logging.WARNING)
     try:
-        return _quantize_file(fixed, mode, calibration, common)
+        return _quantize_file(fixed, how.mode, calibration, common)
     finally:
         logging.disable(logging.NOTSET)
 

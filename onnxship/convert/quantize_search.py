@@ -19,7 +19,7 @@ import pandas as pd
 from onnxship.contract import runtime
 from onnxship.contract.encode import Encoder
 from onnxship.convert.block_split import BlockSplit, fold_fp32_block_sums, split_block_matmuls
-from onnxship.convert.quantize import quantizable_nodes, quantize, quantized_node_names
+from onnxship.convert.quantize import Quantization, quantizable_nodes, quantize, quantized_node_names
 
 log = logging.getLogger("quantize")
 
@@ -111,34 +111,44 @@ class Settings:
     split_blocks: bool
     exclude_search: bool
 
+    @property
+    def quantization(self) -> Quantization:
+        return Quantization(self.weight_type, self.per_channel, self.reduce_range, self.mode)
 
-def build(model: onnx.ModelProto, settings: Settings, exclude: list[str], rows: Rows) -> onnx.ModelProto:
-    return quantize(
-        model,
-        settings.weight_type,
-        settings.per_channel,
-        settings.reduce_range,
-        mode=settings.mode,
-        nodes_to_exclude=exclude,
-        calibration=rows.calibration_feeds if settings.mode == "static" else None,
-    )
+
+@dataclass(frozen=True)
+class Trials:
+    """What every trial of the search shares: the rows it scores, the target, the settings."""
+
+    rows: Rows
+    target: Target
+    settings: Settings
+
+    def build(self, model: onnx.ModelProto, exclude: list[str]) -> onnx.ModelProto:
+        """``model`` quantized with every candidate node but ``exclude``."""
+        calibration = self.rows.calibration_feeds if self.settings.mode == "static" else None
+        return quantize(model, self.settings.quantization, nodes_to_exclude=exclude, calibration=calibration)
+
+    def measure(self, model: onnx.ModelProto) -> dict:
+        return measure(model, self.rows, self.target)
 
 
 def search(
     fp32: onnx.ModelProto, rows: Rows, target: Target, settings: Settings
 ) -> tuple[onnx.ModelProto, dict]:
     """The INT8 model and the report's node section (see the module docstring)."""
+    trials = Trials(rows, target, settings)
     graph, splits = split_block_matmuls(fp32) if settings.split_blocks else (fp32, [])
     candidates = [n.name for n in quantizable_nodes(graph)]
     excluded: list[str] = []
     trace = []
     while True:
-        current = measure(build(graph, settings, excluded, rows), rows, target)
+        current = trials.measure(trials.build(graph, excluded))
         trace.append({"excluded": list(excluded), **current})
         remaining = [n for n in candidates if n not in excluded]
         if current["passed"] or not settings.exclude_search or not remaining:
             break
-        tries = {n: measure(build(graph, settings, [*excluded, n], rows), rows, target) for n in remaining}
+        tries = {n: trials.measure(trials.build(graph, [*excluded, n])) for n in remaining}
         # Fewest violations first (the sum of the ratios keeps grading when the max diff saturates
         # at 1), then the smaller file.
         best = min(remaining, key=lambda n: (tries[n]["total_ratio"], tries[n]["bytes"]))
@@ -150,10 +160,10 @@ def search(
         )
         excluded.append(best)
     final_graph, final_excluded, final_splits = merge_uniform_blocks(fp32, splits, excluded)
-    int8 = build(final_graph, settings, final_excluded, rows)
-    nodes = describe_nodes(final_graph, int8, final_excluded, final_splits, rows, target, settings, trace)
+    int8 = trials.build(final_graph, final_excluded)
+    nodes = describe_nodes(final_graph, int8, final_excluded, final_splits, trials)
     int8, final_splits = fold_fp32_block_sums(int8, final_splits)
-    final = measure(int8, rows, target)
+    final = trials.measure(int8)
     plan = [split.to_dict() for split in final_splits]
     return int8, {"nodes": nodes, "split_plan": plan, "search": trace, "final": final}
 
@@ -184,10 +194,7 @@ def describe_nodes(
     int8: onnx.ModelProto,
     excluded: list[str],
     splits: list[BlockSplit],
-    rows: Rows,
-    target: Target,
-    settings: Settings,
-    trace: list[dict],
+    trials: Trials,
 ) -> list[dict]:
     """Per candidate node: quantized or not and why, its weight shape, the bytes quantizing it
     saves (or would save) in the final file, and the drift when only it is quantized."""
@@ -201,15 +208,15 @@ def describe_nodes(
     out = []
     for node in quantizable_nodes(graph):
         name = node.name
-        only = measure(build(graph, settings, [n for n in candidates if n != name], rows), rows, target)
+        only = trials.measure(trials.build(graph, [n for n in candidates if n != name]))
         if name in quantized:
-            toggled = build(graph, settings, [*excluded, name], rows)
+            toggled = trials.build(graph, [*excluded, name])
             saved = len(toggled.SerializeToString()) - size
             reason = "quantized: the model stays within the target with it quantized"
         else:
-            toggled = build(graph, settings, [n for n in excluded if n != name], rows)
+            toggled = trials.build(graph, [n for n in excluded if n != name])
             saved = size - len(toggled.SerializeToString())
-            if not settings.exclude_search:
+            if not trials.settings.exclude_search:
                 reason = "not quantized by ONNX Runtime"
             else:
                 alone, batch = only["alone"], only["batch"]
