@@ -18,6 +18,8 @@ differences, so a correct export gets none.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import onnx
 import pandas as pd
@@ -521,13 +523,16 @@ def int8_findings(
     reference: np.ndarray,
     positive_index: int,
     threshold: float,
+    split_nodes: Collection[str] = (),
 ) -> tuple[list[dict], list[dict]]:
     """Foreign nodes in the INT8 graph, and per quantized FP32 node the drift left when that node
-    alone is put back to FP32 (rows scored one at a time, as the gate scores them)."""
+    alone is put back to FP32 (rows scored one at a time, as the gate scores them). ``split_nodes``
+    are the nodes the quantize stage's block split added (quantize_report.json's split_plan): not
+    foreign."""
     findings = []
-    fp32_names = {n.name for n in fp32.graph.node}
+    known = {n.name for n in fp32.graph.node} | set(split_nodes)
     for node in int8.graph.node:
-        if node.name in fp32_names or node.op_type in QUANTIZATION_OPS or "_block" in node.name:
+        if node.name in known or node.op_type in QUANTIZATION_OPS:
             continue
         findings.append(
             {
@@ -635,6 +640,7 @@ def diagnose(
     tolerance: float = 1e-4,
     min_agreement: float = 1.0,
     max_rows: int = 200,
+    split_nodes: Collection[str] = (),
 ) -> dict:
     """The ``diagnosis`` block of a backend in parity_report.json (see the module docstring).
 
@@ -643,7 +649,8 @@ def diagnose(
     gate compared on them;
     ``fp32_bytes`` is given for an INT8 backend, whose graph is then compared with FP32's;
     ``tolerance`` and ``min_agreement`` are the backend's tolerances: the model step diverges beyond
-    the max diff, and INT8's quantized nodes are named only when INT8 fails them.
+    the max diff, and INT8's quantized nodes are named only when INT8 fails them; ``split_nodes``
+    are the INT8 nodes the quantize stage's block split added (its report's split_plan).
     """
     rows = pick_rows(reference, backend, threshold, max_rows)
     findings = contract_findings(metadata, threshold, reference[rows], backend[rows])
@@ -724,8 +731,9 @@ def diagnose(
         )
     drift = None
     if fp32_bytes is not None and fp32_bytes != model_bytes:
+        fp32 = onnx.ModelProto.FromString(fp32_bytes)
         int8_found, drift = int8_findings(
-            model, onnx.ModelProto.FromString(fp32_bytes), feeds, ref_p, positive, metadata["threshold"]
+            model, fp32, feeds, ref_p, positive, metadata["threshold"], split_nodes
         )
         agreement = float(((backend >= metadata["threshold"]) == (reference >= threshold)).mean())
         failing = float(np.abs(backend - reference).max()) > tolerance or agreement < min_agreement

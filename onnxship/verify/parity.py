@@ -130,6 +130,8 @@ class GateInput:
     rows, the rest edge rows; ``cases`` names each row. ``backends`` maps each ONNX backend to its
     loaded contract, or to the reason a client refuses its files. ``problems`` are faults found
     outside the contract files (e.g. a threshold.txt that train did not write), per backend.
+    ``split_plan`` is quantize_report.json's: the nodes the INT8 block split added, which the
+    diagnosis must not take for foreign nodes.
     """
 
     pipeline: Any
@@ -141,6 +143,7 @@ class GateInput:
     backends: dict[str, Contract | str]
     params: ParityParams
     problems: dict[str, list[str]] = field(default_factory=dict)
+    split_plan: list[dict] = field(default_factory=list)
 
 
 def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
@@ -238,6 +241,7 @@ def diagnosis(
         fp32_bytes=fp32.model if name != "onnx" and isinstance(fp32, Contract) else None,
         tolerance=tolerance["max_abs_diff"],
         min_agreement=tolerance["min_agreement"],
+        split_nodes={node for split in gate.split_plan for node in split["nodes"]},
     )
 
 
