@@ -46,7 +46,7 @@ class Case:
         self.X = data.features(pd.DataFrame.from_records(self.rows), roles)
         self.cases = [f"test row {i}" for i in range(len(raw))] + edge_cases
         self.n_test = len(raw)
-        self.int8 = quantize.quantize(self.fp32, "QInt8", per_channel=False, reduce_range=False)
+        self.int8 = quantize.quantize(self.fp32, quantize.Quantization("QInt8"))
         lineage = {
             "target": {"negative_label": "no", "positive_label": "yes"},
             "model_sha256": "0" * 64,
@@ -75,6 +75,7 @@ class Case:
         problems=None,
         diagnose="on_failure",
         int8_tolerance=None,
+        split_plan=(),
     ):
         params = load_params(REPO / "params.yaml").parity.model_copy(
             update={"int8_on_failure": policy, "diagnose": diagnose}
@@ -99,6 +100,7 @@ class Case:
             },
             params=ParityParams.model_validate(params.model_dump()),
             problems=problems or {},
+            split_plan=list(split_plan),
         )
         report = parity.run_gate(gate)[0]
         json_bytes(report)  # the report, diagnosis included, is written as strict JSON (no NaN/inf)
@@ -368,3 +370,24 @@ def test_a_threshold_txt_that_train_did_not_write_fails_the_gate(tmp_path):
     assert problem == f"threshold.txt says 0.9 but lineage.json records the tuned threshold {c.threshold!r}"
     report = c.gate(problems={"onnx": [problem], "int8": [problem]})
     assert problem in onnx_reasons(report)
+
+
+def test_the_nodes_of_the_int8_block_split_are_known_to_the_diagnosis_by_the_plan():
+    """The searched INT8 MLP splits its first layer by input block and folds the FP32 block into a
+    Gemm: nodes that are neither FP32 nodes nor quantization ops. The diagnosis knows them from the
+    quantize report's split plan (no name parsing): with the plan, no foreign node; without it,
+    exactly those nodes are named."""
+    from onnxship.convert.quantize_search import Settings, Target, search, search_rows
+
+    c = case("mlp")
+    raw = churn_raw().iloc[:400].reset_index(drop=True)  # training rows, as the quantize stage uses
+    edges, _ = parity.edge_rows(raw.iloc[0], c.features, raw)
+    rows = search_rows(raw, c.features, c.fp32, c.metadata, edges)
+    settings = Settings("dynamic", "QInt8", False, False, split_blocks=True, exclude_search=True)
+    int8, found = search(c.fp32, rows, Target(0.05, 0.9975), settings)
+    (plan,) = found["split_plan"]
+    report = c.gate(int8=int8, diagnose="always", policy="not_deployable", split_plan=found["split_plan"])
+    assert not [f for f in findings(report, "int8") if f["cause"] == "foreign node"]
+    blind = c.gate(int8=int8, diagnose="always", policy="not_deployable")
+    foreign = {f["node"] for f in findings(blind, "int8") if f["cause"] == "foreign node"}
+    assert foreign and foreign <= set(plan["nodes"])

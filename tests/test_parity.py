@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 
 from onnxship.verify import parity
@@ -38,25 +37,6 @@ def test_verdict_names_each_broken_tolerance():
 def test_fragility_counts_ties_and_near_misses():
     reference = np.array([0.5, 0.505, 0.6, 0.495])
     assert parity.fragility(reference, 0.5, 0.01) == {"within_margin": 3, "ties": 1}
-
-
-def test_edge_rows_cover_every_column_and_case():
-    base = pd.Series({"n": "3.5", "c": "a", "y": "p"})
-    features = {"inputs": [{"name": "n", "role": "numeric"}, {"name": "c", "role": "categorical"}]}
-    reference = pd.DataFrame({"n": ["1", "-20", ""], "c": ["a", "b", "a"]})
-    rows, cases = parity.edge_rows(base, features, reference)
-    assert cases == [
-        "missing value: n",
-        "far above range: n",
-        "far below range: n",
-        "unseen category: c",
-        "missing value: c",
-    ]
-    assert (
-        rows.loc[0, "n"] == "" and float(rows.loc[1, "n"]) == 21000.0 and float(rows.loc[2, "n"]) == -21000.0
-    )
-    assert rows.loc[3, "c"] == parity.UNSEEN_CATEGORY and rows.loc[4, "c"] == ""
-    assert (rows["y"] == "p").all()
 
 
 def test_diff_histogram_counts_every_row_once():

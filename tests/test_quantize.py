@@ -4,7 +4,7 @@ import pytest
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from onnxship.contract import spec
-from onnxship.convert import export, quantize
+from onnxship.convert import block_split, export, quantize
 from tests.conftest import FAMILIES, churn_xy, fitted, onnx_probabilities
 
 
@@ -30,14 +30,14 @@ def test_stock_quantizer_fails_on_duplicate_import_and_ours_does_not(tmp_path):
     onnx.save(model, tmp_path / "dup.onnx")
     with pytest.raises(ValueError, match=r"ai\.onnx domain"):
         quantize_dynamic(tmp_path / "dup.onnx", tmp_path / "out.onnx", weight_type=QuantType.QInt8)
-    int8 = quantize.quantize(model, "QInt8", per_channel=False, reduce_range=False)
+    int8 = quantize.quantize(model, quantize.Quantization("QInt8"))
     assert sum(quantize.quantized_nodes(model, int8).values()) > 0
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_family_quantizes_and_reports_honestly(family):
     fp32 = exported(family)
-    int8 = quantize.quantize(fp32, "QInt8", per_channel=False, reduce_range=False)
+    int8 = quantize.quantize(fp32, quantize.Quantization("QInt8"))
     onnx.checker.check_model(int8)
     by_op = quantize.quantized_nodes(fp32, int8)
     if family == "mlp":
@@ -56,7 +56,7 @@ def test_every_family_quantizes_and_reports_honestly(family):
 def test_quantizer_does_not_modify_its_input():
     fp32 = exported("mlp")
     before = fp32.SerializeToString()
-    quantize.quantize(fp32, "QUInt8", per_channel=True, reduce_range=True)
+    quantize.quantize(fp32, quantize.Quantization("QUInt8", per_channel=True, reduce_range=True))
     assert fp32.SerializeToString() == before
 
 
@@ -65,7 +65,7 @@ def test_linear_as_matmul_quantizes_and_keeps_fp32_parity(tmp_path):
     pipeline = fitted("logistic_regression")
     fp32 = export.convert(pipeline, roles, target_opset=17, linear_as_matmul=True)
     assert "LinearClassifier" not in {n.op_type for n in fp32.graph.node}
-    int8 = quantize.quantize(fp32, "QInt8", per_channel=False, reduce_range=False)
+    int8 = quantize.quantize(fp32, quantize.Quantization("QInt8"))
     assert quantize.quantized_nodes(fp32, int8)["MatMul"] == 1
     features = export.feature_schema(fp32, roles, pipeline)
     rows = X.iloc[2000:3000]
@@ -80,7 +80,7 @@ def test_linear_as_matmul_quantizes_and_keeps_fp32_parity(tmp_path):
 def mlp_artifacts():
     """The small MLP's FP32 graph, contract and a threshold, plus search rows from training rows."""
     from onnxship.convert import quantize_search
-    from onnxship.verify.parity import edge_rows
+    from onnxship.convert.edge_rows import edge_rows
     from tests.conftest import churn_raw
 
     pipeline, roles = fitted("mlp"), churn_xy()[2]
@@ -95,12 +95,17 @@ def mlp_artifacts():
 
 def test_block_split_computes_the_same_function_and_names_each_blocks_inputs():
     fp32, features, metadata, rows = mlp_artifacts()
-    split, blocks = quantize.split_block_matmuls(fp32)
-    assert [b["node"] for b in blocks] == ["MatMul_block0", "MatMul_block1"]
+    split, plan = block_split.split_block_matmuls(fp32)
+    assert [s.matmul for s in plan] == ["MatMul"] and plan[0].sum == "MatMul_sum"
+    blocks = plan[0].blocks
+    assert [b.node for b in blocks] == ["MatMul_block0", "MatMul_block1"]
     numeric = [i["name"] for i in features["inputs"] if i["role"] == "numeric"]
     categorical = [i["name"] for i in features["inputs"] if i["role"] == "categorical"]
-    assert blocks[0]["inputs"] == numeric and blocks[1]["inputs"] == categorical
-    assert blocks[0]["rows"] == [0, len(numeric)] and blocks[1]["rows"][0] == len(numeric)
+    assert blocks[0].inputs == numeric and blocks[1].inputs == categorical
+    assert blocks[0].rows == [0, len(numeric)] and blocks[1].rows[0] == len(numeric)
+    # The plan names every node the split added (later steps read it instead of parsing names).
+    added = {n.name for n in split.graph.node} - {n.name for n in fp32.graph.node}
+    assert added == set(plan[0].nodes)
     from onnxship.convert.quantize_search import score
 
     before = score(fp32.SerializeToString(), rows.feeds, metadata)["alone"]
@@ -110,13 +115,10 @@ def test_block_split_computes_the_same_function_and_names_each_blocks_inputs():
 
 def test_static_qdq_scores_each_row_independently_of_its_batch():
     fp32, _, metadata, rows = mlp_artifacts()
-    split, _ = quantize.split_block_matmuls(fp32)
+    split, _ = block_split.split_block_matmuls(fp32)
     int8 = quantize.quantize(
         split,
-        "QInt8",
-        False,
-        False,
-        mode="static",
+        quantize.Quantization("QInt8", mode="static"),
         nodes_to_exclude=["MatMul_block0"],
         calibration=rows.calibration_feeds,
     )
@@ -131,7 +133,7 @@ def test_static_qdq_scores_each_row_independently_of_its_batch():
 
 def test_static_mode_needs_calibration_rows():
     with pytest.raises(ValueError, match="calibration"):
-        quantize.quantize(exported("mlp"), "QInt8", False, False, mode="static")
+        quantize.quantize(exported("mlp"), quantize.Quantization("QInt8", mode="static"))
 
 
 @pytest.mark.parametrize("mode", ["dynamic", "static"])
@@ -154,6 +156,15 @@ def test_search_keeps_unbounded_numeric_block_in_fp32_and_meets_the_target(mode)
     # The FP32 block is added to the INT8 block's result by one Gemm (x0 @ W0 + rest), not MatMul + Sum.
     ops = {n.name: n.op_type for n in int8.graph.node}
     assert ops["MatMul_block0"] == "Gemm" and "MatMul_sum" not in ops
+    # The report's split plan names every node of the INT8 graph that is neither an FP32 node nor
+    # made by the quantizer: the split's and the fold's (the Gemm keeps the block's name).
+    (plan,) = found["split_plan"]
+    assert plan["matmul"] == "MatMul" and plan["sum"] == "MatMul_sum"
+    assert [b["node"] for b in plan["blocks"]] == ["MatMul_block0", "MatMul_block1"]
+    made = {"DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear", "MatMulInteger", "Mul", "Cast"}
+    fp32_names = {n.name for n in fp32.graph.node}
+    new = {n.name for n in int8.graph.node if n.name not in fp32_names and n.op_type not in made}
+    assert new and new <= set(plan["nodes"])
     # The search's trace starts from everything quantized and ends where it passed.
     assert found["search"][0]["excluded"] == [] and found["search"][-1]["passed"]
 
@@ -165,4 +176,5 @@ def test_search_off_quantizes_every_matmul_and_reports_the_failure():
     settings = Settings("dynamic", "QInt8", False, False, split_blocks=False, exclude_search=False)
     _, found = search(fp32, rows, Target(0.05, 0.9975), settings)
     assert [n["quantized"] for n in found["nodes"]] == [True, True]
+    assert found["split_plan"] == []  # nothing split
     assert not found["final"]["passed"]  # far-out edge rows: dynamic INT8 of the whole layer fails

@@ -11,10 +11,8 @@ Two modes:
 - static (QDQ): activation ranges calibrated once on training rows, so each row's result is
   independent of its batch.
 
-``split_block_matmuls`` first splits a MatMul fed by a Concat (the ColumnTransformer output) into
-one MatMul per block (numeric block, one-hot block), summed: the one-hot block is bounded in [0, 1]
-and quantizes almost exactly, while a numeric block can carry far-out values whose products with
-rounded weights are off by a lot. The search (onnxship.convert.quantize_search) then decides per block.
+A MatMul fed by the preprocessing Concat can first be split into one MatMul per input block
+(onnxship.convert.block_split), so that the search (onnxship.convert.quantize_search) decides per block.
 """
 
 from __future__ import annotations
@@ -23,11 +21,11 @@ import logging
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 from onnxruntime.quantization import (
     CalibrationDataReader,
     QuantFormat,
@@ -36,7 +34,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from onnxship.convert.graph import graph_order, normalize, prune_unused
+from onnxship.convert.graph import normalize
 from onnxship.core.errors import UserError
 
 
@@ -84,24 +82,31 @@ class FeedsReader(CalibrationDataReader):
         return next(self._batches, None)
 
 
+@dataclass(frozen=True)
+class Quantization:
+    """How ONNX Runtime quantizes (params.yaml's quantize section has the same names)."""
+
+    weight_type: str = "QInt8"  # QuantType name: QInt8 or QUInt8
+    per_channel: bool = False
+    reduce_range: bool = False  # 7-bit weights: no u8s8 saturation on CPUs without VNNI
+    mode: str = "dynamic"  # or "static" (QDQ, activation ranges calibrated once)
+
+
 def quantize(
     model: onnx.ModelProto,
-    weight_type: str,
-    per_channel: bool,
-    reduce_range: bool,
-    mode: str = "dynamic",
+    how: Quantization,
     nodes_to_exclude: Iterable[str] = (),
     calibration: Mapping[str, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
     """INT8 weights for every MatMul/Gemm of ``model`` except ``nodes_to_exclude``; the input model
-    is not modified. ``mode="static"`` needs ``calibration`` (ONNX feeds of training rows)."""
+    is not modified. Static mode needs ``calibration`` (ONNX feeds of training rows)."""
     fixed = dedupe_opset_imports(onnx.ModelProto.FromString(model.SerializeToString()))
     common = {
         "op_types_to_quantize": QUANTIZED_OPS,
         "nodes_to_exclude": sorted(nodes_to_exclude),
-        "weight_type": QuantType[weight_type],
-        "per_channel": per_channel,
-        "reduce_range": reduce_range,
+        "weight_type": QuantType[how.weight_type],
+        "per_channel": how.per_channel,
+        "reduce_range": how.reduce_range,
         # Weights that follow an ai.onnx.ml op have no inferred type; without this the
         # quantizer fails with "Unable to find data type for weight_name".
         "extra_options": {"DefaultTensorType": onnx.TensorProto.FLOAT},
@@ -110,7 +115,7 @@ def quantize(
     # "quantization parameters ... not specified" for the nodes we exclude on purpose): noise here.
     logging.disable(logging.WARNING)
     try:
-        return _quantize_file(fixed, mode, calibration, common)
+        return _quantize_file(fixed, how.mode, calibration, common)
     finally:
         logging.disable(logging.NOTSET)
 
@@ -138,53 +143,6 @@ def _quantize_file(
         else:
             raise ValueError(f"unknown quantization mode {mode!r}")
         return normalize(onnx.load(target))
-
-
-def fold_fp32_block_sums(model: onnx.ModelProto) -> onnx.ModelProto:
-    """After quantization: where a split node's Sum adds an FP32 block MatMul to the quantized
-    block(s), compute that block as ``Gemm(x, W, C=rest)`` instead of MatMul + Sum (one pass over the
-    [batch, units] output less; the INT8 file is then no slower than needed). In place."""
-    producers = {out: node for node in model.graph.node for out in node.output}
-    readers = Counter(name for node in model.graph.node for name in node.input)
-    weights = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
-    for node in list(model.graph.node):
-        if node.op_type != "Sum" or not node.name.endswith("_sum") or len(node.input) != 2:
-            continue
-        for k, name in enumerate(node.input):
-            block = producers.get(name)
-            plain = block is not None and block.op_type == "MatMul" and block.input[1] in weights
-            if not plain or readers[name] != 1:
-                continue
-            rest, output = node.input[1 - k], node.output[0]
-            position = list(model.graph.node).index(node)
-            model.graph.node.remove(node)
-            model.graph.node.remove(block)
-            bias = _bias_add(model, output, weights)
-            if bias is not None:
-                # Add the bias to the INT8 block's result instead, where ONNX Runtime fuses it into
-                # the quantized MatMul; the Gemm then writes the bias Add's output directly.
-                other = next(i for i in bias.input if i != output)
-                model.graph.node.remove(bias)
-                biased = f"{rest}_bias"
-                model.graph.node.insert(
-                    position - 1, onnx.helper.make_node("Add", [rest, other], [biased], name=biased)
-                )
-                rest, output = biased, bias.output[0]
-            gemm = onnx.helper.make_node(
-                "Gemm", [block.input[0], block.input[1], rest], [output], name=block.name
-            )
-            model.graph.node.insert(position, gemm)
-            break
-    return graph_order(model)
-
-
-def _bias_add(model: onnx.ModelProto, tensor: str, weights: set[str]) -> onnx.NodeProto | None:
-    """The Add that is the only reader of ``tensor`` and adds a stored float vector to it."""
-    readers = [n for n in model.graph.node if tensor in n.input]
-    if len(readers) != 1 or readers[0].op_type != "Add" or tensor in {o.name for o in model.graph.output}:
-        return None
-    other = [i for i in readers[0].input if i != tensor]
-    return readers[0] if len(other) == 1 and other[0] in weights else None
 
 
 def quantized_nodes(fp32: onnx.ModelProto, int8: onnx.ModelProto) -> Counter:
@@ -222,132 +180,7 @@ def quantized_node_names(fp32: onnx.ModelProto, int8: onnx.ModelProto) -> list[s
     return names
 
 
-# --- splitting a MatMul by input block ------------------------------------------------------------
-
-
 def quantizable_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     """MatMul/Gemm nodes whose second input is a float weight stored in the model."""
     weights = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
     return [n for n in model.graph.node if n.op_type in QUANTIZED_OPS and n.input[1] in weights]
-
-
-def _concat_source(model: onnx.ModelProto, tensor: str) -> tuple[onnx.NodeProto | None, list]:
-    """The Concat (along the last axis) that produces ``tensor``, directly or through Casts."""
-    producers = {out: node for node in model.graph.node for out in node.output}
-    casts = []
-    node = producers.get(tensor)
-    while node is not None and node.op_type == "Cast":
-        casts.append(node)
-        node = producers.get(node.input[0])
-    if node is None or node.op_type != "Concat":
-        return None, []
-    axis = next((a.i for a in node.attribute if a.name == "axis"), None)
-    return (node, casts) if axis in (1, -1) and len(node.input) > 1 else (None, [])
-
-
-def block_widths(model: onnx.ModelProto, tensors: list[str]) -> dict[str, int]:
-    """Column count of each named 2-D float tensor, found by running the model on one dummy row
-    (ai.onnx.ml ops carry no shape information that onnx shape inference can use)."""
-    import onnxruntime as ort
-
-    probe = onnx.ModelProto.FromString(model.SerializeToString())
-    for name in tensors:
-        probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    feeds = {}
-    for graph_input in model.graph.input:
-        elem = graph_input.type.tensor_type.elem_type
-        if elem == onnx.TensorProto.STRING:
-            feeds[graph_input.name] = np.array([["x"]], dtype=object)
-        else:
-            dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
-            feeds[graph_input.name] = np.zeros((1, 1), dtype=dtype)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    sess = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    values = sess.run(tensors, feeds)
-    return {name: int(np.asarray(v).reshape(1, -1).shape[1]) for name, v in zip(tensors, values, strict=True)}
-
-
-def graph_inputs_of(model: onnx.ModelProto, tensor: str) -> list[str]:
-    """The graph inputs that ``tensor`` is computed from (in graph input order)."""
-    producers = {out: node for node in model.graph.node for out in node.output}
-    seen, todo, found = set(), [tensor], set()
-    inputs = [i.name for i in model.graph.input]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        if name in inputs:
-            found.add(name)
-        node = producers.get(name)
-        if node is not None:
-            todo.extend(node.input)
-    return [name for name in inputs if name in found]
-
-
-def split_block_matmuls(
-    model: onnx.ModelProto, only: Iterable[str] | None = None
-) -> tuple[onnx.ModelProto, list[dict]]:
-    """Split each MatMul fed by a Concat of blocks into one MatMul per block, added up.
-
-    ``x @ W == sum_k x_k @ W_k`` where ``x_k`` are the concatenated blocks and ``W_k`` the matching
-    rows of ``W``: the same function, but each block's weights can now be quantized or kept on
-    their own. Returns the new model (the input is not modified) and one description per new node.
-    ``only`` limits the split to the named MatMul nodes.
-    """
-    model = onnx.ModelProto.FromString(model.SerializeToString())
-    weights = {i.name: i for i in model.graph.initializer}
-    wanted = None if only is None else set(only)
-    plans = []
-    for node in quantizable_nodes(model):
-        if node.op_type != "MatMul" or (wanted is not None and node.name not in wanted):
-            continue
-        concat, casts = _concat_source(model, node.input[0])
-        if concat is not None:
-            plans.append((node, concat, casts))
-    if not plans:
-        return model, []
-    widths = block_widths(model, sorted({b for _, concat, _ in plans for b in concat.input}))
-    described = []
-    for node, concat, casts in plans:
-        weight = numpy_helper.to_array(weights[node.input[1]])
-        if sum(widths[b] for b in concat.input) != weight.shape[0]:
-            continue  # not the plain block layout we understand: leave the node alone
-        new_nodes, parts, offset = [], [], 0
-        for k, block in enumerate(concat.input):
-            width = widths[block]
-            source = block
-            for j, cast in enumerate(reversed(casts)):
-                cast_out = f"{node.name}_block{k}_cast{j}"
-                new_nodes.append(
-                    onnx.helper.make_node("Cast", [source], [cast_out], name=cast_out, to=_cast_to(cast))
-                )
-                source = cast_out
-            w_name = f"{node.input[1]}_block{k}"
-            model.graph.initializer.append(
-                numpy_helper.from_array(np.ascontiguousarray(weight[offset : offset + width]), w_name)
-            )
-            part_name = f"{node.name}_block{k}"
-            new_nodes.append(onnx.helper.make_node("MatMul", [source, w_name], [part_name], name=part_name))
-            parts.append(part_name)
-            described.append(
-                {
-                    "node": part_name,
-                    "split_from": node.name,
-                    "rows": [offset, offset + width],
-                    "inputs": graph_inputs_of(model, block),
-                }
-            )
-            offset += width
-        new_nodes.append(onnx.helper.make_node("Sum", parts, list(node.output), name=f"{node.name}_sum"))
-        position = list(model.graph.node).index(node)
-        model.graph.node.remove(node)
-        for j, new in enumerate(new_nodes):
-            model.graph.node.insert(position + j, new)
-    prune_unused(model)  # the Concat and Casts that fed the split node, if nothing else reads them
-    return model, described
-
-
-def _cast_to(cast: onnx.NodeProto) -> int:
-    return next(a.i for a in cast.attribute if a.name == "to")

@@ -18,13 +18,8 @@ import pandas as pd
 
 from onnxship.contract import runtime
 from onnxship.contract.encode import Encoder
-from onnxship.convert.quantize import (
-    fold_fp32_block_sums,
-    quantizable_nodes,
-    quantize,
-    quantized_node_names,
-    split_block_matmuls,
-)
+from onnxship.convert.block_split import BlockSplit, fold_fp32_block_sums, split_block_matmuls
+from onnxship.convert.quantize import Quantization, quantizable_nodes, quantize, quantized_node_names
 
 log = logging.getLogger("quantize")
 
@@ -116,34 +111,44 @@ class Settings:
     split_blocks: bool
     exclude_search: bool
 
+    @property
+    def quantization(self) -> Quantization:
+        return Quantization(self.weight_type, self.per_channel, self.reduce_range, self.mode)
 
-def build(model: onnx.ModelProto, settings: Settings, exclude: list[str], rows: Rows) -> onnx.ModelProto:
-    return quantize(
-        model,
-        settings.weight_type,
-        settings.per_channel,
-        settings.reduce_range,
-        mode=settings.mode,
-        nodes_to_exclude=exclude,
-        calibration=rows.calibration_feeds if settings.mode == "static" else None,
-    )
+
+@dataclass(frozen=True)
+class Trials:
+    """What every trial of the search shares: the rows it scores, the target, the settings."""
+
+    rows: Rows
+    target: Target
+    settings: Settings
+
+    def build(self, model: onnx.ModelProto, exclude: list[str]) -> onnx.ModelProto:
+        """``model`` quantized with every candidate node but ``exclude``."""
+        calibration = self.rows.calibration_feeds if self.settings.mode == "static" else None
+        return quantize(model, self.settings.quantization, nodes_to_exclude=exclude, calibration=calibration)
+
+    def measure(self, model: onnx.ModelProto) -> dict:
+        return measure(model, self.rows, self.target)
 
 
 def search(
     fp32: onnx.ModelProto, rows: Rows, target: Target, settings: Settings
 ) -> tuple[onnx.ModelProto, dict]:
     """The INT8 model and the report's node section (see the module docstring)."""
-    graph, blocks = split_block_matmuls(fp32) if settings.split_blocks else (fp32, [])
+    trials = Trials(rows, target, settings)
+    graph, splits = split_block_matmuls(fp32) if settings.split_blocks else (fp32, [])
     candidates = [n.name for n in quantizable_nodes(graph)]
     excluded: list[str] = []
     trace = []
     while True:
-        current = measure(build(graph, settings, excluded, rows), rows, target)
+        current = trials.measure(trials.build(graph, excluded))
         trace.append({"excluded": list(excluded), **current})
         remaining = [n for n in candidates if n not in excluded]
         if current["passed"] or not settings.exclude_search or not remaining:
             break
-        tries = {n: measure(build(graph, settings, [*excluded, n], rows), rows, target) for n in remaining}
+        tries = {n: trials.measure(trials.build(graph, [*excluded, n])) for n in remaining}
         # Fewest violations first (the sum of the ratios keeps grading when the max diff saturates
         # at 1), then the smaller file.
         best = min(remaining, key=lambda n: (tries[n]["total_ratio"], tries[n]["bytes"]))
@@ -154,24 +159,24 @@ def search(
             tries[best]["worst_ratio"],
         )
         excluded.append(best)
-    final_graph, final_excluded = merge_uniform_blocks(fp32, blocks, excluded, settings.split_blocks)
-    int8 = build(final_graph, settings, final_excluded, rows)
-    nodes = describe_nodes(final_graph, int8, final_excluded, blocks, rows, target, settings, trace)
-    int8 = fold_fp32_block_sums(int8)
-    final = measure(int8, rows, target)
-    return int8, {"nodes": nodes, "search": trace, "final": final}
+    final_graph, final_excluded, final_splits = merge_uniform_blocks(fp32, splits, excluded)
+    int8 = trials.build(final_graph, final_excluded)
+    nodes = describe_nodes(final_graph, int8, final_excluded, final_splits, trials)
+    int8, final_splits = fold_fp32_block_sums(int8, final_splits)
+    final = trials.measure(int8)
+    plan = [split.to_dict() for split in final_splits]
+    return int8, {"nodes": nodes, "split_plan": plan, "search": trace, "final": final}
 
 
 def merge_uniform_blocks(
-    fp32: onnx.ModelProto, blocks: list[dict], excluded: list[str], split: bool
-) -> tuple[onnx.ModelProto, list[str]]:
+    fp32: onnx.ModelProto, splits: list[BlockSplit], excluded: list[str]
+) -> tuple[onnx.ModelProto, list[str], list[BlockSplit]]:
     """Undo the split where every block of a node got the same fate: one MatMul is faster than
-    several summed, and the exclusion then names the original node."""
-    if not split:
-        return fp32, list(excluded)
-    by_parent: dict[str, list[str]] = {}
-    for block in blocks:
-        by_parent.setdefault(block["split_from"], []).append(block["node"])
+    several summed, and the exclusion then names the original node. Returns the graph to quantize,
+    the nodes to exclude in it, and the plan of the splits it keeps."""
+    if not splits:
+        return fp32, list(excluded), []
+    by_parent = {split.matmul: [block.node for block in split.blocks] for split in splits}
     mixed = {p for p, parts in by_parent.items() if 0 < sum(b in excluded for b in parts) < len(parts)}
     final_excluded = []
     for name in excluded:
@@ -180,19 +185,16 @@ def merge_uniform_blocks(
             final_excluded.append(name)
         elif parent not in final_excluded:
             final_excluded.append(parent)
-    graph, _ = split_block_matmuls(fp32, only=mixed)
-    return graph, final_excluded
+    graph, kept = split_block_matmuls(fp32, only=mixed)
+    return graph, final_excluded, kept
 
 
 def describe_nodes(
     graph: onnx.ModelProto,
     int8: onnx.ModelProto,
     excluded: list[str],
-    blocks: list[dict],
-    rows: Rows,
-    target: Target,
-    settings: Settings,
-    trace: list[dict],
+    splits: list[BlockSplit],
+    trials: Trials,
 ) -> list[dict]:
     """Per candidate node: quantized or not and why, its weight shape, the bytes quantizing it
     saves (or would save) in the final file, and the drift when only it is quantized."""
@@ -201,20 +203,20 @@ def describe_nodes(
     weights = {i.name: i for i in graph.graph.initializer}
     quantized = set(quantized_node_names(graph, int8))
     candidates = [n.name for n in quantizable_nodes(graph)]
-    block_info = {b["node"]: b for b in blocks}
+    split_from = {block.node: (split.matmul, block) for split in splits for block in split.blocks}
     size = len(int8.SerializeToString())
     out = []
     for node in quantizable_nodes(graph):
         name = node.name
-        only = measure(build(graph, settings, [n for n in candidates if n != name], rows), rows, target)
+        only = trials.measure(trials.build(graph, [n for n in candidates if n != name]))
         if name in quantized:
-            toggled = build(graph, settings, [*excluded, name], rows)
+            toggled = trials.build(graph, [*excluded, name])
             saved = len(toggled.SerializeToString()) - size
             reason = "quantized: the model stays within the target with it quantized"
         else:
-            toggled = build(graph, settings, [n for n in excluded if n != name], rows)
+            toggled = trials.build(graph, [n for n in excluded if n != name])
             saved = size - len(toggled.SerializeToString())
-            if not settings.exclude_search:
+            if not trials.settings.exclude_search:
                 reason = "not quantized by ONNX Runtime"
             else:
                 alone, batch = only["alone"], only["batch"]
@@ -232,9 +234,8 @@ def describe_nodes(
             "bytes_saved": saved,
             "only_this_node_quantized": {k: only[k] for k in ("alone", "batch", "worst_ratio", "passed")},
         }
-        if name in block_info:
-            entry["split_from"] = block_info[name]["split_from"]
-            entry["weight_rows"] = block_info[name]["rows"]
-            entry["inputs"] = block_info[name]["inputs"]
+        if name in split_from:
+            parent, block = split_from[name]
+            entry.update(split_from=parent, weight_rows=block.rows, inputs=block.inputs)
         out.append(entry)
     return out

@@ -68,7 +68,15 @@ def gate_input(paths: Artifacts, params: ParityParams) -> parity.GateInput:
         backends=backends(paths),
         params=params,
         problems={"onnx": problems, "int8": problems},
+        split_plan=split_plan(paths),
     )
+
+
+def split_plan(paths: Artifacts) -> list[dict]:
+    """The nodes quantize's block split added to the INT8 graph, as its report records them."""
+    if not paths.quantize_report.is_file():
+        return []  # the INT8 backend is then refused (no report to check its sha256 against)
+    return files.read_json(paths.quantize_report).get("split_plan", [])
 
 
 def backends(paths: Artifacts) -> dict[str, artifacts.Contract | str]:

@@ -9,7 +9,6 @@ contract file shows up here, and what passes here is what a service runs.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ import pandas as pd
 
 from onnxship.contract.artifacts import Contract
 from onnxship.contract.encode import InvalidRecord
-from onnxship.contract.spec import NUMERIC_MISSING
+from onnxship.convert.edge_rows import edge_rows as edge_rows  # the gate's edge rows, re-exported
 from onnxship.core.errors import UserError
 from onnxship.core.params import ParityParams
 from onnxship.serve.scorer import Scorer
@@ -28,49 +27,6 @@ from onnxship.train.data import Roles
 from onnxship.verify.diagnose.records import DiagnosisInput
 from onnxship.verify.diagnose.run import diagnose
 from onnxship.verify.metadata_check import check_metadata
-
-UNSEEN_CATEGORY = "__unseen_in_training__"
-
-
-def edge_rows(
-    base: pd.Series, features: dict, reference: pd.DataFrame, max_rows: int = 1000
-) -> tuple[pd.DataFrame, list[str]]:
-    """Rows that stress the contract, built from one real row (raw strings, as in the CSV).
-
-    Per column: an unseen category (categorical), a missing value, and a value far above and far
-    below the observed range (numeric). One row per case while that makes at most ``max_rows`` rows;
-    for a wider table each row applies one kind of case to a group of columns, so every column is
-    still covered and the gate's cost stays linear in the number of columns.
-    """
-    changes: list[tuple[str, str, str]] = []  # (kind, column, value), in column order
-    for spec in features["inputs"]:
-        name = spec["name"]
-        if spec["role"] == "categorical":
-            changes.append(("unseen category", name, UNSEEN_CATEGORY))
-        changes.append(("missing value", name, ""))
-        if spec["role"] == "numeric":
-            values = pd.to_numeric(reference[name].where(~reference[name].isin(NUMERIC_MISSING)))
-            span = float(np.nanmax(np.abs(values))) if values.notna().any() else 1.0
-            far = min(1000.0 * (span + 1.0), 1e30)  # far out, but still a finite float32
-            changes.append(("far above range", name, repr(far)))
-            changes.append(("far below range", name, repr(-far)))
-    if len(changes) <= max_rows:
-        groups = [[change] for change in changes]
-    else:
-        size = math.ceil(len(changes) / max_rows)
-        kinds = dict.fromkeys(kind for kind, _, _ in changes)
-        groups = []
-        for kind in kinds:
-            same = [change for change in changes if change[0] == kind]
-            groups += [same[i : i + size] for i in range(0, len(same), size)]
-    rows, cases = [], []
-    for group in groups:
-        row = base.copy()
-        for _, column, value in group:
-            row[column] = value
-        rows.append(row)
-        cases.append(f"{group[0][0]}: {', '.join(column for _, column, _ in group)}")
-    return pd.DataFrame(rows).reset_index(drop=True), cases
 
 
 def compare(
@@ -151,6 +107,8 @@ class GateInput:
     rows, the rest edge rows; ``cases`` names each row. ``backends`` maps each ONNX backend to its
     loaded contract, or to the reason a client refuses its files. ``problems`` are faults found
     outside the contract files (e.g. a threshold.txt that train did not write), per backend.
+    ``split_plan`` is quantize_report.json's: the nodes the INT8 block split added, which the
+    diagnosis must not take for foreign nodes.
     """
 
     pipeline: Any
@@ -162,6 +120,7 @@ class GateInput:
     backends: dict[str, Contract | str]
     params: ParityParams
     problems: dict[str, list[str]] = field(default_factory=dict)
+    split_plan: list[dict] = field(default_factory=list)
 
 
 def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
@@ -277,6 +236,7 @@ def diagnosis(
             max_abs_diff=tolerance.max_abs_diff,
             min_agreement=tolerance.min_agreement,
             fp32_model=fp32.model if name != "onnx" and isinstance(fp32, Contract) else None,
+            split_nodes=frozenset(node for split in gate.split_plan for node in split["nodes"]),
         )
     )
 

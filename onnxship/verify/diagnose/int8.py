@@ -27,18 +27,12 @@ QUANTIZATION_OPS = {
 }
 
 
-def added_by_quantize(node: onnx.NodeProto) -> bool:
-    """True for a node the quantize stage added when it split a MatMul into column blocks: today
-    the split plan is recognised by the node names quantize gives (``*_block*``)."""
-    return "_block" in node.name
-
-
 def int8_findings(
-    int8: onnx.ModelProto, fp32: onnx.ModelProto, rows: Examined
+    int8: onnx.ModelProto, fp32: onnx.ModelProto, rows: Examined, split_nodes: frozenset[str] = frozenset()
 ) -> tuple[list[Finding], list[dict]]:
     """Foreign nodes in the INT8 graph, and per quantized FP32 node the drift left when that node
     alone is put back to FP32 (rows scored one at a time, as the gate scores them)."""
-    findings = foreign_nodes(int8, fp32)
+    findings = foreign_nodes(int8, fp32, split_nodes)
     drift = node_drift(int8, fp32, rows)
     base_diff = float(np.abs(scored_alone(int8, rows) - rows.reference).max())
     for d in drift:
@@ -48,12 +42,15 @@ def int8_findings(
     return findings, drift
 
 
-def foreign_nodes(int8: onnx.ModelProto, fp32: onnx.ModelProto) -> list[Finding]:
-    """INT8 nodes that are neither FP32 nodes nor made by quantization."""
-    fp32_names = {n.name for n in fp32.graph.node}
+def foreign_nodes(
+    int8: onnx.ModelProto, fp32: onnx.ModelProto, split_nodes: frozenset[str] = frozenset()
+) -> list[Finding]:
+    """INT8 nodes that are neither FP32 nodes, nor made by quantization, nor added by the quantize
+    stage's block split (``split_nodes``, from its plan: no node name is parsed)."""
+    known = {n.name for n in fp32.graph.node} | split_nodes
     found = []
     for node in int8.graph.node:
-        if node.name in fp32_names or node.op_type in QUANTIZATION_OPS or added_by_quantize(node):
+        if node.name in known or node.op_type in QUANTIZATION_OPS:
             continue
         message = messages.foreign_node(node.op_type, list(node.output))
         found.append(Finding("int8", "int8 graph", "foreign node", message, node=node.name or node.op_type))

@@ -21,7 +21,9 @@ class DiagnosisInput:
     ``frame`` is the model-input frame scikit-learn scores and ``rows`` the same rows raw (what the
     encoder turns into the ONNX inputs); ``reference``/``backend`` are the positive probabilities the
     gate compared on them. ``fp32_model`` is given for an INT8 backend, whose graph is then compared
-    with FP32's. ``max_abs_diff`` and ``min_agreement`` are the backend's tolerances: the model step
+    with FP32's; ``split_nodes`` are the nodes the quantize stage added when it split a MatMul by
+    input block (its report's ``split_plan``), which are neither FP32 nor foreign.
+    ``max_abs_diff`` and ``min_agreement`` are the backend's tolerances: the model step
     diverges beyond the max diff, and INT8's quantized nodes are named only when INT8 fails them.
     """
 
@@ -35,6 +37,7 @@ class DiagnosisInput:
     max_abs_diff: float = 1e-4
     min_agreement: float = 1.0
     fp32_model: bytes | None = None
+    split_nodes: frozenset[str] = frozenset()
     max_rows: int = 200
 
 

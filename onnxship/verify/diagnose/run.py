@@ -52,7 +52,8 @@ def diagnose(subject: DiagnosisInput) -> dict:
     findings += float16_findings(rows.model, steps)
     drift = None
     if subject.fp32_model is not None and subject.fp32_model != contract.model:
-        int8_found, drift = int8_findings(rows.model, onnx.ModelProto.FromString(subject.fp32_model), rows)
+        fp32 = onnx.ModelProto.FromString(subject.fp32_model)
+        int8_found, drift = int8_findings(rows.model, fp32, rows, subject.split_nodes)
         # Quantized nodes always move probabilities a little: name them only when INT8 fails.
         findings += [f for f in int8_found if f.cause != "quantized node" or fails(subject)]
     result = {

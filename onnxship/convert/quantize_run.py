@@ -1,0 +1,117 @@
+"""The quantize stage as one function: export's FP32 model and train's calibration rows in, the
+INT8 model and quantize_report.json out.
+
+``scripts/quantize.py`` reads the params and files, calls ``quantize_model`` and writes what it
+returns. The search itself is onnxship.convert.quantize_search; this module builds its rows and
+target from the params and writes down what it decided.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from onnxship.convert.edge_rows import edge_rows
+from onnxship.convert.quantize import read_model
+from onnxship.convert.quantize_search import Rows, Settings, Target, search, search_rows
+from onnxship.core.params import QuantizeParams, Tolerance
+
+
+@dataclass(frozen=True)
+class QuantizeInput:
+    """What the stage reads: export's model and contract files, train's calibration rows."""
+
+    fp32_bytes: bytes
+    source: Path  # where fp32_bytes came from, for messages
+    features: dict  # onnx_features.json
+    metadata: dict  # onnx_metadata.json
+    calibration: pd.DataFrame  # training rows as read from calibration.csv (raw strings)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The search's settings and target, and how many edge rows to add to the calibration rows."""
+
+    settings: Settings
+    target: Target
+    headroom: float
+    max_edge_rows: int
+
+    @classmethod
+    def from_params(cls, params: QuantizeParams, tolerance: Tolerance, max_edge_rows: int) -> Options:
+        """``params`` is params.yaml's quantize section; ``tolerance`` the gate's INT8 tolerances,
+        which the search must meet with ``search_headroom`` to spare; ``max_edge_rows`` the gate's."""
+        headroom = params.search_headroom
+        target = Target(
+            max_abs_diff=tolerance.max_abs_diff * headroom,
+            min_agreement=1.0 - (1.0 - tolerance.min_agreement) * headroom,
+        )
+        settings = Settings(
+            mode=params.mode,
+            weight_type=params.weight_type,
+            per_channel=params.per_channel,
+            reduce_range=params.reduce_range,
+            split_blocks=params.split_blocks,
+            exclude_search=params.exclude_search,
+        )
+        return cls(settings, target, headroom, max_edge_rows)
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    int8_bytes: bytes
+    report: dict  # quantize_report.json
+    statement: str  # one line for the log
+
+
+def quantize_model(inputs: QuantizeInput, options: Options) -> QuantizeResult:
+    """Search which MatMul/Gemm nodes may be INT8 on the calibration rows plus the gate's edge rows
+    built from them, and report the decision (see onnxship.convert.quantize_search)."""
+    fp32 = read_model(inputs.fp32_bytes, inputs.source)
+    raw = inputs.calibration
+    edges, _ = edge_rows(raw.iloc[0], inputs.features, raw, options.max_edge_rows)
+    rows = search_rows(raw, inputs.features, fp32, inputs.metadata, edges)
+    int8, found = search(fp32, rows, options.target, options.settings)
+    int8_bytes = int8.SerializeToString()
+    return QuantizeResult(int8_bytes, *report(inputs.fp32_bytes, int8_bytes, rows, found, options))
+
+
+def report(
+    fp32_bytes: bytes, int8_bytes: bytes, rows: Rows, found: dict, options: Options
+) -> tuple[dict, str]:
+    """quantize_report.json (the parity gate checks its ``int8_sha256``) and its one-line statement."""
+    quantized = [n for n in found["nodes"] if n["quantized"]]
+    final = found["final"]
+    statement = (
+        f"{len(quantized)} of {len(found['nodes'])} MatMul/Gemm node(s) quantized ({options.settings.mode}); "
+        f"INT8 file is {len(int8_bytes) / len(fp32_bytes):.0%} of FP32; on {rows.calibration} "
+        f"calibration + {len(rows.reference) - rows.calibration} edge rows vs FP32: max diff "
+        f"{final['alone']['max_abs_diff']:.3g} row by row, {final['batch']['max_abs_diff']:.3g} as a batch"
+        if quantized
+        else "nothing quantized (no MatMul/Gemm, or none within the target): INT8 computes what FP32 does"
+    )
+    body = {
+        **asdict(options.settings),
+        "target": {
+            "vs": "onnx fp32",
+            "max_abs_diff": options.target.max_abs_diff,
+            "min_agreement": options.target.min_agreement,
+            "headroom": options.headroom,
+        },
+        "rows": {"calibration": rows.calibration, "edge": len(rows.reference) - rows.calibration},
+        "nodes_quantized": len(quantized),
+        "nodes": found["nodes"],
+        "split_plan": found["split_plan"],
+        "search": found["search"],
+        "final": final,
+        "fp32_bytes": len(fp32_bytes),
+        "int8_bytes": len(int8_bytes),
+        "size_ratio": round(len(int8_bytes) / len(fp32_bytes), 4),
+        "fp32_sha256": hashlib.sha256(fp32_bytes).hexdigest(),
+        "int8_sha256": hashlib.sha256(int8_bytes).hexdigest(),
+        "statement": statement,
+    }
+    return body, statement
