@@ -1,4 +1,4 @@
-"""Spark batch scoring (onnxship.spark) against the standalone scorer, on artifacts the real pipeline
+"""Spark batch scoring (onnxship.serve.spark) against the standalone scorer, on artifacts the real pipeline
 built: same probabilities and decisions, same invalid-row rules, artifacts refused before Spark runs.
 
 One local SparkSession (2 cores, bound to 127.0.0.1) serves the whole module; the two command-line
@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from onnxship import spark
 from onnxship.core.errors import UserError
-from onnxship.serve.files import score_file
+from onnxship.serve import spark
+from onnxship.serve.files import FileOptions, score_file
 from onnxship.serve.scorer import Scorer
+from onnxship.serve.spark import worker
 from onnxship.train import data
 from onnxship.verify import parity
 from tests.conftest import REPO
@@ -62,8 +63,10 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
 
 
 def run_spark(session, verified, source: Path, out: Path, **options) -> dict:
+    """Spark's summary as JSON keys, next to the standalone scorer's."""
     artifacts, scorer = verified
-    return spark.score(session, artifacts, scorer, str(source), str(out), **options)
+    summary = spark.score(session, artifacts, scorer, str(source), str(out), spark.ScoreOptions(**options))
+    return summary.to_dict()
 
 
 # --- same results as the standalone scorer ---------------------------------------------------------
@@ -160,7 +163,8 @@ def test_skip_invalid_leaves_out_and_lists_the_rows_the_scorer_skips(session, ve
     source, broken = invalid_input(built.served, tmp_path)
     out = tmp_path / "scores.parquet"
     summary = run_spark(session, verified, source, out, id_column="id", skip_invalid=True)
-    expected = score_file(Scorer(built.served), source, tmp_path / "scores.csv", skip_invalid=True)
+    options = FileOptions(skip_invalid=True)
+    expected = score_file(Scorer(built.served), source, tmp_path / "scores.csv", options).to_dict()
     for key in ("rows_read", "rows_scored", "rows_skipped", "positives"):
         assert summary[key] == expected[key], key
     assert [(i["row"], i["column"], i["reason"]) for i in summary["invalid"]] == [
@@ -212,7 +216,7 @@ def test_a_column_of_the_wrong_type_is_refused_before_any_task(session, verified
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "onnxship.spark", "score", "--master", "local[2]", *args],
+        [sys.executable, "-m", "onnxship.serve.spark", "score", "--master", "local[2]", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -257,12 +261,12 @@ def test_one_scorer_per_worker_process_not_per_batch(verified, built):
     every later batch and task with the same artifacts."""
     artifacts, scorer = verified
     frame = raw_frame(built.served).drop(columns="churn", errors="ignore")
-    job = spark.Job(artifacts, tuple(s["name"] for s in scorer.inputs), ("id",), "id", False, None)
-    spark._SCORERS.clear()
-    first = list(spark.score_batches(job, iter([frame.iloc[:10], frame.iloc[10:30]])))
-    cached = spark._SCORERS[artifacts.key]
-    second = list(spark.score_batches(job, iter([frame.iloc[30:40]])))
-    assert len(spark._SCORERS) == 1 and spark._SCORERS[artifacts.key] is cached
+    job = worker.Job(artifacts, tuple(s["name"] for s in scorer.inputs), ("id",), "id", False, None)
+    worker._SCORERS.clear()
+    first = list(worker.score_batches(job, iter([frame.iloc[:10], frame.iloc[10:30]])))
+    cached = worker._SCORERS[artifacts.key]
+    second = list(worker.score_batches(job, iter([frame.iloc[30:40]])))
+    assert len(worker._SCORERS) == 1 and worker._SCORERS[artifacts.key] is cached
     probability, _ = scorer.score_records(frame.iloc[:40].to_dict("records"))
     assert pd.concat(first + second)["probability"].tolist() == probability.tolist()
 
@@ -271,15 +275,14 @@ NO_PYSPARK = """
 import importlib, json, pkgutil, sys
 import onnxship
 modules = [m.name for m in pkgutil.walk_packages(onnxship.__path__, "onnxship.")]
-modules = [name for name in modules if name != "onnxship.spark" and not name.endswith("__main__")]
-for name in modules:
+modules = [name for name in modules if not name.endswith("__main__")]
+assert "onnxship.serve.spark.worker" in modules and "onnxship.spark" in modules
+for name in modules:  # importing the Spark modules too: it must start nothing and import no pyspark
     importlib.import_module(name)
 from onnxship.serve import cli
 code = cli.main(["score", "--artifacts", sys.argv[1], "--input", sys.argv[2], "--output", sys.argv[3]])
-core = sorted(name for name in sys.modules if name.split(".")[0] in ("pyspark", "py4j"))
-import onnxship.spark  # importing it must start nothing and pull in no pyspark either
-after = sorted(name for name in sys.modules if name.split(".")[0] in ("pyspark", "py4j"))
-print(json.dumps([len(modules), core, after]))
+found = sorted(name for name in sys.modules if name.split(".")[0] in ("pyspark", "py4j"))
+print(json.dumps([len(modules), found]))
 sys.exit(code)
 """
 
@@ -291,8 +294,52 @@ def test_core_and_standalone_scorer_never_import_pyspark(built, tmp_path):
         [sys.executable, "-c", NO_PYSPARK, *args], cwd=REPO, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    count, core, after = json.loads(result.stdout.splitlines()[-1])
-    assert count > 10 and core == [] and after == []
+    count, found = json.loads(result.stdout.splitlines()[-1])
+    assert count > 10 and found == []
+
+
+LIGHT = """
+import json, sys
+import onnxship.serve, onnxship.serve.cli, onnxship.serve.files, onnxship.serve.scorer, onnxship.serve.summary
+heavy = ("pyspark", "py4j", "pandas", "pyarrow")
+light = sorted(n for n in sys.modules if n.split(".")[0] in heavy or n.startswith("onnxship.serve.spark"))
+import onnxship.serve.spark.cli
+spark = sorted(n for n in sys.modules if n.split(".")[0] in heavy)
+print(json.dumps([light, spark]))
+"""
+
+
+def test_the_standalone_scorer_never_imports_the_spark_package_nor_pandas():
+    result = subprocess.run([sys.executable, "-c", LIGHT], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    light, spark_package = json.loads(result.stdout)
+    assert light == [] and spark_package == []  # the Spark package imports its heavy ones lazily
+
+
+def test_cli_refuses_a_missing_summary_folder_or_a_bad_option_before_spark_starts(tmp_path):
+    """Checked before the artifacts are read and before any JVM: one line, exit 2, no log."""
+    log = tmp_path / "spark.log"
+    common = ["--input", "rows.csv", "--output", str(tmp_path / "o"), "--spark-log", str(log)]
+    result = cli(*common, "--summary", str(tmp_path / "no" / "s.json"))
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        f"error: the folder of {tmp_path / 'no' / 's.json'} does not exist: create {tmp_path / 'no'} first"
+    ]
+    result = cli(*common, "--batch-size", "many")
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("error: argument --batch-size: invalid int value: 'many'")
+    assert not log.exists() and not (tmp_path / "o").exists()
+
+
+def test_the_deprecated_module_name_warns_and_runs_the_same_command_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "onnxship.spark", "score", "--artifacts", str(tmp_path / "none"),
+         "--input", "rows.csv", "--output", str(tmp_path / "o")],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len(lines) == 2, result.stderr
+    assert lines[0] == "warning: python -m onnxship.spark is deprecated: run python -m onnxship.serve.spark"
+    assert lines[1].startswith("error: ") and str(tmp_path / "none") in lines[1]
 
 
 def test_spark_requirements_are_exact_pins_on_top_of_requirements_txt():
@@ -307,14 +354,15 @@ def test_spark_requirements_are_exact_pins_on_top_of_requirements_txt():
 
 CONNECT = """
 import csv, json, sys
-from onnxship import spark
 from onnxship.core.errors import UserError
+from onnxship.serve import spark
 artifacts, scorer = spark.load_artifacts(sys.argv[1])
 session = spark.start_session(remote="local[2]")
 assert type(session).__module__.startswith("pyspark.sql.connect"), type(session)
-summary = spark.score(session, artifacts, scorer, sys.argv[2], sys.argv[3], id_column="id", batch_size=100)
+options = spark.ScoreOptions(id_column="id", batch_size=100)
+summary = spark.score(session, artifacts, scorer, sys.argv[2], sys.argv[3], options).to_dict()
 try:
-    spark.score(session, artifacts, scorer, sys.argv[4], sys.argv[5], id_column="id")
+    spark.score(session, artifacts, scorer, sys.argv[4], sys.argv[5], spark.ScoreOptions(id_column="id"))
     error = None
 except UserError as exc:
     error = str(exc)

@@ -1,4 +1,4 @@
-"""Throughput and CPU cost of Spark batch scoring (onnxship.spark) on one machine.
+"""Throughput and CPU cost of Spark batch scoring (onnxship.serve.spark) on one machine.
 
 Starts one local session, then scores the same input ``--runs`` times (the first run pays for the
 Python workers and their onnxruntime sessions; later runs reuse them). CPU is the user + system
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from onnxship import spark
+from onnxship.serve import spark
 
 
 def tree_cpu() -> float:
@@ -62,17 +62,10 @@ def main() -> None:
         for i in range(args.runs):
             out = work / f"out{i}"
             cpu0, start = tree_cpu(), time.perf_counter()
-            summary = spark.score(
-                session,
-                artifacts,
-                scorer,
-                args.input,
-                str(out),
-                batch_size=args.batch_size,
-                keep=["customer_id"],
-            )
+            options = spark.ScoreOptions(keep=["customer_id"], batch_size=args.batch_size)
+            summary = spark.score(session, artifacts, scorer, args.input, str(out), options)
             wall, cpu = time.perf_counter() - start, tree_cpu() - cpu0
-            rows = summary["rows_scored"]
+            rows = summary.rows_scored
             runs.append(
                 {
                     "wall_s": round(wall, 2),

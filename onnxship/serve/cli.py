@@ -10,12 +10,12 @@ from collections.abc import Sequence
 
 from onnxship.contract.runtime import VERSION_CHECKS
 from onnxship.core.errors import UserError
-from onnxship.serve.files import read_csv_records, score_file
+from onnxship.serve.files import FileOptions, read_csv_records, score_file
 from onnxship.serve.overhead import overhead
 from onnxship.serve.scorer import Scorer
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse, with a usage mistake reported as every other error is: one line, exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python -m onnxship.serve",
         description="Score raw records with model.onnx and its JSON contract (numpy + onnxruntime only).",
     )
@@ -89,10 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"positive '{meta['positive_label']}' if p >= {meta['threshold']!r}"
             )
             return 0
-        summary = score_file(
-            scorer,
-            args.input,
-            args.output,
+        options = FileOptions(
             input_format=args.input_format,
             output_format=args.output_format,
             batch_size=args.batch_size,
@@ -100,17 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=args.progress,
             summary_path=args.summary,
         )
+        summary = score_file(scorer, args.input, args.output, options)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(
-        f"scored {summary['rows_scored']:,} rows ({summary['positives']:,} positive) -> {args.output}",
-        file=sys.stderr,
-    )
-    if summary["rows_skipped"]:
-        first = "; ".join(
-            f"row {i['row']}" + (f" column '{i['column']}'" if i["column"] else "") + f": {i['reason']}"
-            for i in summary["invalid"][:3]
-        )
-        print(f"skipped {summary['rows_skipped']:,} invalid rows (first: {first})", file=sys.stderr)
+    for line in summary.lines():
+        print(line, file=sys.stderr)
     return 0

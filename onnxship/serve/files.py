@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,11 +19,9 @@ import numpy as np
 
 from onnxship.contract.encode import InvalidRecord
 from onnxship.core.errors import UserError
-from onnxship.core.files import atomic_open, atomic_write_text
+from onnxship.core.files import atomic_open
 from onnxship.serve.scorer import Scorer
-
-MAX_LISTED = 20  # invalid rows listed in the summary
-
+from onnxship.serve.summary import ScoreSummary, require_columns, require_folder
 
 # --- reading input files --------------------------------------------------------------------------
 
@@ -56,12 +55,7 @@ def read_csv(
         duplicates = sorted({name for name in header if header.count(name) > 1})
         if duplicates:
             raise UserError(f"{path} has duplicate column names {duplicates}: rename them")
-        absent = [name for name in required if name not in header]
-        if absent:
-            raise UserError(
-                f"{path} has no column {', '.join(repr(n) for n in absent)}: the model needs every input "
-                "column (an empty cell means a missing value)"
-            )
+        require_columns(path, header, required)
         row = 0
         for cells in reader:
             if not cells:
@@ -215,92 +209,104 @@ class Progress:
 # --- scoring a file -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FileOptions:
+    """How to read, score and report one file (the command line's options of the same names)."""
+
+    input_format: str | None = None  # "csv" or "jsonl"; default: from the suffix
+    output_format: str | None = None  # "csv" or "jsonl"; default: from the suffix
+    batch_size: int = 1024  # rows per session.run
+    skip_invalid: bool = False  # leave invalid rows out and count them, instead of stopping
+    progress: str = "auto"  # "auto" (a terminal and 1 MiB or more), "always" or "never"
+    summary_path: str | Path | None = None  # also write the summary JSON here
+
+
 def score_file(
-    scorer: Scorer,
-    input_path: str | Path,
-    output_path: str | Path,
-    *,
-    input_format: str | None = None,
-    output_format: str | None = None,
-    batch_size: int = 1024,
-    skip_invalid: bool = False,
-    progress: str = "auto",
-    summary_path: str | Path | None = None,
-) -> dict:
+    scorer: Scorer, input_path: str | Path, output_path: str | Path, options: FileOptions | None = None
+) -> ScoreSummary:
     """Score a CSV or JSON-lines file in batches of ``batch_size`` rows, streaming (bounded memory).
 
     The output (and the summary) appear only if the whole input was scored. An invalid row stops
     scoring with an InvalidRecord, or with ``skip_invalid`` is left out and counted in the summary.
     """
+    options = options or FileOptions()
     source, target = Path(input_path), Path(output_path)
-    if batch_size < 1:
-        raise UserError(f"batch size must be at least 1, got {batch_size}")
-    if not source.is_file():
-        raise UserError(f"input file {source} not found")
-    if target.resolve() == source.resolve():
-        raise UserError("the output file is the input file: write the scores to another file")
-    in_fmt = file_format(source, input_format, "input")
-    out_fmt = file_format(target, output_format, "output")
-    for path in (target, Path(summary_path) if summary_path is not None else None):
-        # A typo in the folder should not create a new folder tree somewhere.
-        if path is not None and not path.parent.is_dir():
-            raise UserError(f"the folder of {path} does not exist: create {path.parent} first")
+    in_fmt, out_fmt = _check_paths(source, target, options)
     size = source.stat().st_size
+    progress = options.progress
     show = progress == "always" or (progress == "auto" and sys.stderr.isatty() and size >= 1 << 20)
-    bar = Progress(size, show)
-    counter = _Counter()
-    summary: dict[str, Any] = {
-        "input": str(source),
-        "output": str(target),
-        "rows_read": 0,
-        "rows_scored": 0,
-        "rows_skipped": 0,
-        "positives": 0,
-        "invalid": [],
-    }
-    batch_rows: list[int] = []
-    batch_values: list[list] = []
-
-    def flush(writer: _Writer) -> None:
-        probability = scorer.probabilities(scorer.feeds(batch_values))
-        decision = scorer.decide(probability)
-        writer.write(batch_rows, probability, decision, scorer)
-        summary["rows_scored"] += len(batch_rows)
-        summary["positives"] += int(decision.sum())
-        batch_rows.clear()
-        batch_values.clear()
-
+    summary = ScoreSummary(str(input_path), str(output_path))
     try:
         handle = open(source, "rb")  # noqa: SIM115 (closed by the with below)
     except OSError as exc:
         raise UserError(f"input file {source} cannot be read ({exc.strerror})") from None
     with handle, atomic_output(target) as out:
-        writer = _Writer(out, out_fmt)
+        counter = _Counter()
         if in_fmt == "csv":
             records = read_csv(handle, source, counter, [spec["name"] for spec in scorer.inputs])
         else:
             records = read_jsonl(handle, source, counter)
+        batches = _Batches(scorer, _Writer(out, out_fmt), summary, options.batch_size)
+        bar = Progress(size, show)
         for row, line, record in records:
-            summary["rows_read"] += 1
+            summary.rows_read += 1
             try:
                 if isinstance(record, InvalidRecord):
                     raise record
-                batch_values.append(scorer.values(record, row, line))
-                batch_rows.append(row)
+                batches.add(row, scorer.values(record, row, line))
             except InvalidRecord as invalid:
-                if not skip_invalid:
+                if not options.skip_invalid:
                     raise UserError(
                         f"{source} {invalid}; fix the input, or pass --skip-invalid to leave such rows out"
                     ) from None
-                summary["rows_skipped"] += 1
-                if len(summary["invalid"]) < MAX_LISTED:
-                    summary["invalid"].append(invalid.to_dict())
-            if len(batch_values) >= batch_size:
-                flush(writer)
-                bar.update(counter.bytes, summary["rows_read"])
-        if batch_values:
-            flush(writer)
-        bar.update(counter.bytes, summary["rows_read"], final=True)
-        if summary_path is not None:
-            atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
+                summary.add_skipped(invalid.to_dict())
+            if batches.full():
+                batches.flush()
+                bar.update(counter.bytes, summary.rows_read)
+        batches.flush()
+        bar.update(counter.bytes, summary.rows_read, final=True)
+        if options.summary_path is not None:
+            summary.write(options.summary_path)
     return summary
+
+
+def _check_paths(source: Path, target: Path, options: FileOptions) -> tuple[str, str]:
+    """Refuse what would fail or harm before anything is read; the input's and output's formats."""
+    if options.batch_size < 1:
+        raise UserError(f"batch size must be at least 1, got {options.batch_size}")
+    if not source.is_file():
+        raise UserError(f"input file {source} not found")
+    if target.resolve() == source.resolve():
+        raise UserError("the output file is the input file: write the scores to another file")
+    in_fmt = file_format(source, options.input_format, "input")
+    out_fmt = file_format(target, options.output_format, "output")
+    for path in (target, options.summary_path):
+        if path is not None:
+            require_folder(path)
+    return in_fmt, out_fmt
+
+
+class _Batches:
+    """Rows waiting for one ``session.run``: scored and written when full, counted in the summary."""
+
+    def __init__(self, scorer: Scorer, writer: _Writer, summary: ScoreSummary, size: int) -> None:
+        self.scorer, self.writer, self.summary, self.size = scorer, writer, summary, size
+        self.rows: list[int] = []
+        self.values: list[list] = []
+
+    def add(self, row: int, values: list) -> None:
+        self.rows.append(row)
+        self.values.append(values)
+
+    def full(self) -> bool:
+        return len(self.values) >= self.size
+
+    def flush(self) -> None:
+        if not self.values:
+            return
+        probability = self.scorer.probabilities(self.scorer.feeds(self.values))
+        decision = self.scorer.decide(probability)
+        self.writer.write(self.rows, probability, decision, self.scorer)
+        self.summary.add_scored(len(self.rows), int(decision.sum()))
+        self.rows.clear()
+        self.values.clear()
