@@ -1,9 +1,13 @@
-"""Conversion of the fitted pipeline to ONNX, and the JSON contract a non-Python client reads."""
+"""Conversion of the fitted pipeline to ONNX, and the JSON contract a non-Python client reads.
+
+``build`` is the export stage: train's checked outputs in, the three contract files' content out.
+"""
 
 from __future__ import annotations
 
 import copy as copy_module
 import hashlib
+from dataclasses import dataclass
 
 import onnx
 from skl2onnx import to_onnx
@@ -12,16 +16,49 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 from onnxship.contract import spec
-from onnxship.convert import converters
+from onnxship.convert import converters, schema
 from onnxship.convert.graph import normalize, simplify
 from onnxship.core.errors import UserError
-from onnxship.core.files import versions
+from onnxship.core.files import json_bytes, versions
+from onnxship.core.params import ExportParams
 from onnxship.core.paths import FEATURES_FILE, MODEL_FILE
 from onnxship.train.data import Roles
+from onnxship.train.lineage import Trained
 from onnxship.train.transformers import CategoryCodes
 
 # The lowest default-domain opset the exported graphs are written for (params.yaml allows no lower).
 MIN_OPSET = 13
+
+
+@dataclass(frozen=True)
+class Exported:
+    """The export stage's outputs, ready to write: model.onnx and onnx_features.json as bytes (the
+    metadata records both files' sha256), and onnx_metadata.json."""
+
+    model_bytes: bytes
+    features_bytes: bytes
+    metadata: dict
+
+
+def build(trained: Trained, params: ExportParams) -> Exported:
+    """Convert train's pipeline and describe it. The ONNX model passes onnx's full check and both
+    JSON files their schemas (schemas/) before anything is returned: a client never sees an
+    invalid contract."""
+    model = convert(
+        trained.pipeline,
+        trained.roles,
+        params.target_opset,
+        params.linear_as_matmul,
+        params.converter_modules,
+    )
+    onnx.checker.check_model(model, full_check=True)
+    model_bytes = model.SerializeToString()
+    features = feature_schema(model, trained.roles, trained.pipeline)
+    features_bytes = json_bytes(features)
+    meta = metadata(model, model_bytes, trained.pipeline, trained.lineage, trained.threshold, features_bytes)
+    schema.validate(features, "onnx_features")
+    schema.validate(meta, "onnx_metadata")
+    return Exported(model_bytes, features_bytes, meta)
 
 
 def initial_types(roles: Roles) -> list[tuple[str, object]]:

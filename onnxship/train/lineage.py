@@ -1,4 +1,5 @@
-"""What train hands to the later stages, and the checks that it is still what train wrote.
+"""What train hands to the later stages: lineage.json, built here, and the checks that train's
+outputs are still what train wrote.
 
 ``best_model.joblib`` is unpickled only when its sha256 is the one lineage.json records (unpickling
 runs code); ``threshold.txt`` must say what lineage.json says, so an edited threshold can never reach
@@ -7,15 +8,20 @@ the contract unnoticed.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from onnxship.core.errors import UserError
-from onnxship.core.files import read_json, require, sha256_file
+from onnxship.core.files import read_json, require, sha256_file, versions
+from onnxship.core.params import DataParams, TrainParams
 from onnxship.core.paths import Artifacts
-from onnxship.train.data import Roles
+from onnxship.train.data import Roles, negative_label
 
 
 def joblib_bytes(obj) -> bytes:
@@ -105,3 +111,88 @@ def load_trained(artifacts: Artifacts, strict_threshold: bool = True) -> tuple[T
     if problem and strict_threshold:
         raise UserError(f"{problem}: re-run the train stage (dvc repro) rather than editing its outputs")
     return Trained(lineage, pipeline, float(tuned), roles), [problem] if problem else []
+
+
+# --- Building lineage.json ---------------------------------------------------------------------
+# No timings and no thread counts (train.n_jobs): the file must be byte-identical across runs.
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The data a training run read, checked: the CSV as read, its params, the column roles, the
+    model's input frame and the 0/1 target of every row."""
+
+    frame: pd.DataFrame
+    params: DataParams
+    roles: Roles
+    X: pd.DataFrame
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """What a training run decided, as lineage.json records it: the screen (None if it did not run),
+    the CV figures per family, the selection record, the chosen model and the tuned threshold."""
+
+    screen: dict | None
+    candidates: dict
+    selection: dict
+    chosen: dict
+    threshold: float
+    objective_value: float
+
+
+def build(
+    dataset: Dataset,
+    params: TrainParams,
+    split: tuple[int, int],
+    decisions: Decisions,
+    test_scores: dict,
+    model_bytes: bytes,
+) -> dict:
+    """lineage.json. ``split`` is (train rows, test rows); ``params`` is train's section with early
+    stopping decided. The key order is the file's: later stages and diffs read it as written."""
+    dp, frame, y = dataset.params, dataset.frame, dataset.y
+    return {
+        "dataset": {
+            "path": dp.path,
+            "sha256": sha256_file(dp.path),
+            "rows": len(frame),
+            "columns": len(frame.columns),
+        },
+        "target": {
+            "column": dp.target,
+            "positive_label": str(dp.positive_label),
+            "negative_label": negative_label(frame, dp),
+            "positive_rate": round(float(y.mean()), 6),
+        },
+        "roles": dataset.roles.to_dict(),
+        "dropped": [c for c in frame.columns if c != dp.target and c not in dataset.roles.features],
+        "split": {
+            "seed": params.seed,
+            "test_size": params.test_size,
+            "test_max_rows": params.test_max_rows,
+            "stratified": True,
+            "train_rows": split[0],
+            "test_rows": split[1],
+        },
+        "cv": {
+            "folds": params.cv_folds,
+            "metric": params.cv_metric,
+            "seed": params.seed,
+            "screen": decisions.screen,
+            "rows": split[0],
+            "candidates": decisions.candidates,
+        },
+        "chosen": decisions.chosen,
+        "selection": decisions.selection,
+        "threshold": {
+            "value": decisions.threshold,
+            "rule": "p >= threshold",
+            "objective": params.threshold_objective,
+            "objective_value_oof": round(decisions.objective_value, 6),
+        },
+        "test_scores": test_scores,
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "versions": versions("scikit-learn", "numpy", "scipy", "pandas", "joblib"),
+    }

@@ -7,32 +7,93 @@ end from raw rows (strings, as read from a CSV) to decisions, which is what a se
 Thread limits hold for every backend (``threadlimits``): each process starts with OpenMP and BLAS
 capped by the environment, threadpoolctl sets each thread count after the model is loaded, and the
 thread counts really in effect during timing are recorded per backend.
+
+``run_all`` is the benchmark stage: the checks, one process per backend, and the report.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import os
 import platform
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from onnxship.contract import artifacts as contract_artifacts
+from onnxship.core import files
+from onnxship.core.errors import UserError
+from onnxship.core.params import BenchmarkParams
 from onnxship.core.paths import Artifacts
+from onnxship.verify import plots
 from onnxship.verify.threadlimits import (
     limit_threads,
     os_thread_count,
     thread_cpu_ticks,
     thread_environment,
+    thread_mismatches,
     thread_report,
 )
 
 BACKENDS = ("sklearn", "onnx", "int8")
+log = logging.getLogger("benchmark")
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """The benchmark stage's outputs, ready to write: benchmark.json and plots/latency.csv."""
+
+    report: dict
+    latency_csv: str
+
+
+def run_all(paths: Artifacts, params: BenchmarkParams) -> BenchmarkResult:
+    """Check the artifacts, measure every backend in its own process, and assemble the report."""
+    lineage = files.read_json(paths.lineage)
+    files.require(lineage, paths.lineage, "chosen.family", "model_sha256", "threshold.value", "roles")
+    contract_artifacts.load(paths.root)  # a clear error now if the contract files are missing or refused
+    check_int8(paths)
+    settings = params.model_dump()
+    results = {}
+    for backend in BACKENDS:
+        log.info("measuring %s", backend)
+        results[backend] = run_isolated(backend, str(paths.root), settings)
+    ratios = speedups(results)
+    mismatches = thread_mismatches(results)
+    for line in mismatches:
+        log.warning("thread limit not held: %s (threads asked: %s)", line, params.threads)
+    report = {
+        "model_family": lineage["chosen"]["family"],
+        "settings": settings,
+        "speedup_p50_vs_sklearn": ratios,
+        "backends": results,
+        "environment": environment(params.threads),
+        "thread_mismatches": mismatches,
+    }
+    for backend in BACKENDS[1:]:
+        log.info("%s p50 speed-up vs scikit-learn, end to end: %s", backend, ratios["end_to_end"][backend])
+    return BenchmarkResult(report, plots.latency_csv(results, BACKENDS, params.threads[0]))
+
+
+def check_int8(paths: Artifacts) -> None:
+    """The INT8 file is measured only if it is the one quantize wrote (a clear error here, rather than
+    a traceback from the measuring process)."""
+    report = files.read_json(paths.quantize_report)
+    files.require(report, paths.quantize_report, "int8_sha256")
+    if not paths.model_int8.is_file():
+        raise UserError(f"{paths.model_int8} not found: run the quantize stage first (dvc repro)")
+    if files.sha256_file(paths.model_int8) != report["int8_sha256"]:
+        raise UserError(
+            f"{paths.model_int8} sha256 differs from {paths.quantize_report}: re-run the quantize "
+            "stage (dvc repro) rather than editing its output"
+        )
 
 
 def measure(

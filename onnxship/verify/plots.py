@@ -1,4 +1,7 @@
-"""Data behind `dvc plots show`: small CSV files, written by the stages, drawn by dvc.yaml's plots."""
+"""Data behind `dvc plots show` from parity and the benchmark: small CSV files, drawn by dvc.yaml's plots.
+
+The train stage's ROC and precision-recall curves are in onnxship/train/curves.py.
+"""
 
 from __future__ import annotations
 
@@ -15,31 +18,6 @@ def _csv(header: list[str], rows) -> str:
         for row in rows
     ]
     return "\n".join(lines) + "\n"
-
-
-def roc_csv(y: np.ndarray, p: np.ndarray, threshold: float) -> str:
-    """ROC curve on the test split, plus one row (point=1) at the chosen threshold."""
-    # Imported here: the benchmark imports this module too, and its ONNX processes must not pay
-    # for (or count the memory of) scikit-learn.
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, thresholds = roc_curve(y, p)
-    decision = p >= threshold
-    rows = [(f, t, 0, min(th, 1.0)) for f, t, th in zip(fpr, tpr, thresholds, strict=True)]
-    rows.append((float(decision[y == 0].mean()), float(decision[y == 1].mean()), 1, threshold))
-    return _csv(["fpr", "tpr", "point", "threshold"], rows)
-
-
-def pr_csv(y: np.ndarray, p: np.ndarray, threshold: float) -> str:
-    """Precision-recall curve on the test split, plus one row (point=1) at the chosen threshold."""
-    from sklearn.metrics import precision_recall_curve
-
-    precision, recall, thresholds = precision_recall_curve(y, p)
-    rows = [(r, pr, 0, th) for pr, r, th in zip(precision[:-1], recall[:-1], thresholds, strict=True)]
-    decision = p >= threshold
-    tp = float((decision & (y == 1)).sum())
-    rows.append((tp / max(y.sum(), 1), tp / max(decision.sum(), 1), 1, threshold))
-    return _csv(["recall", "precision", "point", "threshold"], rows)
 
 
 def prob_diff_csv(reference: np.ndarray, backends: dict[str, np.ndarray]) -> str:

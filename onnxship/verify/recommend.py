@@ -5,11 +5,15 @@ The rules, in order:
 2. INT8 that quantized nothing computes what FP32 does: it is never preferred over FP32.
 3. Among candidates, the fastest end-to-end p50 at the batch size you serve wins; INT8 wins over
    FP32 only if it is at least as fast there (it may be smaller, but a slower INT8 is no gain).
+
+``from_artifacts`` is the recommend stage: it reads the reports, checks them, and applies the rules.
 """
 
 from __future__ import annotations
 
+from onnxship.core import files
 from onnxship.core.errors import UserError
+from onnxship.core.paths import Artifacts
 
 PREFERENCE = ["int8", "onnx", "sklearn"]
 NAMES = {"sklearn": "scikit-learn", "onnx": "ONNX FP32", "int8": "ONNX INT8"}
@@ -74,3 +78,21 @@ def recommend(parity: dict, benchmark: dict, quantize: dict, serving_batch_size:
         "p50_us_at_serving_batch": p50[fastest],
         "reasons": reasons,
     }
+
+
+def from_artifacts(paths: Artifacts, serving_batch_size: int) -> dict:
+    """recommendation.json: ``recommend`` on the reports under ``paths`` (each checked for the keys
+    it needs first), with train's model selection record copied from lineage.json."""
+    reports = []
+    for path, keys in (
+        (paths.parity_report, PARITY_KEYS),
+        (paths.benchmark, BENCHMARK_KEYS),
+        (paths.quantize_report, QUANTIZE_KEYS),
+    ):
+        report = files.read_json(path)
+        files.require(report, path, *keys)
+        reports.append(report)
+    choice = recommend(*reports, serving_batch_size)
+    # Why this model (family, tree count) was trained: train's speed-weighted selection.
+    choice["model_selection"] = files.read_json(paths.lineage).get("selection")
+    return choice
