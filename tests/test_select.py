@@ -80,7 +80,9 @@ def test_tree_counts_are_scored_from_one_fit_per_fold_and_cost_grows_with_trees(
     assert [len(c.fold_scores) for c in candidates] == [3, 3, 3]
     assert candidates[0].cost < candidates[1].cost < candidates[2].cost
     # The largest count is the plain CV of the same pipeline on the same folds.
-    full = training.cross_validate("hgb", pipe, X.iloc[:1500], y[:1500], 3, params.cv_metric, params.seed)
+    full = training.cross_validate(
+        "hgb", pipe, X.iloc[:1500], y[:1500], training.CVPlan(3, params.cv_metric, params.seed)
+    )
     assert candidates[-1].fold_scores == pytest.approx(full.fold_scores)
     assert oof["40 trees"] == pytest.approx(full.oof_probability)
     for family in ("logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"):

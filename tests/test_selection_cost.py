@@ -61,12 +61,20 @@ def test_pooled_folds_give_the_same_result_whatever_n_jobs_and_log_each_fold(cap
         return models.build_pipeline(family, roles, params, rows=rows)
 
     with caplog.at_level(logging.INFO, logger="train"):
-        serial = training.cross_validate_all(pipelines, families, X, y, 3, "average_precision", 7, n_jobs=1)
+        serial = training.cross_validate_all(
+            pipelines, families, X, y, training.CVPlan(3, "average_precision", 7, 1)
+        )
     fold_lines = [r.getMessage() for r in caplog.records if " fold " in r.getMessage()]
     assert len(fold_lines) == 6 and all(" s (" in line for line in fold_lines)
-    pooled = training.cross_validate_all(pipelines, families, X, y, 3, "average_precision", 7, n_jobs=2)
+    pooled = training.cross_validate_all(
+        pipelines, families, X, y, training.CVPlan(3, "average_precision", 7, 2)
+    )
     alone = training.cross_validate(
-        "hist_gradient_boosting", pipelines("hist_gradient_boosting", 600), X, y, 3, "average_precision", 7
+        "hist_gradient_boosting",
+        pipelines("hist_gradient_boosting", 600),
+        X,
+        y,
+        training.CVPlan(3, "average_precision", 7),
     )
     for family in families:
         assert serial[family].fold_scores == pooled[family].fold_scores

@@ -44,8 +44,8 @@ def test_cross_validation_is_deterministic_and_out_of_fold():
     X, y, roles = churn_xy()
     X, y = X.iloc[:1200], y[:1200]
     pipe = models.build_pipeline("logistic_regression", roles, small_train_params())
-    first = training.cross_validate("lr", pipe, X, y, folds=3, metric="average_precision", seed=7, n_jobs=1)
-    second = training.cross_validate("lr", pipe, X, y, folds=3, metric="average_precision", seed=7, n_jobs=2)
+    first = training.cross_validate("lr", pipe, X, y, training.CVPlan(3, "average_precision", 7, n_jobs=1))
+    second = training.cross_validate("lr", pipe, X, y, training.CVPlan(3, "average_precision", 7, n_jobs=2))
     assert first.fold_scores == second.fold_scores
     np.testing.assert_array_equal(first.oof_probability, second.oof_probability)
     assert len(first.fold_scores) == 3 and 0 < first.mean <= 1

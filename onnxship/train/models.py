@@ -73,20 +73,15 @@ def custom_transformer(spec: str):
 
 
 def preprocessor(
-    roles: Roles,
-    scale: bool,
-    dense: bool,
-    max_categories: int | None = 100,
-    min_frequency: int = 1,
-    numeric_transformer: str | None = None,
-    encoding: str = "onehot",
+    roles: Roles, scale: bool, dense: bool, params: TrainParams, encoding: str = "onehot"
 ) -> ColumnTransformer:
-    """Imputation (+ optional custom step and scaling) for numbers; for strings, missing ->
-    "__missing__", rare -> "__other__", then ``encoding``: "onehot" (one 0/1 column per level) or
-    "ordinal" (one code per column, ``UNKNOWN_CODE`` for an unseen level)."""
+    """Imputation (+ train.numeric_transformer and scaling) for numbers; for strings, missing ->
+    "__missing__", levels beyond train.max_categories or seen fewer than train.min_frequency times
+    -> "__other__", then ``encoding``: "onehot" (one 0/1 column per level) or "ordinal" (one code
+    per column, ``UNKNOWN_CODE`` for an unseen level)."""
     numeric_steps = [("impute", SimpleImputer(strategy="median"))]
-    if numeric_transformer:
-        numeric_steps.append(("custom", custom_transformer(numeric_transformer)))
+    if params.numeric_transformer:
+        numeric_steps.append(("custom", custom_transformer(params.numeric_transformer)))
     if scale:
         numeric_steps.append(("scale", StandardScaler()))
     categorical = Pipeline(
@@ -99,7 +94,7 @@ def preprocessor(
                     fill_value=MISSING_CATEGORY,
                 ),
             ),
-            ("group_rare", RareCategoryGrouper(max_categories, min_frequency)),
+            ("group_rare", RareCategoryGrouper(params.max_categories, params.min_frequency)),
             ("encode", categorical_encoder(encoding, dense)),
         ]
     )
@@ -185,9 +180,7 @@ def build_pipeline(family: str, roles: Roles, params: TrainParams, rows: int | N
         roles,
         scale=NEEDS_SCALING.get(family, False),
         dense=NEEDS_DENSE.get(family, False),
-        max_categories=params.max_categories,
-        min_frequency=params.min_frequency,
-        numeric_transformer=params.numeric_transformer,
+        params=params,
         encoding=CATEGORICAL_ENCODING.get(family, "onehot"),
     )
     return Pipeline([("preprocess", pre), ("model", estimator(family, params, rows))])

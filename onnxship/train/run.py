@@ -174,7 +174,7 @@ def screen(build: Builder, X: pd.DataFrame, y: np.ndarray, tp: TrainParams) -> t
         return finalists, None
     sample = training.stratified_subsample(y, tp.screen.rows, tp.seed)
     screened = training.cross_validate_all(
-        build, finalists, X.iloc[sample], y[sample], *cv_args(tp), stage="screen"
+        build, finalists, X.iloc[sample], y[sample], training.CVPlan.from_params(tp), stage="screen"
     )
     finalists = training.finalists(screened, finalists, tp.screen.keep)
     for family, result in screened.items():
@@ -191,7 +191,7 @@ def screen(build: Builder, X: pd.DataFrame, y: np.ndarray, tp: TrainParams) -> t
 def search(build: Builder, X: pd.DataFrame, y: np.ndarray, tp: TrainParams) -> Search:
     """Screen, cross-validate the finalists on every training row, and select the model to ship."""
     finalists, screen_record = screen(build, X, y, tp)
-    results = training.cross_validate_all(build, finalists, X, y, *cv_args(tp))
+    results = training.cross_validate_all(build, finalists, X, y, training.CVPlan.from_params(tp))
     for family, result in results.items():
         log.info("%s: CV %s %.4f +/- %.4f", family, tp.cv_metric, result.mean, result.std)
     family, tree_count, oof, selection = sizes.select_model(results, lambda f: build(f, len(y)), X, y, tp)
@@ -200,11 +200,6 @@ def search(build: Builder, X: pd.DataFrame, y: np.ndarray, tp: TrainParams) -> S
         "; ".join(selection["family"]["reasons"] + selection.get("tree_count", {}).get("reasons", [])),
     )
     return Search(screen_record, results, family, tree_count, oof, selection)
-
-
-def cv_args(tp: TrainParams) -> tuple[int, str, int, int]:
-    """The CV settings ``training.cross_validate_all`` takes after the data: folds, metric, seed, jobs."""
-    return tp.cv_folds, tp.cv_metric, tp.seed, tp.n_jobs
 
 
 def refit(build: Builder, found: Search, X: pd.DataFrame, y: np.ndarray, tp: TrainParams) -> Refit:
