@@ -20,6 +20,9 @@ EarlyStopping = Literal["auto"] | bool
 
 
 class Section(BaseModel):
+    """A section of params.yaml: an unknown key is refused (with a did-you-mean), and values are not
+    coerced (strict: "5" is not a number, 1 is not true)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
