@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -59,22 +60,41 @@ def edit_params(cwd: Path, change: Callable) -> None:
         yaml.dump(params, handle)
 
 
+def set_param(params, dotted: str, value) -> None:
+    """Set ``dotted`` (e.g. "train.hist_gradient_boosting.max_iter") in a loaded params.yaml, adding
+    the key and its sections when the file does not show them (a hidden knob keeps its default there)."""
+    *sections, last = dotted.split(".")
+    for name in sections:
+        params = params.setdefault(name, {})
+    params[last] = value
+
+
+def param(params, dotted: str):
+    """The value of ``dotted`` that the stages see: params.yaml's, or the schema's default."""
+    from onnxship.core.params import parse_params
+
+    value = parse_params(json.loads(json.dumps(params)))
+    for name in dotted.split("."):
+        value = getattr(value, name)
+    return value
+
+
 def fast(params) -> None:
-    params["train"]["candidates"] = ["logistic_regression", "hist_gradient_boosting"]
-    params["train"]["cv_folds"] = 3
-    params["train"]["hist_gradient_boosting"]["max_iter"] = 50
-    params["benchmark"]["min_repetitions"] = 5
-    params["benchmark"]["time_budget_s"] = 0.0
-    params["benchmark"]["warmup"] = 2
+    set_param(params, "train.candidates", ["logistic_regression", "hist_gradient_boosting"])
+    set_param(params, "train.cv_folds", 3)
+    set_param(params, "train.hist_gradient_boosting.max_iter", 50)
+    set_param(params, "benchmark.min_repetitions", 5)
+    set_param(params, "benchmark.time_budget_s", 0.0)
+    set_param(params, "benchmark.warmup", 2)
 
 
 def tiny(params) -> None:
     """Smaller still, for tests about sharing and comparing results rather than about the model."""
     fast(params)
-    params["train"]["candidates"] = ["logistic_regression"]
-    params["train"]["cv_folds"] = 2
-    params["benchmark"]["batch_sizes"] = [1, 64]
-    params["benchmark"]["min_repetitions"] = 3
+    set_param(params, "train.candidates", ["logistic_regression"])
+    set_param(params, "train.cv_folds", 2)
+    set_param(params, "benchmark.batch_sizes", [1, 64])
+    set_param(params, "benchmark.min_repetitions", 3)
 
 
 def git_project(

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.datagen import make_dataset
-from tests.dvc_project import STAGES, fast, git_project, repro
+from tests.dvc_project import STAGES, fast, git_project, repro, set_param
 
 pytestmark = pytest.mark.e2e
 
@@ -17,11 +17,11 @@ pytestmark = pytest.mark.e2e
 def generated(params) -> None:
     fast(params)
     params["data"].update({"path": "data/generated.csv", "target": "status", "positive_label": "churned"})
-    params["train"]["max_categories"] = 50
+    set_param(params, "train.max_categories", 50)
     # The cost knobs of large files, scaled down: a screen, then early stopping in every fit.
-    params["train"]["screen"].update({"rows": 1500, "keep": 1})
-    params["train"]["early_stopping_min_rows"] = 1000
-    params["train"]["hist_gradient_boosting"]["n_iter_no_change"] = 3
+    set_param(params, "train.screen", {"rows": 1500, "keep": 1})
+    set_param(params, "train.early_stopping_min_rows", 1000)
+    set_param(params, "train.hist_gradient_boosting.n_iter_no_change", 3)
 
 
 def test_pipeline_on_messy_imbalanced_high_cardinality_data(tmp_path):

@@ -1,7 +1,11 @@
-"""The params.yaml schema: every knob of every stage, validated before any work starts.
+"""The params.yaml schema, part 2, and loading: the sections of the stages after train (export,
+quantize, parity, benchmark, recommend), the root model with the rules that span sections, and
+``load_params``, all checked before any work. Shared types and the data and train sections are in
+onnxship/core/sections.py; every knob has a default (except data's and train.candidates) and a
+description, from which tools/params_doc.py generates docs/params.md.
 
-params.yaml is read as YAML 1.2 (ruamel), exactly as DVC reads it, so an unquoted ``yes`` is
-the string "yes" for the stage and for ``dvc params diff`` alike.
+params.yaml is read as YAML 1.2 (ruamel), exactly as DVC reads it, so an unquoted ``yes`` is the
+string "yes" for the stage and for ``dvc params diff`` alike.
 """
 
 from __future__ import annotations
@@ -10,173 +14,215 @@ import difflib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from onnxship.core.errors import UserError
+from onnxship.core.sections import (
+    DataParams,
+    EarlyStopping,
+    Family,
+    Fraction,
+    HistGradientBoostingParams,
+    LogisticRegressionParams,
+    MLPParams,
+    PositiveFloat,
+    PositiveInt,
+    RandomForestParams,
+    ScreenParams,
+    Section,
+    SelectionParams,
+    TrainParams,
+)
 
-Family = Literal["logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"]
-PositiveInt = Annotated[int, Field(gt=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
+__all__ = [
+    "DEFAULT_TOLERANCES",
+    "MAX_TIME_BUDGET_S",
+    "BenchmarkParams",
+    "DataParams",
+    "EarlyStopping",
+    "ExportParams",
+    "Family",
+    "Fraction",
+    "HistGradientBoostingParams",
+    "LogisticRegressionParams",
+    "MLPParams",
+    "Params",
+    "ParityParams",
+    "ParityTolerances",
+    "PositiveFloat",
+    "PositiveInt",
+    "QuantizeParams",
+    "RandomForestParams",
+    "RecommendParams",
+    "ScreenParams",
+    "Section",
+    "SelectionParams",
+    "Tolerance",
+    "TrainParams",
+    "load_params",
+    "parse_params",
+]
+
+
 MAX_TIME_BUDGET_S = 60.0  # per benchmark cell; 3 backends x batch sizes x threads cells in all
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class DataParams(Section):
-    path: str
-    target: str
-    positive_label: str | int
-    numeric: list[str] | None = None
-    categorical: list[str] | None = None
-    drop: list[str] = []
-    # Bounds on what the data may be: a 50 MB cell or a 100,000-column file is a mistake (a free-text
-    # field, a transposed export) that would otherwise bloat model.onnx and the JSON contract.
-    max_columns: PositiveInt = 10_000
-    max_category_chars: PositiveInt = 1_000
-
-    @field_validator("positive_label", mode="before")
-    @classmethod
-    def _not_a_yaml_boolean(cls, value: object) -> object:
-        if isinstance(value, bool):
-            raise ValueError(
-                f"the unquoted YAML boolean {str(value).lower()} is not a label: quote the target value "
-                f'as written in the CSV, e.g. positive_label: "{str(value).lower()}"'
-            )
-        return value
-
-
-class LogisticRegressionParams(Section):
-    C: PositiveFloat = 1.0
-    max_iter: PositiveInt = 1000
-    class_weight: Literal["balanced"] | None = None
-
-
-EarlyStopping = Literal["auto"] | bool
-
-
-class RandomForestParams(Section):
-    n_estimators: PositiveInt = 200
-    max_depth: PositiveInt | None = None
-    min_samples_leaf: PositiveInt = 1
-    class_weight: Literal["balanced", "balanced_subsample"] | None = None
-    # Rows drawn (bootstrap) for each tree, at most; null: as many as the fit set has.
-    max_samples: PositiveInt | None = 20000
-
-
-class HistGradientBoostingParams(Section):
-    learning_rate: PositiveFloat = 0.1
-    max_iter: PositiveInt = 200
-    max_leaf_nodes: Annotated[int, Field(ge=2)] = 31
-    min_samples_leaf: PositiveInt = 20
-    l2_regularization: Annotated[float, Field(ge=0)] = 0.0
-    class_weight: Literal["balanced"] | None = None
-    early_stopping: EarlyStopping = "auto"
-    validation_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
-    n_iter_no_change: PositiveInt = 10
-
-
-class MLPParams(Section):
-    hidden_layer_sizes: list[PositiveInt] = [100]
-    alpha: Annotated[float, Field(ge=0)] = 1e-4
-    learning_rate_init: PositiveFloat = 1e-3
-    max_iter: PositiveInt = 300
-    early_stopping: EarlyStopping = "auto"
-    validation_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
-    n_iter_no_change: PositiveInt = 10
-
-
-class ScreenParams(Section):
-    rows: PositiveInt | None = 20000
-    keep: PositiveInt = 2
-
-
-class SelectionParams(Section):
-    prefer_cheaper: bool = True
-    noise_sigmas: Annotated[float, Field(ge=0)] = 1.0
-    max_score_loss: Annotated[float, Field(ge=0)] = 0.005
-    tree_counts: list[PositiveInt] = [25, 50, 75, 100, 150, 200]
-
-
-class TrainParams(Section):
-    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42  # numpy's seed range
-    test_size: Annotated[float, Field(gt=0, lt=1)] = 0.2
-    test_max_rows: PositiveInt | None = 100000
-    n_jobs: PositiveInt = 2
-    refit_threads: PositiveInt = 1
-    early_stopping_min_rows: PositiveInt = 10000
-    screen: ScreenParams = ScreenParams()
-    cv_folds: Annotated[int, Field(ge=2)] = 5
-    cv_metric: Literal["average_precision", "roc_auc", "neg_log_loss", "f1", "balanced_accuracy"] = (
-        "average_precision"
-    )
-    threshold_objective: Literal["f1", "balanced_accuracy", "youden_j"] = "f1"
-    max_categories: PositiveInt | None = 100
-    min_frequency: PositiveInt = 1
-    calibration_rows: PositiveInt = 2000
-    numeric_transformer: Annotated[str, Field(pattern=r"^[\w.]+:\w+$")] | None = None
-    candidates: Annotated[list[Family], Field(min_length=1)]
-    logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
-    random_forest: RandomForestParams = RandomForestParams()
-    hist_gradient_boosting: HistGradientBoostingParams = HistGradientBoostingParams()
-    mlp: MLPParams = MLPParams()
-    selection: SelectionParams = SelectionParams()
-
-    @model_validator(mode="after")
-    def _unique_candidates(self) -> TrainParams:
-        if len(set(self.candidates)) != len(self.candidates):
-            raise ValueError(f"train.candidates lists a family twice: {self.candidates}")
-        return self
+# The parity gate's tolerances when params.yaml leaves one out (a backend's block may be partial).
+DEFAULT_TOLERANCES = {
+    "onnx": {"max_abs_diff": 1.0e-4, "min_agreement": 1.0},
+    "int8": {"max_abs_diff": 0.1, "min_agreement": 0.995},
+}
 
 
 class ExportParams(Section):
-    target_opset: Annotated[int, Field(ge=13)] = 17
-    linear_as_matmul: bool = False
-    converter_modules: list[str] = []
+    """`export`: the skl2onnx conversion (read by export)."""
+
+    target_opset: Annotated[int, Field(ge=13)] = Field(
+        17,
+        description="ONNX default-domain opset of model.onnx; lower it for an older runtime. The ai.onnx.ml "
+        "opset follows skl2onnx. Refused outside what the installed onnx and skl2onnx support.",
+    )
+    linear_as_matmul: bool = Field(
+        False,
+        description="true: logistic regression as MatMul + Add + Sigmoid, which INT8 can quantize (the "
+        "ai.onnx.ml LinearClassifier it uses otherwise cannot be quantized).",
+    )
+    converter_modules: list[str] = Field(
+        [],
+        description="Modules that register skl2onnx converters for your own transformers "
+        "(see plugins/clip.py), imported before the conversion.",
+    )
 
 
 class QuantizeParams(Section):
-    mode: Literal["dynamic", "static"] = "dynamic"
-    weight_type: Literal["QInt8", "QUInt8"] = "QInt8"
-    per_channel: bool = False
-    reduce_range: bool = False
-    split_blocks: bool = True
-    exclude_search: bool = True
-    search_headroom: Annotated[float, Field(gt=0, le=1)] = 0.5
+    """`quantize`: the INT8 model (read by quantize, with parity.tolerances.int8 and parity.max_edge_rows)."""
+
+    mode: Literal["dynamic", "static"] = Field(
+        "dynamic",
+        description="dynamic: activations quantized per call with the batch's range (a row's result can "
+        "depend on its neighbours); static: QDQ with activation ranges calibrated on "
+        "artifacts/calibration.csv, so each row's result is independent of its batch.",
+    )
+    weight_type: Literal["QInt8", "QUInt8"] = Field("QInt8", description="Signed or unsigned 8-bit weights.")
+    per_channel: bool = Field(
+        False, description="One weight scale per output column instead of one per tensor (more accurate)."
+    )
+    reduce_range: bool = Field(
+        False,
+        description="7-bit weights, for CPUs without VNNI, where u8s8 MatMuls can saturate "
+        "(grep avx512 or avx_vnni in /proc/cpuinfo).",
+    )
+    split_blocks: bool = Field(
+        True,
+        description="Split a MatMul fed by the preprocessing Concat into one MatMul per block (numeric, "
+        "one-hot), so the search can quantize the bounded one-hot rows and keep unbounded numeric inputs "
+        "in FP32; blocks that end up alike are merged back.",
+    )
+    exclude_search: bool = Field(
+        True,
+        description="Keep in FP32, greedily, the MatMul/Gemm nodes whose quantization breaks the target on "
+        "calibration and edge rows; false: quantize them all.",
+    )
+    search_headroom: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.5,
+        description="The search's target is this fraction of parity.tolerances.int8 (max diff and allowed "
+        "flips), since the gate then scores other rows (the test split).",
+    )
 
 
 class Tolerance(Section):
-    max_abs_diff: Annotated[float, Field(ge=0)]
-    min_agreement: Fraction
+    """One backend's parity tolerance against scikit-learn."""
+
+    max_abs_diff: Annotated[float, Field(ge=0)] = Field(
+        description="Largest |p_sklearn - p_backend| allowed on any scored row (probability units)."
+    )
+    min_agreement: Fraction = Field(
+        description="Share of scored rows whose decision (p >= threshold) must match scikit-learn's."
+    )
 
 
 class ParityTolerances(Section):
-    onnx: Tolerance
-    int8: Tolerance
+    """`parity.tolerances`: what each backend must meet; a block may give one of its two values."""
+
+    onnx: Tolerance = Field(
+        Tolerance(**DEFAULT_TOLERANCES["onnx"]),
+        description="ONNX FP32 vs scikit-learn: only float32 rounding separates them.",
+    )
+    int8: Tolerance = Field(
+        Tolerance(**DEFAULT_TOLERANCES["int8"]),
+        description="ONNX INT8 vs scikit-learn: quantized weights move probabilities.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_partial(cls, value: object) -> object:
+        # `onnx: {max_abs_diff: 2e-4}` keeps the default min_agreement rather than failing.
+        if not isinstance(value, dict):
+            return value
+        return {
+            key: {**DEFAULT_TOLERANCES[key], **given}
+            if key in DEFAULT_TOLERANCES and isinstance(given, dict)
+            else given
+            for key, given in value.items()
+        }
 
 
 class ParityParams(Section):
-    margin: Annotated[float, Field(ge=0)] = 0.01
-    max_rows: PositiveInt | None = 20000
-    edge_rows: bool = True
-    max_edge_rows: Annotated[int, Field(ge=1)] = 400
-    max_rows_listed: Annotated[int, Field(ge=0)] = 20
-    int8_on_failure: Literal["fail", "not_deployable"] = "not_deployable"
-    diagnose: Literal["on_failure", "always", "never"] = "on_failure"
-    tolerances: ParityTolerances
+    """`parity`: the gate that compares each ONNX backend with scikit-learn (read by parity)."""
+
+    margin: Annotated[float, Field(ge=0)] = Field(
+        0.01,
+        description="Rows with |p - threshold| <= margin count as fragile decisions (reported apart: "
+        "float32 rounding may flip them).",
+    )
+    max_rows: PositiveInt | None = Field(
+        20000,
+        description="Held-out rows the gate scores, at most (null: all): the first N of test.csv, which "
+        "train writes shuffled, so a random sample.",
+    )
+    edge_rows: bool = Field(
+        True, description="Also score generated rows: unseen categories, missing values, outliers."
+    )
+    max_edge_rows: Annotated[int, Field(ge=1)] = Field(
+        400,
+        description="Generated rows at most: one per column and case up to this many; a wider table groups "
+        "columns per row, so the gate's cost stays linear in the columns. Quantize's search uses them too.",
+    )
+    max_rows_listed: Annotated[int, Field(ge=0)] = Field(
+        20, description="Flipped rows listed in the report, closest to the threshold first."
+    )
+    int8_on_failure: Literal["fail", "not_deployable"] = Field(
+        "not_deployable",
+        description="fail: INT8 outside its tolerances fails the stage (exit 1); not_deployable: the "
+        "report marks INT8 not deployable and FP32 alone decides.",
+    )
+    diagnose: Literal["on_failure", "always", "never"] = Field(
+        "on_failure",
+        description="When the report gets a diagnosis block per backend (first diverging pipeline step, "
+        "input columns, contract field, INT8 node).",
+    )
+    tolerances: ParityTolerances = Field(ParityTolerances(), description="What each backend must meet.")
 
 
 class BenchmarkParams(Section):
-    batch_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 64, 1024]
-    threads: Annotated[list[PositiveInt], Field(min_length=1)] = [1]
-    warmup: Annotated[int, Field(ge=0)] = 20
-    min_repetitions: PositiveInt = 50
+    """`benchmark`: latency of scikit-learn, ONNX FP32 and ONNX INT8 (read by benchmark)."""
+
+    batch_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = Field(
+        [1, 64, 1024],
+        description="Rows per call measured; include the batch size you serve "
+        "(recommend.serving_batch_size).",
+    )
+    threads: Annotated[list[PositiveInt], Field(min_length=1)] = Field(
+        [1],
+        description="ONNX Runtime and BLAS threads; one number or a list, each measured (the first one "
+        "draws the plot and decides the recommendation).",
+    )
+    warmup: Annotated[int, Field(ge=0)] = Field(20, description="Untimed calls before each cell.")
+    min_repetitions: PositiveInt = Field(50, description="Timed calls per cell at least ...")
     # Capped: a cell runs until its budget is spent, so a typo (1e6) would hang the stage for days.
-    time_budget_s: Annotated[float, Field(ge=0, le=MAX_TIME_BUDGET_S)] = 0.5
+    time_budget_s: Annotated[float, Field(ge=0, le=MAX_TIME_BUDGET_S)] = Field(
+        0.5, description="... and on until this many seconds are spent on the cell (at most 60)."
+    )
 
     @field_validator("threads", mode="before")
     @classmethod
@@ -185,17 +231,37 @@ class BenchmarkParams(Section):
 
 
 class RecommendParams(Section):
-    serving_batch_size: PositiveInt = 1
+    """`recommend`: which backend to serve (read by recommend)."""
+
+    serving_batch_size: PositiveInt = Field(
+        1,
+        description="The batch size your service scores: the fastest passing backend at this size wins. "
+        "Must be one of benchmark.batch_sizes.",
+    )
 
 
 class Params(Section):
-    data: DataParams
-    train: TrainParams
-    export: ExportParams = ExportParams()
-    quantize: QuantizeParams = QuantizeParams()
-    parity: ParityParams
-    benchmark: BenchmarkParams = BenchmarkParams()
-    recommend: RecommendParams = RecommendParams()
+    """All of params.yaml. data and train have required keys; every other section may be left out."""
+
+    data: DataParams = Field(description="The CSV and its columns.")
+    train: TrainParams = Field(description="Split, candidates, CV, threshold, refit.")
+    export: ExportParams = Field(ExportParams(), description="The ONNX conversion.")
+    quantize: QuantizeParams = Field(QuantizeParams(), description="The INT8 model.")
+    parity: ParityParams = Field(ParityParams(), description="The parity gate.")
+    benchmark: BenchmarkParams = Field(BenchmarkParams(), description="The latency benchmark.")
+    recommend: RecommendParams = Field(RecommendParams(), description="Which backend to serve.")
+
+    @model_validator(mode="after")
+    def _serving_batch_is_benchmarked(self) -> Params:
+        # recommend compares backends at this batch size, which only the benchmark measures: refused
+        # here, before train spends its minutes, rather than in the last stage.
+        batch, sizes = self.recommend.serving_batch_size, self.benchmark.batch_sizes
+        if batch not in sizes:
+            raise ValueError(
+                f"recommend.serving_batch_size {batch} is not one of benchmark.batch_sizes {sizes}: "
+                f"add {batch} to benchmark.batch_sizes, or serve one of those sizes"
+            )
+        return self
 
 
 def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -219,6 +285,8 @@ def _describe(error: dict) -> str:
         return f"unknown key '{dotted}'{hint}; remove it or fix its spelling"
     if error["type"] == "missing":
         return f"missing required key '{dotted}'; add it"
+    if error["type"] == "value_error" and not loc:
+        return str(error["ctx"]["error"])  # a rule across sections: its message names the keys
     return f"'{dotted}': {error['msg']} (got {error.get('input')!r})"
 
 

@@ -1,0 +1,279 @@
+"""The params.yaml schema, part 1: the shared types and the sections train reads (data, train).
+
+Every knob has its default and a description (docs/params.md is generated from them by
+tools/params_doc.py). Two tiers: params.yaml shows the knobs a user changes; every other knob keeps
+the default given here and may still be set in params.yaml under its own section. The later stages'
+sections, the root model (rules that span sections) and loading are in onnxship/core/params.py.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Family = Literal["logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"]
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+EarlyStopping = Literal["auto"] | bool
+
+
+class Section(BaseModel):
+    """A section of params.yaml: an unknown key is refused (with a did-you-mean), and values are not
+    coerced (strict: "5" is not a number, 1 is not true)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class DataParams(Section):
+    """`data`: the CSV, its target and which columns are features (read by train)."""
+
+    path: str = Field(
+        description="The training CSV (UTF-8, comma-separated, a header row), relative to the project root."
+    )
+    target: str = Field(description="The column to predict, as named in the CSV header (case-sensitive).")
+    positive_label: str | int = Field(
+        description='The target value that means positive, as written in the CSV. Quote words ("yes"): '
+        "an unquoted true/false is a YAML boolean and is refused."
+    )
+    numeric: list[str] | None = Field(
+        None,
+        description="Columns to use as numbers; null infers them (a column is numeric when at least 95 % "
+        "of its present cells are numbers). Set it when inference gets a column wrong.",
+    )
+    categorical: list[str] | None = Field(
+        None,
+        description="Columns to use as categories; null infers them (whatever is not numeric or ID-like). "
+        "List an ID-like column here to keep it. With both lists given they are the whole feature set.",
+    )
+    drop: list[str] = Field([], description="Columns never used as features: IDs, leaks, free text.")
+    # Bounds on what the data may be: a 50 MB cell or a 100,000-column file is a mistake (a free-text
+    # field, a transposed export) that would otherwise bloat model.onnx and the JSON contract.
+    max_columns: PositiveInt = Field(
+        10_000,
+        description="A CSV with more columns is refused before any work (a transposed or wrong export). "
+        "Raise it for a genuinely wide table.",
+    )
+    max_category_chars: PositiveInt = Field(
+        1_000,
+        description="A categorical value longer than this many characters is refused (free text, a broken "
+        "quote): every category is written into model.onnx and onnx_features.json. List such a column "
+        "under data.drop, or raise the bound.",
+    )
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _not_a_yaml_boolean(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError(
+                f"the unquoted YAML boolean {str(value).lower()} is not a label: quote the target value "
+                f'as written in the CSV, e.g. positive_label: "{str(value).lower()}"'
+            )
+        return value
+
+
+class LogisticRegressionParams(Section):
+    """`train.logistic_regression`: scikit-learn LogisticRegression after scaling and one-hot encoding."""
+
+    C: PositiveFloat = Field(1.0, description="Inverse L2 regularization strength; smaller is simpler.")
+    max_iter: PositiveInt = Field(
+        1000, description="Solver iterations at most; raise it if scikit-learn warns it did not converge."
+    )
+    class_weight: Literal["balanced"] | None = Field(
+        None, description="balanced: weight classes inversely to their frequency (rare positives)."
+    )
+
+
+class RandomForestParams(Section):
+    """`train.random_forest`: scikit-learn RandomForestClassifier on ordinal category codes."""
+
+    n_estimators: PositiveInt = Field(
+        200, description="Trees. More trees cost serving time and model.onnx size roughly linearly."
+    )
+    max_depth: PositiveInt | None = Field(None, description="Depth of each tree at most; null: unlimited.")
+    min_samples_leaf: PositiveInt = Field(
+        1, description="Training rows per leaf at least; larger is smoother."
+    )
+    class_weight: Literal["balanced", "balanced_subsample"] | None = Field(
+        None, description="Reweight classes inversely to their frequency (per tree with balanced_subsample)."
+    )
+    max_samples: PositiveInt | None = Field(
+        20000,
+        description="Bootstrap rows drawn for each tree, at most; null: as many as the fit set has. Caps "
+        "fitting time and tree size on large files.",
+    )
+
+
+class HistGradientBoostingParams(Section):
+    """`train.hist_gradient_boosting`: scikit-learn HistGradientBoostingClassifier on ordinal codes."""
+
+    learning_rate: PositiveFloat = Field(0.1, description="Shrinkage of each tree's contribution.")
+    max_iter: PositiveInt = Field(
+        200,
+        description="Boosting rounds (trees) at most; always one of the tree counts the selection scores "
+        "(train.selection.tree_counts).",
+    )
+    max_leaf_nodes: Annotated[int, Field(ge=2)] = Field(31, description="Leaves per tree at most.")
+    min_samples_leaf: PositiveInt = Field(20, description="Training rows per leaf at least.")
+    l2_regularization: Annotated[float, Field(ge=0)] = Field(0.0, description="L2 penalty on leaf values.")
+    class_weight: Literal["balanced"] | None = Field(
+        None, description="balanced: weight classes inversely to their frequency."
+    )
+    early_stopping: EarlyStopping = Field(
+        "auto",
+        description="Stop adding trees when the loss on a validation share stops improving. auto: on "
+        "above train.early_stopping_min_rows fit rows.",
+    )
+    validation_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.1,
+        description="Share of the fit rows held out (stratified, drawn with train.seed) for early stopping.",
+    )
+    n_iter_no_change: PositiveInt = Field(
+        10, description="Early stopping waits this many trees without improvement before it stops."
+    )
+
+
+class MLPParams(Section):
+    """`train.mlp`: scikit-learn MLPClassifier after scaling and one-hot encoding."""
+
+    hidden_layer_sizes: list[PositiveInt] = Field(
+        [100],
+        description="Units per hidden layer, e.g. [64, 32]; fewer units serve faster and quantize smaller.",
+    )
+    alpha: Annotated[float, Field(ge=0)] = Field(1e-4, description="L2 penalty on the weights.")
+    learning_rate_init: PositiveFloat = Field(1e-3, description="Adam's initial learning rate.")
+    max_iter: PositiveInt = Field(300, description="Epochs at most.")
+    early_stopping: EarlyStopping = Field(
+        "auto",
+        description="Stop when accuracy on a validation share stops improving and keep the best epoch's "
+        "weights. auto: on above train.early_stopping_min_rows fit rows.",
+    )
+    validation_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.1, description="Share of the fit rows held out for early stopping."
+    )
+    n_iter_no_change: PositiveInt = Field(
+        10, description="Early stopping waits this many epochs without improvement before it stops."
+    )
+
+
+class ScreenParams(Section):
+    """`train.screen`: on large files, a cheap first round that drops the weakest candidates."""
+
+    rows: PositiveInt | None = Field(
+        20000,
+        description="With more training rows than this, every candidate is cross-validated on a stratified "
+        "sample of this many rows first; null: no screen. Lower it to save time on large files.",
+    )
+    keep: PositiveInt = Field(
+        2,
+        description="Candidates the screen keeps for CV on all training rows (the best by mean CV score). "
+        "With no more candidates than this, there is no screen.",
+    )
+
+
+class SelectionParams(Section):
+    """`train.selection`: which candidate ships (onnxship/train/select.py) - the cheapest to serve
+    among those within the CV noise of the best."""
+
+    prefer_cheaper: bool = Field(
+        True,
+        description="true: ship the cheapest model to serve (tree nodes, weights) among those within the CV "
+        "noise of the best; false: the highest mean CV score, whatever it costs.",
+    )
+    noise_sigmas: Annotated[float, Field(ge=0)] = Field(
+        1.0,
+        description="Within the noise: the fold-paired CV loss against the best is at most this many "
+        "standard errors. 0 keeps only the best score.",
+    )
+    max_score_loss: Annotated[float, Field(ge=0)] = Field(
+        0.005, description="CV score (in train.cv_metric units) never given up for a cheaper model, at most."
+    )
+    tree_counts: list[PositiveInt] = Field(
+        [25, 50, 75, 100, 150, 200],
+        description="Boosting sizes scored by staged prediction (one fit per fold); counts above the "
+        "family's max_iter are skipped and max_iter is always scored.",
+    )
+
+
+class TrainParams(Section):
+    """`train`: the split, the candidates, cross-validation, the threshold and the refit."""
+
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = Field(
+        42, description="Seeds the split, the folds, the samples and every model (numpy's range)."
+    )
+    test_size: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.2,
+        description="Share of the rows held out as the test split (test scores, parity, benchmark); "
+        "stratified.",
+    )
+    test_max_rows: PositiveInt | None = Field(
+        100000,
+        description="Held-out rows at most (null: no cap); beyond it the rows train. 100,000 rows measure "
+        "AP to about +/- 0.01 at 5 % positives, more only cost time.",
+    )
+    n_jobs: PositiveInt = Field(
+        2,
+        description="Worker processes for the CV folds (all families' folds in one pool), each on one "
+        "OpenMP/BLAS thread: set it to the cores you can use. Results do not depend on it, so "
+        "lineage.json does not record it.",
+    )
+    refit_threads: PositiveInt = Field(
+        1,
+        description="OpenMP threads of the final refit, at most the cores (BLAS: 1). 2 halves HGB's refit "
+        "on a quiet 2-core machine; on loaded cores, threads wait on each other. Same model either way.",
+    )
+    early_stopping_min_rows: PositiveInt = Field(
+        10000, description="early_stopping: auto turns early stopping on above this many fit rows."
+    )
+    screen: ScreenParams = Field(ScreenParams(), description="The screen on large files.")
+    cv_folds: Annotated[int, Field(ge=2)] = Field(
+        5, description="Stratified CV folds that compare the candidates and tune the threshold."
+    )
+    cv_metric: Literal["average_precision", "roc_auc", "neg_log_loss", "f1", "balanced_accuracy"] = Field(
+        "average_precision",
+        description="The score that compares candidates. average_precision suits rare positives.",
+    )
+    threshold_objective: Literal["f1", "balanced_accuracy", "youden_j"] = Field(
+        "f1",
+        description="What the decision threshold maximizes on out-of-fold probabilities; the rule "
+        "everywhere is p >= threshold.",
+    )
+    max_categories: PositiveInt | None = Field(
+        100,
+        description="Per categorical column, keep the most frequent N levels (null: all); the rest become "
+        '"__other__". Bounds model size on high-cardinality columns.',
+    )
+    min_frequency: PositiveInt = Field(
+        1, description='A level seen fewer times than this in training also becomes "__other__".'
+    )
+    calibration_rows: PositiveInt = Field(
+        2000,
+        description="Training rows (a seeded sample) written to artifacts/calibration.csv: quantize "
+        "calibrates and searches INT8 on them, never on test rows.",
+    )
+    numeric_transformer: Annotated[str, Field(pattern=r"^[\w.]+:\w+$")] | None = Field(
+        None,
+        description='Your own scikit-learn transformer ("module:Class", e.g. plugins.clip:Clipper) applied '
+        "to numeric columns after imputation; register its converter under export.converter_modules.",
+    )
+    candidates: Annotated[list[Family], Field(min_length=1)] = Field(
+        description="The model families compared by CV, each at most once; fewer candidates train faster."
+    )
+    logistic_regression: LogisticRegressionParams = Field(
+        LogisticRegressionParams(), description="Hyperparameters of logistic_regression."
+    )
+    random_forest: RandomForestParams = Field(
+        RandomForestParams(), description="Hyperparameters of random_forest."
+    )
+    hist_gradient_boosting: HistGradientBoostingParams = Field(
+        HistGradientBoostingParams(), description="Hyperparameters of hist_gradient_boosting."
+    )
+    mlp: MLPParams = Field(MLPParams(), description="Hyperparameters of mlp.")
+    selection: SelectionParams = Field(SelectionParams(), description="Which candidate ships.")
+
+    @model_validator(mode="after")
+    def _unique_candidates(self) -> TrainParams:
+        if len(set(self.candidates)) != len(self.candidates):
+            raise ValueError(f"train.candidates lists a family twice: {self.candidates}")
+        return self
