@@ -13,6 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from onnxship.core.errors import UserError
 
 
@@ -109,3 +111,14 @@ def versions(*packages: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
+
+
+def csv_text(header: list[str], rows) -> str:
+    """A small CSV (plot data) as text: floats as repr (every digit, so the file is the same on every
+    machine and a re-run changes no byte), "\n" line ends."""
+    lines = [",".join(header)]
+    lines += [
+        ",".join(repr(float(v)) if isinstance(v, float | np.floating) else str(v) for v in row)
+        for row in rows
+    ]
+    return "\n".join(lines) + "\n"

@@ -8,16 +8,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-
-def _csv(header: list[str], rows) -> str:
-    # The same text verify/plots.py writes (float repr, "\n" endings); a copy, not an import, so
-    # neither stage re-runs when the other's writers change.
-    lines = [",".join(header)]
-    lines += [
-        ",".join(repr(float(v)) if isinstance(v, float | np.floating) else str(v) for v in row)
-        for row in rows
-    ]
-    return "\n".join(lines) + "\n"
+from onnxship.core.files import csv_text
 
 
 def roc_csv(y: np.ndarray, p: np.ndarray, threshold: float) -> str:
@@ -26,7 +17,7 @@ def roc_csv(y: np.ndarray, p: np.ndarray, threshold: float) -> str:
     decision = p >= threshold
     rows = [(f, t, 0, min(th, 1.0)) for f, t, th in zip(fpr, tpr, thresholds, strict=True)]
     rows.append((float(decision[y == 0].mean()), float(decision[y == 1].mean()), 1, threshold))
-    return _csv(["fpr", "tpr", "point", "threshold"], rows)
+    return csv_text(["fpr", "tpr", "point", "threshold"], rows)
 
 
 def pr_csv(y: np.ndarray, p: np.ndarray, threshold: float) -> str:
@@ -36,4 +27,4 @@ def pr_csv(y: np.ndarray, p: np.ndarray, threshold: float) -> str:
     decision = p >= threshold
     tp = float((decision & (y == 1)).sum())
     rows.append((tp / max(y.sum(), 1), tp / max(decision.sum(), 1), 1, threshold))
-    return _csv(["recall", "precision", "point", "threshold"], rows)
+    return csv_text(["recall", "precision", "point", "threshold"], rows)

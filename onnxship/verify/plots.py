@@ -7,17 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from onnxship.core.files import csv_text
+
 # |diff| below this is drawn at this value: a log axis cannot show 0.
 DIFF_FLOOR = 1e-9
-
-
-def _csv(header: list[str], rows) -> str:
-    lines = [",".join(header)]
-    lines += [
-        ",".join(repr(float(v)) if isinstance(v, float | np.floating) else str(v) for v in row)
-        for row in rows
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def prob_diff_csv(reference: np.ndarray, backends: dict[str, np.ndarray]) -> str:
@@ -25,7 +18,7 @@ def prob_diff_csv(reference: np.ndarray, backends: dict[str, np.ndarray]) -> str
     names = list(backends)
     diffs = [np.maximum(np.abs(reference - backends[n]), DIFF_FLOOR) for n in names]
     rows = [(float(reference[i]), *(float(d[i]) for d in diffs)) for i in range(len(reference))]
-    return _csv(["p_sklearn", *names], rows)
+    return csv_text(["p_sklearn", *names], rows)
 
 
 def latency_csv(results: dict, backends: tuple[str, ...], threads: int) -> str:
@@ -36,4 +29,4 @@ def latency_csv(results: dict, backends: tuple[str, ...], threads: int) -> str:
         (cell["batch_size"], *(results[b]["model"][key][batch]["p50_us"] for b in backends))
         for batch, cell in cells.items()
     ]
-    return _csv(["batch_size", *backends], rows)
+    return csv_text(["batch_size", *backends], rows)
