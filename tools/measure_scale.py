@@ -11,6 +11,7 @@ load average before and after (the figures are only comparable on a quiet machin
     python tools/measure_scale.py 10000 100000 bundled
     python tools/measure_scale.py --repo /tmp/old-checkout 100000   # measure another code tree
     python tools/measure_scale.py --stages train 100000             # stop after these stages
+    python tools/measure_scale.py --set train.n_jobs=1 1000000      # with a knob set (value in YAML)
 """
 
 from __future__ import annotations
@@ -72,7 +73,22 @@ class TreePeak:
         return self.peak, sum(self.cpu.values())
 
 
-def measure(rows: str, repo: Path, stages: tuple[str, ...]) -> dict:
+def set_params(path: Path, settings: list[str]) -> None:
+    """Apply ``key.sub=value`` settings (value read as YAML) to params.yaml, sections made as needed."""
+    yaml = YAML()
+    params = yaml.load(path)
+    for setting in settings:
+        key, _, text = setting.partition("=")
+        *parents, leaf = key.split(".")
+        section = params
+        for part in parents:
+            section = section.setdefault(part, {})
+        section[leaf] = YAML(typ="safe").load(text)
+    with open(path, "w") as handle:
+        yaml.dump(params, handle)
+
+
+def measure(rows: str, repo: Path, stages: tuple[str, ...], settings: list[str]) -> dict:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -90,6 +106,7 @@ def measure(rows: str, repo: Path, stages: tuple[str, ...]) -> dict:
             )
             with open(root / "params.yaml", "w") as handle:
                 yaml.dump(params, handle)
+        set_params(root / "params.yaml", settings)
         # The copy's own package, not the editable install of the checkout it came from.
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
         env = {**os.environ, "PATH": path, "PYTHONPATH": str(root)}
@@ -117,6 +134,7 @@ def measure(rows: str, repo: Path, stages: tuple[str, ...]) -> dict:
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         out = {
             "rows": rows,
+            "set": settings,
             "exit_code": proc.returncode,
             "seconds": round(seconds, 1),
             "stages": times,
@@ -157,9 +175,12 @@ def main() -> None:
     parser.add_argument("sizes", nargs="+", help="row counts to generate, or 'bundled'")
     parser.add_argument("--repo", type=Path, default=REPO, help="the code tree to measure (a git checkout)")
     parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated, in pipeline order")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a knob, e.g. train.n_jobs=1"
+    )
     args = parser.parse_args()
     for size in args.sizes:
-        result = measure(size, args.repo.resolve(), tuple(args.stages.split(",")))
+        result = measure(size, args.repo.resolve(), tuple(args.stages.split(",")), args.set)
         print(json.dumps(result), flush=True)
 
 
