@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import runpy
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +97,7 @@ class Built:
     served: Path  # a read-only snapshot of its artifacts as first built
 
 
-def run_stages(root: Path, stages=STAGES) -> None:
+def run_stages(root: Path, stages: Sequence[str] = tuple(STAGES)) -> None:
     """Each ``scripts/<stage>.py``'s ``main()`` in this process, in ``root`` (which holds params.yaml
     and the data), as ``dvc repro`` would run them in order, without DVC or a Python start per stage.
     A stage that raises or returns non-zero (the parity gate) fails the caller."""
