@@ -1,10 +1,13 @@
-"""Shared fixtures: the bundled data, small fitted pipelines of every model family, and the real
-pipeline run once by DVC in a temporary clone (``project``), with a snapshot of what it served."""
+"""Shared fixtures: the bundled data, small fitted pipelines of every model family, the stage scripts
+run once in this process on small params (``staged``, ``served``: the fast tier), and the real pipeline
+run once by DVC in a temporary clone (``built``, ``project``, ``built_project``: the e2e tier)."""
 
 from __future__ import annotations
 
 import functools
+import runpy
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +73,9 @@ def onnx_probabilities(model, features: dict, rows: pd.DataFrame | list[dict]) -
     return output[:, 1].astype(np.float64)
 
 
-# --- the real pipeline in a temporary clone (helpers in tests/dvc_project.py) -------------------
+# --- the pipeline's stages, run in this process: the fast tier's artifacts ----------------------------
+
+STAGES = ["train", "export", "quantize", "parity", "benchmark", "recommend"]  # in dvc.yaml's order
 
 # What a deployment receives (plus what tests compare it with): copied right after the first build,
 # before any test edits the project.
@@ -88,22 +93,70 @@ SERVED = [
 
 @dataclass(frozen=True)
 class Built:
-    root: Path  # the clone, which tests may edit (and must restore)
+    root: Path  # the project (params.yaml, data, artifacts), which tests may edit (and must restore)
     served: Path  # a read-only snapshot of its artifacts as first built
+
+
+def run_stages(root: Path, stages: Sequence[str] = tuple(STAGES)) -> None:
+    """Each ``scripts/<stage>.py``'s ``main()`` in this process, in ``root`` (which holds params.yaml
+    and the data), as ``dvc repro`` would run them in order, without DVC or a Python start per stage.
+    A stage that raises or returns non-zero (the parity gate) fails the caller."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        for stage in stages:
+            main = runpy.run_path(str(REPO / "scripts" / f"{stage}.py"), run_name=f"stage_{stage}")["main"]
+            assert not main(), f"scripts/{stage}.py returned non-zero in {root}"
+
+
+def snapshot_served(root: Path, served: Path) -> Path:
+    for name in SERVED:
+        shutil.copy2(root / "artifacts" / name, served / name)
+    return served
+
+
+def staged_params(params) -> None:
+    """The e2e tier's small params (tests/dvc_project.py ``fast``), and a benchmark at 1 and 2
+    threads, which tests/test_benchmark.py checks every backend process holds."""
+    from tests.dvc_project import fast
+
+    fast(params)
+    params["benchmark"]["threads"] = [1, 2]
+
+
+@pytest.fixture(scope="session")
+def staged(tmp_path_factory) -> Built:
+    """This project's params.yaml (``staged_params``) and data in a temporary folder, after every
+    stage script ran there in this process: the same code and params as ``built``'s `dvc repro`, so
+    the same model, contract and INT8 files, without git, DVC or a process per stage. Built once per
+    test session and shared."""
+    from tests.dvc_project import edit_params
+
+    root = tmp_path_factory.mktemp("staged")
+    shutil.copy2(REPO / "params.yaml", root / "params.yaml")
+    shutil.copytree(REPO / "data", root / "data")
+    edit_params(root, staged_params)
+    run_stages(root)
+    return Built(root=root, served=snapshot_served(root, tmp_path_factory.mktemp("staged_served")))
+
+
+@pytest.fixture
+def served(staged, tmp_path) -> Path:
+    """A private copy of the served artifacts (built in-process, ``staged``), which the test may change."""
+    return Path(shutil.copytree(staged.served, tmp_path / "artifacts"))
+
+
+# --- the real pipeline in a temporary clone (helpers in tests/dvc_project.py) -------------------
 
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Built:
     """A git repo holding the working tree's files, as a fresh clone would, with fast params,
     after a real `dvc repro`. Built once per test session and shared."""
-    from tests.dvc_project import STAGES, fast, git_project, repro
+    from tests.dvc_project import fast, git_project, repro
 
     root = git_project(tmp_path_factory.mktemp("project"), fast)
     assert repro(root) == STAGES
-    served = tmp_path_factory.mktemp("served")
-    for name in SERVED:
-        shutil.copy2(root / "artifacts" / name, served / name)
-    return Built(root=root, served=served)
+    return Built(root=root, served=snapshot_served(root, tmp_path_factory.mktemp("served")))
 
 
 @pytest.fixture
@@ -111,17 +164,11 @@ def project(built) -> Path:
     return built.root
 
 
-@pytest.fixture
-def served(built, tmp_path) -> Path:
-    """A private copy of the served artifacts, which the test may change."""
-    return Path(shutil.copytree(built.served, tmp_path / "artifacts"))
-
-
 @pytest.fixture(scope="session")
 def built_project(tmp_path_factory) -> Path:
     """A git repo of this project with tiny params, `dvc repro` run and its results committed on
     `main`. Tests copy it (`shutil.copytree`) rather than change it: one pipeline run for all."""
-    from tests.dvc_project import STAGES, git, git_project, repro, tiny
+    from tests.dvc_project import git, git_project, repro, tiny
 
     root = git_project(tmp_path_factory.mktemp("built") / "project", tiny)
     assert repro(root) == STAGES
@@ -131,7 +178,10 @@ def built_project(tmp_path_factory) -> Path:
 
 
 def pytest_collection_modifyitems(items) -> None:
-    # Anything that needs a DVC-built clone is an end-to-end test (and is slow the first time).
+    # The e2e tier (`-m e2e`): anything that needs a DVC-built clone, and the Spark tests that start a
+    # local session (a JVM: about 16 s on a quiet 2-core machine before the first job). Everything
+    # else is the fast tier (`-m "not e2e"`); `python -m pytest` runs both.
     for item in items:
-        if {"built", "built_project"} & set(getattr(item, "fixturenames", ())):
+        names = set(getattr(item, "fixturenames", ()))
+        if {"built", "built_project"} & names or (item.path.name == "test_spark.py" and "session" in names):
             item.add_marker(pytest.mark.e2e)

@@ -13,9 +13,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from tests.conftest import REPO
-
-STAGES = ["train", "export", "quantize", "parity", "benchmark", "recommend"]
+from tests.conftest import REPO, STAGES  # noqa: F401  (STAGES: for the tests that import it from here)
 
 
 def env(**extra: str) -> dict[str, str]:

@@ -77,20 +77,16 @@ def test_the_benchmark_stage_measures_on_the_threads_in_params(project):
             assert_runs_on(n, backend, result["threads"][f"threads_{n}"])
 
 
-def test_every_backend_process_runs_on_each_thread_count(served):
-    # Two counts in one process: it starts capped at 2 and threadpoolctl sets 1, then 2, after the
-    # model is loaded. The old code set the limit before unpickling, which left the OpenMP and
-    # SciPy OpenBLAS pools that scikit-learn loads at one thread per core.
-    settings = {
-        "batch_sizes": [64],
-        "threads": [1, 2],
-        "warmup": 1,
-        "min_repetitions": 2,
-        "time_budget_s": 0.0,
-    }
-    for backend in benchmark.BACKENDS:
-        result = benchmark.run_isolated(backend, str(served), settings)
-        for n in settings["threads"]:
+def test_every_backend_process_runs_on_each_thread_count(staged):
+    # The benchmark stage, run in-process on staged params that ask for threads [1, 2] (each backend
+    # process starts capped at 2; threadpoolctl sets 1, then 2, after the model is loaded). The old
+    # code set the limit before unpickling, which left the OpenMP and SciPy OpenBLAS pools that
+    # scikit-learn loads at one thread per core.
+    bench = json.loads((staged.root / "artifacts" / "benchmark.json").read_text())
+    assert bench["settings"]["threads"] == [1, 2]
+    assert set(bench["backends"]) == set(benchmark.BACKENDS)
+    for backend, result in bench["backends"].items():
+        for n in (1, 2):
             assert_runs_on(n, backend, result["threads"][f"threads_{n}"])
 
 

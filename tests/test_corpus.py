@@ -4,8 +4,8 @@ accepted result docs/errors.md documents. Shared scorer cases must get the same 
 clients (and, when accepted, the same scores).
 
 Fast by construction: stage scripts and the Python scorer run in this process (as tests/test_cli.py
-does); the cases on built artifacts share the one DVC build of tests/conftest.py (``built``); only
-the Node client runs as a process.
+does); the cases on built artifacts share the one in-process build of tests/conftest.py (``staged``:
+every stage script run once, without DVC); only the Node client runs as a process.
 """
 
 from __future__ import annotations
@@ -113,11 +113,11 @@ def test_train_case(case, tmp_path, monkeypatch, capsys):
 
 
 @pytest.fixture(scope="module")
-def built_stage(built, tmp_path_factory) -> Path:
+def built_stage(staged, tmp_path_factory) -> Path:
     """The built project's params.yaml and artifacts, copied once (cases copy this copy)."""
     root = tmp_path_factory.mktemp("corpus_built")
-    shutil.copytree(built.root / "artifacts", root / "artifacts")
-    shutil.copy2(built.root / "params.yaml", root / "params.yaml")
+    shutil.copytree(staged.root / "artifacts", root / "artifacts")
+    shutil.copy2(staged.root / "params.yaml", root / "params.yaml")
     return root
 
 
@@ -133,9 +133,9 @@ def test_artifact_stage_case(case, built_stage, tmp_path, monkeypatch, capsys):
 
 
 @pytest.fixture(scope="module")
-def served_once(built, tmp_path_factory) -> Path:
+def served_once(staged, tmp_path_factory) -> Path:
     """The served artifacts, copied once; cases that edit them take their own copy."""
-    return Path(shutil.copytree(built.served, tmp_path_factory.mktemp("corpus_served") / "artifacts"))
+    return Path(shutil.copytree(staged.served, tmp_path_factory.mktemp("corpus_served") / "artifacts"))
 
 
 def scorer_setup(case: dict, served_once: Path, tmp_path: Path) -> tuple[Path, Path, Path]:

@@ -109,6 +109,13 @@ def test_the_contract_doc_documents_every_contract_field():
         assert not missing, f"docs/contract.md does not document {sorted(missing)}"
 
 
+def test_export_stage_output_matches_the_schemas(staged):
+    # What scripts/export.py wrote (run in-process on the fast params, tests/conftest.py ``staged``).
+    for name in schema.NAMES:
+        instance = json.loads((staged.served / f"{name}.json").read_text())
+        assert schema.errors(instance, name) == []
+
+
 # --- the export stage, run as DVC runs it, in the built clone ----------------------------------------
 
 
@@ -119,12 +126,6 @@ def run_export(project):
 def snapshot(project) -> dict[str, bytes]:
     names = ("model.onnx", "onnx_features.json", "onnx_metadata.json")
     return {name: (project / "artifacts" / name).read_bytes() for name in names}
-
-
-def test_export_stage_output_matches_the_schemas(built):
-    for name in schema.NAMES:
-        instance = json.loads((built.served / f"{name}.json").read_text())
-        assert schema.errors(instance, name) == []
 
 
 def test_export_stage_refuses_to_write_a_contract_that_breaks_the_schema(project):
