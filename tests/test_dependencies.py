@@ -61,6 +61,8 @@ def test_every_pin_is_exact_and_hashed_and_covers_the_direct_dependencies(locked
 
 def test_the_spark_extra_keeps_the_pipelines_pins():
     base, spark = pins("requirements.txt"), pins("requirements-spark.txt")
+    assert {"pyspark", "py4j", "pyarrow"} <= spark.keys()
+    # A package in both files has the same version in both, so installing both at once resolves.
     for name in set(base) & set(spark):
         assert spark[name][0] == base[name][0], name
     # protobuf 7 breaks skl2onnx's tree export (FIELD_NOTES).

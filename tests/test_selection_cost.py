@@ -39,11 +39,11 @@ def test_forest_caps_rows_per_tree_only_when_the_fit_set_is_larger():
 
 def test_bad_cost_knobs_are_refused():
     raw = bundled()
-    raw["train"]["hist_gradient_boosting"]["early_stopping"] = "sometimes"
+    raw["train"].setdefault("hist_gradient_boosting", {})["early_stopping"] = "sometimes"
     with pytest.raises(UserError, match="early_stopping"):
         parse_params(raw)
     raw = bundled()
-    raw["train"]["screen"]["keep"] = 0
+    raw["train"].setdefault("screen", {})["keep"] = 0
     with pytest.raises(UserError, match=r"train\.screen\.keep"):
         parse_params(raw)
 

@@ -342,16 +342,6 @@ def test_the_deprecated_module_name_warns_and_runs_the_same_command_line(tmp_pat
     assert lines[1].startswith("error: ") and str(tmp_path / "none") in lines[1]
 
 
-def test_spark_requirements_are_exact_pins_on_top_of_requirements_txt():
-    def pins(name: str) -> dict[str, str]:
-        lines = [ln.strip() for ln in (REPO / name).read_text().splitlines()]
-        return dict(ln.split("==") for ln in lines if "==" in ln and not ln.startswith("#"))
-
-    base, extra = pins("requirements.txt"), pins("requirements-spark.txt")
-    assert {"pyspark", "py4j", "pyarrow"} <= extra.keys()
-    assert not extra.keys() & base.keys()  # nothing re-pinned: installable on top
-
-
 CONNECT = """
 import csv, json, sys
 from onnxship.core.errors import UserError
