@@ -65,7 +65,7 @@ def test_the_spark_extra_keeps_the_pipelines_pins():
     # A package in both files has the same version in both, so installing both at once resolves.
     for name in set(base) & set(spark):
         assert spark[name][0] == base[name][0], name
-    # protobuf 7 breaks skl2onnx's tree export (FIELD_NOTES).
+    # protobuf 7 breaks skl2onnx's tree export (docs/dependencies.md).
     assert base["protobuf"][0].startswith("6.")
 
 

@@ -88,86 +88,108 @@ def set_params(path: Path, settings: list[str]) -> None:
         yaml.dump(params, handle)
 
 
+def prepare(root: Path, repo: Path, rows: str, settings: list[str]) -> None:
+    """A git repo at ``root`` with ``repo``'s tracked files, the generated CSV and the settings."""
+    files = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True)
+    for name in files.stdout.split():
+        if (repo / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / name, root / name)
+    if rows != "bundled":
+        make_dataset(int(rows)).to_csv(root / "data" / "generated.csv", index=False)
+        data = ["data.path=data/generated.csv", "data.target=status", "data.positive_label=churned"]
+        settings = data + settings
+    set_params(root / "params.yaml", settings)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+
+
+def run_stage(root: Path, stage: str) -> tuple[subprocess.CompletedProcess, float, int, float]:
+    """``dvc repro --single-item stage`` in ``root``: the process, its wall seconds, the peak of the
+    summed RSS of its process tree and that tree's CPU seconds."""
+    # The copy's own package, not the editable install of the checkout it came from.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, "PATH": path, "PYTHONPATH": str(root)}
+    start = time.perf_counter()
+    command = [sys.executable, "-m", "dvc", "repro", "--single-item", stage]
+    proc = subprocess.Popen(
+        command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    sampler = TreePeak(proc.pid)
+    stdout, stderr = proc.communicate()
+    peak, cpu_s = sampler.stop()
+    done = subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+    return done, time.perf_counter() - start, peak, cpu_s
+
+
+def results(artifacts: Path) -> dict:
+    """What the run chose and how it scored, from whichever of its reports exist."""
+    out = {}
+    lineage_path, parity_path = artifacts / "lineage.json", artifacts / "parity_report.json"
+    if lineage_path.is_file():
+        lineage = json.loads(lineage_path.read_text())
+        out.update(
+            chosen=lineage["chosen"]["family"],
+            test_scores=lineage["test_scores"],
+            test_rows=lineage["split"]["test_rows"],
+            cv={k: v["mean"] for k, v in lineage["cv"]["candidates"].items()},
+            screen=lineage["cv"].get("screen"),
+            id_like=lineage["roles"]["id_like"],
+        )
+    if parity_path.is_file():
+        parity = json.loads(parity_path.read_text())
+        out.update(
+            parity_passed=parity["passed"],
+            onnx_max_abs_diff=parity["backends"]["onnx"]["max_abs_diff"],
+            model_onnx_bytes=(artifacts / "model.onnx").stat().st_size,
+        )
+    return out
+
+
 def measure(rows: str, repo: Path, stages: tuple[str, ...], settings: list[str]) -> dict:
+    """One JSON-able record: each stage's time, CPU and memory, then what the run chose (see main)."""
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        files = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True)
-        for name in files.stdout.split():
-            if (repo / name).is_file():
-                (root / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(repo / name, root / name)
-        if rows != "bundled":
-            make_dataset(int(rows)).to_csv(root / "data" / "generated.csv", index=False)
-            yaml = YAML()
-            params = yaml.load(root / "params.yaml")
-            params["data"].update(
-                {"path": "data/generated.csv", "target": "status", "positive_label": "churned"}
-            )
-            with open(root / "params.yaml", "w") as handle:
-                yaml.dump(params, handle)
-        set_params(root / "params.yaml", settings)
-        # The copy's own package, not the editable install of the checkout it came from.
-        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-        env = {**os.environ, "PATH": path, "PYTHONPATH": str(root)}
-        subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-        times, peaks, cpu, seconds = {}, {}, {}, 0.0
+        prepare(root, repo, rows, settings)
+        times, peaks, cpu, done = {}, {}, {}, None
         for stage in stages:
-            start = time.perf_counter()
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "dvc", "repro", "--single-item", stage],
-                cwd=root,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+            done, seconds, peak, cpu_s = run_stage(root, stage)
+            times[stage], peaks[stage], cpu[stage] = (
+                round(seconds, 1),
+                round(peak / 2**20, 1),
+                round(cpu_s, 1),
             )
-            sampler = TreePeak(proc.pid)
-            _, stderr = proc.communicate()
-            peak, cpu_s = sampler.stop()
-            peaks[stage], cpu[stage] = round(peak / 2**20, 1), round(cpu_s, 1)
-            times[stage] = round(time.perf_counter() - start, 1)
-            seconds += times[stage]
-            if proc.returncode:
+            if done.returncode:
                 break
-        # ru_maxrss of children: the largest single process among all that have ended (Linux, KiB).
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         out = {
             "rows": rows,
             "set": settings,
-            "exit_code": proc.returncode,
-            "seconds": round(seconds, 1),
+            "exit_code": done.returncode,
+            "seconds": round(sum(times.values()), 1),
             "stages": times,
             # CPU seconds of all the stage's processes: on a loaded machine the wall times stretch,
             # this much less; on a quiet 2-core machine wall >= cpu / 2.
             "cpu_seconds": cpu,
-            "peak_rss_mb_largest_process": round(peak_mb, 1),
+            # ru_maxrss of children: the largest single process among all that have ended (Linux, KiB).
+            "peak_rss_mb_largest_process": round(
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+            ),
             "peak_rss_mb_all_processes": peaks,
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         }
-        lineage_path = root / "artifacts" / "lineage.json"
-        if "train" in times:
-            lineage = json.loads(lineage_path.read_text())
-            out.update(
-                chosen=lineage["chosen"]["family"],
-                test_scores=lineage["test_scores"],
-                test_rows=lineage["split"]["test_rows"],
-                cv={k: v["mean"] for k, v in lineage["cv"]["candidates"].items()},
-                screen=lineage["cv"].get("screen"),
-                id_like=lineage["roles"]["id_like"],
-            )
-        parity_path = root / "artifacts" / "parity_report.json"
-        if proc.returncode == 0 and "parity" in times:
-            parity = json.loads(parity_path.read_text())
-            out.update(
-                parity_passed=parity["passed"],
-                onnx_max_abs_diff=parity["backends"]["onnx"]["max_abs_diff"],
-                model_onnx_bytes=(root / "artifacts" / "model.onnx").stat().st_size,
-            )
-        if proc.returncode:
-            out["stderr_tail"] = stderr[-2000:]
-        return out
+        if done.returncode:
+            out["stderr_tail"] = done.stderr[-2000:]  # the stage's own error: what went wrong
+            return out
+        return out | results(root / "artifacts")
+
+
+def setting(text: str) -> str:
+    """A ``--set`` value: KEY=VALUE, the key dotted (train.n_jobs), the value YAML."""
+    key, sep, _ = text.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. train.n_jobs=1)")
+    return text
 
 
 def main() -> None:
@@ -176,7 +198,12 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, default=REPO, help="the code tree to measure (a git checkout)")
     parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated, in pipeline order")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="a knob, e.g. train.n_jobs=1"
+        "--set",
+        action="append",
+        default=[],
+        type=setting,
+        metavar="KEY=VALUE",
+        help="a knob, e.g. train.n_jobs=1",
     )
     args = parser.parse_args()
     for size in args.sizes:

@@ -1,7 +1,7 @@
 """Candidate pipelines: one ColumnTransformer + one estimator per model family.
 
 Every piece here converts with skl2onnx. Trees get no scaler: float32 scaling moves rows across
-split thresholds (FIELD_NOTES), and trees do not need it.
+split thresholds (a measured pitfall of skl2onnx), and trees do not need it.
 """
 
 from __future__ import annotations
