@@ -1,4 +1,4 @@
-"""The standalone scorer on the artifacts the real pipeline built: same inputs as training, same
+"""The standalone scorer on the artifacts the stage scripts built (`served`): same inputs as training, same
 scores as scikit-learn, clear errors, atomic output, load-time checks, no heavy imports."""
 
 from __future__ import annotations
