@@ -7,6 +7,7 @@ tests/test_corpus.py checks that the file is up to date, so every corpus case is
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from tests.corpus_cases import load_cases
@@ -67,5 +68,8 @@ def render(cases: list[dict]) -> str:
 
 
 if __name__ == "__main__":
+    # No options: any argument (--help too) gets the docstring instead of a rewritten file.
+    if sys.argv[1:]:
+        raise SystemExit(__doc__)
     DOC.write_text(render(load_cases()))
     print(f"wrote {DOC}")

@@ -9,6 +9,7 @@ tests/test_params.py checks that the file is up to date, so every knob is listed
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -151,5 +152,8 @@ def render(root: Path = ROOT) -> str:
 
 
 if __name__ == "__main__":
+    # No options: any argument (--help too) gets the docstring instead of a rewritten file.
+    if sys.argv[1:]:
+        raise SystemExit(__doc__)
     DOC.write_text(render())
     print(f"wrote {DOC}")
