@@ -75,6 +75,25 @@ def test_duplicate_candidate_is_refused():
     assert "twice" in _error(raw)
 
 
+def test_a_validators_message_is_shown_as_written():
+    # The validator's own words: no pydantic "Value error, " prefix, and never the whole section the
+    # rule was checked on as "(got {...})".
+    raw = bundled()
+    raw["train"]["candidates"] = ["mlp", "mlp"]
+    assert _error(raw) == "params.yaml: train.candidates lists a family twice: ['mlp', 'mlp']"
+    raw = bundled()
+    raw["data"]["positive_label"] = True
+    assert _error(raw) == (
+        "params.yaml: 'data.positive_label': the unquoted YAML boolean true is not a label: quote the "
+        'target value as written in the CSV, e.g. positive_label: "true"'
+    )
+    # A section of the wrong type is named, not dumped.
+    raw = bundled()
+    raw["train"] = ["mlp"]
+    message = "params.yaml: 'train': Input should be a valid dictionary or instance of TrainParams"
+    assert _error(raw) == message
+
+
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(UserError, match="not found"):
         load_params(tmp_path / "params.yaml")

@@ -27,6 +27,44 @@ def test_the_split_is_stratified_disjoint_and_covers_every_row():
     assert len(idx_test) == 25 and y[idx_test].sum() == 5  # a quarter of the 20 positives
 
 
+def test_the_training_split_needs_cv_folds_rows_of_each_class():
+    # 10 positives in 60 rows. test_size 0.5: 30 test rows, 30 training rows of which 30 * 10/60 = 5
+    # are positive, enough for 5 folds. test_size 0.6: ceil(0.6 * 60) = 36 test rows, 24 training
+    # rows with 24 * 10/60 = 4 positives: one short. The whole file's 10 positives passed the old
+    # check (2 per fold), yet scikit-learn refused to fold.
+    y = np.array([1] * 10 + [0] * 50)
+    idx_train, _ = run.split_rows(y, small_train_params(test_size=0.5, cv_folds=5))
+    assert len(idx_train) == 30 and y[idx_train].sum() == 5
+    wanted = (
+        r"train.test_size 0.6 leaves 24 training rows, 4 of the smaller class; "
+        r"train.cv_folds 5 needs at least 5: lower train.test_size or train.cv_folds"
+    )
+    with pytest.raises(UserError, match=wanted):
+        run.split_rows(y, small_train_params(test_size=0.6, cv_folds=5))
+    # ceil(0.999 * 60) = 60 test rows: nothing trains (scikit-learn would refuse to split at all).
+    with pytest.raises(UserError, match="leaves 0 training rows, 0 of the smaller class"):
+        run.split_rows(y, small_train_params(test_size=0.999, cv_folds=5))
+
+
+def test_the_test_split_needs_both_classes():
+    # 10 positives in 100 rows, test_size 0.03: 3 test rows, 3 * 10/100 = 0.3 positives, rounded to
+    # none (the 0.7 remainder of the 2.7 negatives wins the third row). No positive test row: no test
+    # scores, no ROC or precision-recall curve.
+    y = np.array([1] * 10 + [0] * 90)
+    wanted = r"train.test_size 0.03 holds out 3 test rows, none of one class; .* raise train.test_size$"
+    with pytest.raises(UserError, match=wanted):
+        run.split_rows(y, small_train_params(test_size=0.03, cv_folds=5))
+    # A single test row can never hold both classes (scikit-learn would refuse to split).
+    with pytest.raises(UserError, match="holds out 1 test rows, none of one class"):
+        run.split_rows(y, small_train_params(test_size=0.01, cv_folds=5))
+    # The cap set the size: its knob is the one to raise.
+    wanted = r"3 test rows \(capped by train.test_max_rows 3\).* raise train.test_max_rows"
+    with pytest.raises(UserError, match=wanted):
+        run.split_rows(y, small_train_params(test_size=0.2, test_max_rows=3, cv_folds=5))
+    _, idx_test = run.split_rows(y, small_train_params(test_size=0.1, cv_folds=5))
+    assert len(idx_test) == 10 and y[idx_test].sum() == 1
+
+
 def test_calibration_rows_are_training_rows_in_file_order():
     idx_train = [9, 2, 7, 4, 0, 5]  # the test rows are 1, 3, 6, 8
     rows = run.calibration_rows(idx_train, small_train_params(calibration_rows=4, seed=3))

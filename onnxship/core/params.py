@@ -285,9 +285,15 @@ def _describe(error: dict) -> str:
         return f"unknown key '{dotted}'{hint}; remove it or fix its spelling"
     if error["type"] == "missing":
         return f"missing required key '{dotted}'; add it"
-    if error["type"] == "value_error" and not loc:
-        return str(error["ctx"]["error"])  # a rule across sections: its message names the keys
-    return f"'{dotted}': {error['msg']} (got {error.get('input')!r})"
+    if error["type"] == "value_error":
+        # Our validator's own message, which names the value (pydantic's msg adds "Value error, ");
+        # a rule on a section or across sections names its keys too, so gets no prefix.
+        message = str(error["ctx"]["error"])
+        return message if not loc or dotted in message else f"'{dotted}': {message}"
+    got = error.get("input")
+    # A whole section (a mapping, or a list where a section belongs) would bury the message.
+    shown = "" if isinstance(got, dict) or (isinstance(got, list) and len(loc) <= 1) else f" (got {got!r})"
+    return f"'{dotted}': {error['msg']}{shown}"
 
 
 def parse_params(raw: object) -> Params:

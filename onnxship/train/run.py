@@ -10,6 +10,7 @@ Nothing here writes a file: ``scripts/train.py`` writes what the result holds.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -137,7 +138,8 @@ def prepare(frame: pd.DataFrame, dp: DataParams, tp: TrainParams) -> lineage.Dat
 
 def check_class_sizes(y: np.ndarray, folds: int) -> None:
     """The smaller class needs two rows per fold: one fold's worth for the test split, and one in
-    each of the ``folds`` CV folds."""
+    each of the ``folds`` CV folds. A first check on the whole file, naming the data; split_rows
+    then checks what train.test_size actually leaves on each side."""
     minority = min(y.sum(), len(y) - y.sum())
     if minority < 2 * folds:
         raise UserError(
@@ -154,8 +156,46 @@ def held_out(rows: int, tp: TrainParams) -> float | int:
 
 
 def split_rows(y: np.ndarray, tp: TrainParams) -> tuple[list[int], list[int]]:
-    """(training rows, test rows): a stratified split, seeded by train.seed."""
-    return train_test_split(range(len(y)), test_size=held_out(len(y), tp), stratify=y, random_state=tp.seed)
+    """(training rows, test rows): a stratified split, seeded by train.seed. A UserError if either
+    side is too small for its job (checked on the split itself: the whole file's class counts say
+    nothing about what train.test_size leaves for CV)."""
+    test = held_out(len(y), tp)
+    # scikit-learn's own sizes: ceil of a share for the test split, the rest trains. Under two rows
+    # on a side (fewer than the classes) it refuses to split at all: that side lacks a class.
+    n_test = test if isinstance(test, int) else math.ceil(test * len(y))
+    if len(y) - n_test < 2:
+        check_training_classes(np.zeros(max(len(y) - n_test, 0), dtype=int), tp)
+    if n_test < 2:
+        check_test_classes(np.zeros(n_test, dtype=int), tp)
+    idx_train, idx_test = train_test_split(range(len(y)), test_size=test, stratify=y, random_state=tp.seed)
+    check_training_classes(y[idx_train], tp)
+    check_test_classes(y[idx_test], tp)
+    return idx_train, idx_test
+
+
+def check_training_classes(y_train: np.ndarray, tp: TrainParams) -> None:
+    """Stratified CV needs train.cv_folds training rows of each class: else a fold has none of it
+    (its score is undefined) or scikit-learn refuses to fold."""
+    minority = int(min(y_train.sum(), len(y_train) - y_train.sum()))
+    if minority < tp.cv_folds:
+        raise UserError(
+            f"train.test_size {tp.test_size} leaves {len(y_train)} training rows, {minority} of the "
+            f"smaller class; train.cv_folds {tp.cv_folds} needs at least {tp.cv_folds}: lower "
+            f"train.test_size or train.cv_folds"
+        )
+
+
+def check_test_classes(y_test: np.ndarray, tp: TrainParams) -> None:
+    """The test scores and the ROC and precision-recall curves need both classes among the test rows."""
+    minority = int(min(y_test.sum(), len(y_test) - y_test.sum()))
+    if minority < 1:
+        capped = len(y_test) == tp.test_max_rows
+        raise UserError(
+            f"train.test_size {tp.test_size} holds out {len(y_test)} test rows"
+            f"{f' (capped by train.test_max_rows {tp.test_max_rows})' if capped else ''}, none of one "
+            f"class; test scores and curves need both: raise "
+            f"{'train.test_max_rows' if capped else 'train.test_size'}"
+        )
 
 
 def calibration_rows(idx_train: list[int], tp: TrainParams) -> list[int]:
