@@ -46,6 +46,8 @@ def run(paths: Artifacts, params: ParityParams) -> ParityResult:
         log.info("%s: %s, %s", name, figures, "; ".join(result["reasons"]) or "passed")
         for line in log_lines(result.get("diagnosis", {})):
             log.warning("%s diagnosis: %s", name, line)
+    if not report["backends"]["int8"]["deployable"] and params.int8_on_failure == "not_deployable":
+        log.warning("INT8 is outside its tolerances: marked not deployable (parity.int8_on_failure)")
     reference = probabilities.pop("sklearn")
     return ParityResult(report, prob_diff_csv(reference, probabilities))
 
