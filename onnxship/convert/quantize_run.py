@@ -22,7 +22,7 @@ from onnxship.core import files
 from onnxship.core.errors import UserError
 from onnxship.core.params import QuantizeParams, Tolerance
 from onnxship.core.paths import Artifacts
-from onnxship.train import data
+from onnxship.train import table
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def load_input(paths: Artifacts) -> QuantizeInput:
         source=paths.model_onnx,
         features=files.read_json(paths.features),
         metadata=files.read_json(paths.metadata),
-        calibration=data.read_csv(paths.calibration_csv),
+        calibration=table.read_csv(paths.calibration_csv),
     )
 
 

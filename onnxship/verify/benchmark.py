@@ -137,16 +137,16 @@ def _scorers(backend: str, artifacts: Artifacts, threads: int, lineage: dict):
     if backend == "sklearn":
         import pandas as pd
 
-        from onnxship.train import data
+        from onnxship.train import table
         from onnxship.train.lineage import load_verified_joblib
 
         pipeline = load_verified_joblib(artifacts.model_joblib, lineage["model_sha256"])
         load_s = time.perf_counter() - start
         column = list(pipeline.classes_).index(1)
-        roles, threshold = data.Roles(**lineage["roles"]), lineage["threshold"]["value"]
+        roles, threshold = table.Roles(**lineage["roles"]), lineage["threshold"]["value"]
 
         def prepare(records):
-            return data.features(pd.DataFrame.from_records(records), roles)
+            return table.features(pd.DataFrame.from_records(records), roles)
 
         def model(prepared):
             return pipeline.predict_proba(prepared)[:, column]

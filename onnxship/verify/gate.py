@@ -15,7 +15,7 @@ from onnxship.core import files
 from onnxship.core.errors import UserError
 from onnxship.core.params import ParityParams
 from onnxship.core.paths import Artifacts
-from onnxship.train import data
+from onnxship.train import table
 from onnxship.train.lineage import load_trained
 from onnxship.verify import parity
 from onnxship.verify.diagnose.run import log_lines
@@ -57,7 +57,7 @@ def gate_input(paths: Artifacts, params: ParityParams) -> parity.GateInput:
     trained, problems = load_trained(paths, strict_threshold=False)
     if not paths.test_csv.is_file():
         raise UserError(f"{paths.test_csv} not found: run the train stage first (dvc repro)")
-    raw = sample_rows(data.read_csv(paths.test_csv), params.max_rows)
+    raw = sample_rows(table.read_csv(paths.test_csv), params.max_rows)
     cases = [f"test row {i}" for i in range(len(raw))]
     rows = raw.to_dict("records")
     if params.edge_rows:
