@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import logging
 
-from onnxship.convert.quantize_run import Options, QuantizeInput, quantize_model
+from onnxship.convert.quantize_run import Options, from_artifacts
 from onnxship.core import files
-from onnxship.core.errors import UserError
 from onnxship.core.params import load_params
 from onnxship.core.paths import Artifacts
 from onnxship.core.stage import run
-from onnxship.train import data
 
 ARTIFACTS = Artifacts()
 log = logging.getLogger("quantize")
@@ -28,17 +26,7 @@ log = logging.getLogger("quantize")
 def main() -> None:
     params = load_params("params.yaml")
     options = Options.from_params(params.quantize, params.parity.tolerances.int8, params.parity.max_edge_rows)
-    for path, stage in ((ARTIFACTS.model_onnx, "export"), (ARTIFACTS.calibration_csv, "train")):
-        if not path.exists():
-            raise UserError(f"{path} not found: run the {stage} stage first (dvc repro)")
-    inputs = QuantizeInput(
-        fp32_bytes=ARTIFACTS.model_onnx.read_bytes(),
-        source=ARTIFACTS.model_onnx,
-        features=files.read_json(ARTIFACTS.features),
-        metadata=files.read_json(ARTIFACTS.metadata),
-        calibration=data.read_csv(ARTIFACTS.calibration_csv),
-    )
-    result = quantize_model(inputs, options)
+    result = from_artifacts(ARTIFACTS, options)
     files.atomic_write_bytes(ARTIFACTS.model_int8, result.int8_bytes)
     files.write_json(ARTIFACTS.quantize_report, result.report)
     log.info(result.statement)

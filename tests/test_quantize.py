@@ -178,3 +178,17 @@ def test_search_off_quantizes_every_matmul_and_reports_the_failure():
     assert [n["quantized"] for n in found["nodes"]] == [True, True]
     assert found["split_plan"] == []  # nothing split
     assert not found["final"]["passed"]  # far-out edge rows: dynamic INT8 of the whole layer fails
+
+
+def test_the_stage_names_the_stage_to_run_when_its_input_is_missing(tmp_path):
+    # quantize_run.load_input reads what export and train wrote; a missing file names its stage.
+    from onnxship.convert.quantize_run import load_input
+    from onnxship.core.errors import UserError
+    from onnxship.core.paths import Artifacts
+
+    paths = Artifacts(tmp_path)
+    with pytest.raises(UserError, match=r"model\.onnx not found: run the export stage first"):
+        load_input(paths)
+    paths.model_onnx.write_bytes(b"")
+    with pytest.raises(UserError, match=r"calibration\.csv not found: run the train stage first"):
+        load_input(paths)

@@ -74,6 +74,19 @@ def test_every_stage_depends_on_exactly_the_code_it_runs():
         assert not listed - imported, f"stage {name} lists {sorted(listed - imported)}, which it never runs"
 
 
+def test_each_helper_is_a_dep_only_of_the_stages_that_own_it():
+    # Issue 19: role inference is train's, each plot writer its stage's; an edit to one re-runs only
+    # its stage (and what its outputs feed), not every stage that shares a module with it.
+    stages = dvc_stages()
+    owners = {
+        "onnxship/train/data.py": {"train"},
+        "onnxship/verify/gate.py": {"parity"},
+        "onnxship/verify/benchmark.py": {"benchmark"},
+    }
+    for module, expected in owners.items():
+        assert {name for name, stage in stages.items() if module in stage["deps"]} == expected, module
+
+
 def test_the_deps_check_sees_extra_and_missing_modules(tmp_path):
     # The check above on a made-up stage: one module too many, one missing.
     script = tmp_path / "stage.py"

@@ -22,8 +22,8 @@ from onnxship.core.errors import UserError
 from onnxship.core.files import json_bytes, versions
 from onnxship.core.params import ExportParams
 from onnxship.core.paths import FEATURES_FILE, MODEL_FILE
-from onnxship.train.data import Roles
 from onnxship.train.lineage import Trained
+from onnxship.train.table import Roles
 from onnxship.train.transformers import CategoryCodes
 
 # The lowest default-domain opset the exported graphs are written for (params.yaml allows no lower).

@@ -34,7 +34,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from onnxship.convert.graph import normalize
+from onnxship.convert.graph import normalize, producers
 from onnxship.core.errors import UserError
 
 
@@ -146,38 +146,35 @@ def _quantize_file(
 
 
 def quantized_nodes(fp32: onnx.ModelProto, int8: onnx.ModelProto) -> Counter:
-    """FP32 nodes, by op type, that the INT8 graph computes differently.
+    """FP32 nodes, by op type, that the INT8 graph computes differently (see ``is_quantized``)."""
+    writers = producers(int8.graph)
+    return Counter(node.op_type for node in fp32.graph.node if is_quantized(node, writers))
+
+
+def quantized_node_names(fp32: onnx.ModelProto, int8: onnx.ModelProto) -> list[str]:
+    """Names of the FP32 MatMul/Gemm nodes that are quantized in ``int8`` (see ``is_quantized``)."""
+    writers = producers(int8.graph)
+    return [
+        node.name for node in fp32.graph.node if node.op_type in QUANTIZED_OPS and is_quantized(node, writers)
+    ]
+
+
+def is_quantized(node: onnx.NodeProto, int8_producers: Mapping[str, onnx.NodeProto]) -> bool:
+    """Whether the INT8 graph (given as its producer map) computes FP32 ``node`` differently.
 
     A node counts as quantized when the op that produces its first output in the INT8 graph is
     not the same op type (e.g. MatMul -> MatMulInteger + dequantizing Mul), or when one of its
     inputs passes through a DequantizeLinear (static QDQ keeps the MatMul, fed by DQ nodes).
     """
-    producers = {out: node for node in int8.graph.node for out in node.output}
-    counted: Counter = Counter()
-    for node in fp32.graph.node:
-        producer = producers.get(node.output[0])
-        if (
-            producer is None
-            or producer.op_type != node.op_type
-            or any(
-                producers.get(name) is not None and producers[name].op_type == "DequantizeLinear"
-                for name in producer.input
-            )
-        ):
-            counted[node.op_type] += 1
-    return counted
-
-
-def quantized_node_names(fp32: onnx.ModelProto, int8: onnx.ModelProto) -> list[str]:
-    """Names of the FP32 MatMul/Gemm nodes that are quantized in ``int8`` (same rule as above)."""
-    names = []
-    for node in fp32.graph.node:
-        if node.op_type in QUANTIZED_OPS:
-            single = onnx.ModelProto()
-            single.graph.node.append(node)
-            if sum(quantized_nodes(single, int8).values()):
-                names.append(node.name)
-    return names
+    producer = int8_producers.get(node.output[0])
+    return (
+        producer is None
+        or producer.op_type != node.op_type
+        or any(
+            int8_producers.get(name) is not None and int8_producers[name].op_type == "DequantizeLinear"
+            for name in producer.input
+        )
+    )
 
 
 def quantizable_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:

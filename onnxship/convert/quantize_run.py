@@ -1,9 +1,10 @@
 """The quantize stage as one function: export's FP32 model and train's calibration rows in, the
 INT8 model and quantize_report.json out.
 
-``scripts/quantize.py`` reads the params and files, calls ``quantize_model`` and writes what it
-returns. The search itself is onnxship.convert.quantize_search; this module builds its rows and
-target from the params and writes down what it decided.
+``scripts/quantize.py`` reads the params, calls ``from_artifacts`` (the files, then
+``quantize_model``) and writes what it returns. The search itself is
+onnxship.convert.quantize_search; this module builds its rows and target from the params and writes
+down what it decided.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ import pandas as pd
 from onnxship.convert.edge_rows import edge_rows
 from onnxship.convert.quantize import read_model
 from onnxship.convert.quantize_search import Rows, Settings, Target, search, search_rows
+from onnxship.core import files
+from onnxship.core.errors import UserError
 from onnxship.core.params import QuantizeParams, Tolerance
+from onnxship.core.paths import Artifacts
+from onnxship.train import table
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,26 @@ class QuantizeResult:
     int8_bytes: bytes
     report: dict  # quantize_report.json
     statement: str  # one line for the log
+
+
+def from_artifacts(paths: Artifacts, options: Options) -> QuantizeResult:
+    """The quantize stage: read what export and train wrote under ``paths`` and quantize it."""
+    return quantize_model(load_input(paths), options)
+
+
+def load_input(paths: Artifacts) -> QuantizeInput:
+    """Export's model and contract files and train's calibration rows, or a one-line error naming
+    the stage to run when one is missing."""
+    for path, stage in ((paths.model_onnx, "export"), (paths.calibration_csv, "train")):
+        if not path.exists():
+            raise UserError(f"{path} not found: run the {stage} stage first (dvc repro)")
+    return QuantizeInput(
+        fp32_bytes=paths.model_onnx.read_bytes(),
+        source=paths.model_onnx,
+        features=files.read_json(paths.features),
+        metadata=files.read_json(paths.metadata),
+        calibration=table.read_csv(paths.calibration_csv),
+    )
 
 
 def quantize_model(inputs: QuantizeInput, options: Options) -> QuantizeResult:

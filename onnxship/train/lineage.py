@@ -21,7 +21,7 @@ from onnxship.core.errors import UserError
 from onnxship.core.files import read_json, require, sha256_file, versions
 from onnxship.core.params import DataParams, TrainParams
 from onnxship.core.paths import Artifacts
-from onnxship.train.data import Roles, negative_label
+from onnxship.train.table import Roles
 
 
 def joblib_bytes(obj) -> bytes:
@@ -196,3 +196,8 @@ def build(
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "versions": versions("scikit-learn", "numpy", "scipy", "pandas", "joblib"),
     }
+
+
+def negative_label(frame: pd.DataFrame, params: DataParams) -> str:
+    """The target value that is not the positive label (call after ``data.target`` has validated it)."""
+    return next(v for v in sorted(frame[params.target].unique()) if v != str(params.positive_label))

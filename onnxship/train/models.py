@@ -20,7 +20,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from onnxship.contract.spec import CATEGORICAL_MISSING
 from onnxship.core.errors import UserError
 from onnxship.core.params import TrainParams
-from onnxship.train.data import Roles
+from onnxship.train.table import Roles
 from onnxship.train.transformers import RareCategoryGrouper
 
 # What a missing categorical becomes inside the model; a category of its own.

@@ -32,7 +32,6 @@ from onnxship.core import files
 from onnxship.core.errors import UserError
 from onnxship.core.params import BenchmarkParams
 from onnxship.core.paths import Artifacts
-from onnxship.verify import plots
 from onnxship.verify.threadlimits import (
     limit_threads,
     os_thread_count,
@@ -79,7 +78,7 @@ def run_all(paths: Artifacts, params: BenchmarkParams) -> BenchmarkResult:
     }
     for backend in BACKENDS[1:]:
         log.info("%s p50 speed-up vs scikit-learn, end to end: %s", backend, ratios["end_to_end"][backend])
-    return BenchmarkResult(report, plots.latency_csv(results, BACKENDS, params.threads[0]))
+    return BenchmarkResult(report, latency_csv(results, BACKENDS, params.threads[0]))
 
 
 def check_int8(paths: Artifacts) -> None:
@@ -138,16 +137,16 @@ def _scorers(backend: str, artifacts: Artifacts, threads: int, lineage: dict):
     if backend == "sklearn":
         import pandas as pd
 
-        from onnxship.train import data
+        from onnxship.train import table
         from onnxship.train.lineage import load_verified_joblib
 
         pipeline = load_verified_joblib(artifacts.model_joblib, lineage["model_sha256"])
         load_s = time.perf_counter() - start
         column = list(pipeline.classes_).index(1)
-        roles, threshold = data.Roles(**lineage["roles"]), lineage["threshold"]["value"]
+        roles, threshold = table.Roles(**lineage["roles"]), lineage["threshold"]["value"]
 
         def prepare(records):
-            return data.features(pd.DataFrame.from_records(records), roles)
+            return table.features(pd.DataFrame.from_records(records), roles)
 
         def model(prepared):
             return pipeline.predict_proba(prepared)[:, column]
@@ -269,3 +268,15 @@ def environment(threads: list[int]) -> dict:
         "backends.<backend>.threads",
         "versions": versions("scikit-learn", "onnxruntime", "numpy", "pandas"),
     }
+
+
+def latency_csv(results: dict, backends: tuple[str, ...], threads: int) -> str:
+    """plots/latency.csv for `dvc plots show`: p50 of the bare model call by batch size, one column
+    per backend."""
+    key = f"threads_{threads}"
+    cells = results[backends[0]]["model"][key]
+    rows = [
+        (cell["batch_size"], *(results[b]["model"][key][batch]["p50_us"] for b in backends))
+        for batch, cell in cells.items()
+    ]
+    return files.csv_text(["batch_size", *backends], rows)

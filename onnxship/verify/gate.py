@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from onnxship.contract import artifacts
@@ -14,12 +15,15 @@ from onnxship.core import files
 from onnxship.core.errors import UserError
 from onnxship.core.params import ParityParams
 from onnxship.core.paths import Artifacts
-from onnxship.train import data
+from onnxship.train import table
 from onnxship.train.lineage import load_trained
-from onnxship.verify import parity, plots
+from onnxship.verify import parity
 from onnxship.verify.diagnose.run import log_lines
 
 log = logging.getLogger("parity")
+
+# |diff| below this is drawn at this value in prob_diff.csv: a log axis cannot show 0.
+DIFF_FLOOR = 1e-9
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,10 @@ def run(paths: Artifacts, params: ParityParams) -> ParityResult:
         log.info("%s: %s, %s", name, figures, "; ".join(result["reasons"]) or "passed")
         for line in log_lines(result.get("diagnosis", {})):
             log.warning("%s diagnosis: %s", name, line)
+    if not report["backends"]["int8"]["deployable"] and params.int8_on_failure == "not_deployable":
+        log.warning("INT8 is outside its tolerances: marked not deployable (parity.int8_on_failure)")
     reference = probabilities.pop("sklearn")
-    return ParityResult(report, plots.prob_diff_csv(reference, probabilities))
+    return ParityResult(report, prob_diff_csv(reference, probabilities))
 
 
 def gate_input(paths: Artifacts, params: ParityParams) -> parity.GateInput:
@@ -51,7 +57,7 @@ def gate_input(paths: Artifacts, params: ParityParams) -> parity.GateInput:
     trained, problems = load_trained(paths, strict_threshold=False)
     if not paths.test_csv.is_file():
         raise UserError(f"{paths.test_csv} not found: run the train stage first (dvc repro)")
-    raw = sample_rows(data.read_csv(paths.test_csv), params.max_rows)
+    raw = sample_rows(table.read_csv(paths.test_csv), params.max_rows)
     cases = [f"test row {i}" for i in range(len(raw))]
     rows = raw.to_dict("records")
     if params.edge_rows:
@@ -99,3 +105,12 @@ def sample_rows(raw: pd.DataFrame, max_rows: int | None) -> pd.DataFrame:
         return raw
     log.info("scoring the first %d of %d held-out rows (parity.max_rows)", max_rows, len(raw))
     return raw.iloc[:max_rows]
+
+
+def prob_diff_csv(reference: np.ndarray, backends: dict[str, np.ndarray]) -> str:
+    """plots/prob_diff.csv for `dvc plots show`: |p_sklearn - p_backend| per row and backend,
+    against the scikit-learn probability."""
+    names = list(backends)
+    diffs = [np.maximum(np.abs(reference - backends[n]), DIFF_FLOOR) for n in names]
+    rows = [(float(reference[i]), *(float(d[i]) for d in diffs)) for i in range(len(reference))]
+    return files.csv_text(["p_sklearn", *names], rows)

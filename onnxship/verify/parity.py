@@ -22,8 +22,8 @@ from onnxship.convert.edge_rows import edge_rows as edge_rows  # the gate's edge
 from onnxship.core.errors import UserError
 from onnxship.core.params import ParityParams
 from onnxship.serve.scorer import Scorer
-from onnxship.train import data
-from onnxship.train.data import Roles
+from onnxship.train import table
+from onnxship.train.table import Roles
 from onnxship.verify.diagnose.records import DiagnosisInput
 from onnxship.verify.diagnose.run import diagnose
 from onnxship.verify.metadata_check import check_metadata
@@ -134,7 +134,7 @@ def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
 
     Returns the report and each backend's per-row probabilities (scored alone), scikit-learn's too.
     """
-    frame = data.features(pd.DataFrame.from_records(gate.rows), gate.roles)
+    frame = table.features(pd.DataFrame.from_records(gate.rows), gate.roles)
     reference = gate.pipeline.predict_proba(frame)[:, list(gate.pipeline.classes_).index(1)]
     params = gate.params
     results, probabilities = {}, {"sklearn": reference}
