@@ -102,10 +102,6 @@ class Case:
         )
         if int8_tolerance:
             params.tolerances.int8 = params.tolerances.int8.model_copy(update=int8_tolerance)
-        backends = backends or {
-            "onnx": self.contract(fp32 or self.fp32, metadata),
-            "int8": self.contract(int8 or self.int8, metadata),
-        }
         gate = parity.GateInput(
             pipeline=self.pipeline,
             threshold=self.threshold,
@@ -400,16 +396,10 @@ def test_the_nodes_of_the_int8_block_split_are_known_to_the_diagnosis_by_the_pla
     Gemm: nodes that are neither FP32 nodes nor quantization ops. The diagnosis knows them from the
     quantize report's split plan (no name parsing): with the plan, no foreign node; without it,
     exactly those nodes are named."""
-    from onnxship.convert.quantize_search import Settings, Target, search, search_rows
-
     c = case("mlp")
-    raw = churn_raw().iloc[:400].reset_index(drop=True)  # training rows, as the quantize stage uses
-    edges, _ = parity.edge_rows(raw.iloc[0], c.features, raw)
-    rows = search_rows(raw, c.features, c.fp32, c.metadata, edges)
-    settings = Settings("dynamic", "QInt8", False, False, split_blocks=True, exclude_search=True)
-    int8, found = search(c.fp32, rows, Target(0.05, 0.9975), settings)
-    (plan,) = found["split_plan"]
-    report = c.gate(int8=int8, diagnose="always", policy="not_deployable", split_plan=found["split_plan"])
+    int8 = c.int8  # the INT8 the quantize stage ships, searched as the stage does (Case.shipped_int8)
+    (plan,) = c.split_plan
+    report = c.gate(int8=int8, diagnose="always", policy="not_deployable", split_plan=c.split_plan)
     assert not [f for f in findings(report, "int8") if f["cause"] == "foreign node"]
     blind = c.gate(int8=int8, diagnose="always", policy="not_deployable", split_plan=[])
     foreign = {f["node"] for f in findings(blind, "int8") if f["cause"] == "foreign node"}
