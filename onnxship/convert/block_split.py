@@ -21,13 +21,14 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from onnxship.convert import graph
 from onnxship.convert.graph import graph_order, prune_unused
 from onnxship.convert.quantize import quantizable_nodes
 
 
 def _concat_source(model: onnx.ModelProto, tensor: str) -> tuple[onnx.NodeProto | None, list]:
     """The Concat (along the last axis) that produces ``tensor``, directly or through Casts."""
-    producers = {out: node for node in model.graph.node for out in node.output}
+    producers = graph.producers(model.graph)
     casts = []
     node = producers.get(tensor)
     while node is not None and node.op_type == "Cast":
@@ -44,9 +45,7 @@ def block_widths(model: onnx.ModelProto, tensors: list[str]) -> dict[str, int]:
     (ai.onnx.ml ops carry no shape information that onnx shape inference can use)."""
     import onnxruntime as ort
 
-    probe = onnx.ModelProto.FromString(model.SerializeToString())
-    for name in tensors:
-        probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    probe = graph.with_outputs(model, dict.fromkeys(tensors, onnx.TensorProto.FLOAT))
     feeds = {}
     for graph_input in model.graph.input:
         elem = graph_input.type.tensor_type.elem_type
@@ -64,7 +63,7 @@ def block_widths(model: onnx.ModelProto, tensors: list[str]) -> dict[str, int]:
 
 def graph_inputs_of(model: onnx.ModelProto, tensor: str) -> list[str]:
     """The graph inputs that ``tensor`` is computed from (in graph input order)."""
-    producers = {out: node for node in model.graph.node for out in node.output}
+    producers = graph.producers(model.graph)
     seen, todo, found = set(), [tensor], set()
     inputs = [i.name for i in model.graph.input]
     while todo:
@@ -114,7 +113,7 @@ def split_block_matmuls(
     their own. Returns the new model (the input is not modified) and the plan: one ``BlockSplit``
     per split node. ``only`` limits the split to the named MatMul nodes.
     """
-    model = onnx.ModelProto.FromString(model.SerializeToString())
+    model = graph.copy_model(model)
     wanted = None if only is None else set(only)
     found = []
     for node in quantizable_nodes(model):
@@ -184,7 +183,7 @@ def fold_fp32_block_sums(
     ``splits`` is the plan ``split_block_matmuls`` returned for this graph: the Sums are found by
     the names it recorded. Returns the model and the plan with any node the fold added.
     """
-    producers = {out: node for node in model.graph.node for out in node.output}
+    producers = graph.producers(model.graph)
     readers = Counter(name for node in model.graph.node for name in node.input)
     weights = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
     nodes = {node.name: node for node in model.graph.node}

@@ -34,7 +34,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from onnxship.convert.graph import normalize, producers
+from onnxship.convert.graph import copy_model, normalize, producers
 from onnxship.core.errors import UserError
 
 
@@ -100,7 +100,7 @@ def quantize(
 ) -> onnx.ModelProto:
     """INT8 weights for every MatMul/Gemm of ``model`` except ``nodes_to_exclude``; the input model
     is not modified. Static mode needs ``calibration`` (ONNX feeds of training rows)."""
-    fixed = dedupe_opset_imports(onnx.ModelProto.FromString(model.SerializeToString()))
+    fixed = dedupe_opset_imports(copy_model(model))
     common = {
         "op_types_to_quantize": QUANTIZED_OPS,
         "nodes_to_exclude": sorted(nodes_to_exclude),

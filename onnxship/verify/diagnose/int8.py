@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 
 from onnxship.convert.graph import producers, put_back
+from onnxship.convert.quantize import is_quantized
 from onnxship.verify.diagnose import messages
 from onnxship.verify.diagnose.records import Finding
 from onnxship.verify.diagnose.restore import Examined
@@ -64,9 +65,8 @@ def node_drift(int8: onnx.ModelProto, fp32: onnx.ModelProto, rows: Examined) -> 
     for node in fp32.graph.node:
         if node.op_type not in ("MatMul", "Gemm") or writers.get(node.output[0]) is None:
             continue
-        now = writers[node.output[0]]
-        if now.op_type == node.op_type and now.input[1] == node.input[1]:
-            continue  # not quantized
+        if not is_quantized(node, writers):  # the quantize report's own rule
+            continue
         try:
             p = scored_alone(put_back(int8, fp32, node), rows)
         except Exception:

@@ -173,10 +173,10 @@ def float16_findings(model: onnx.ModelProto, steps: list[Step]) -> list[Finding]
     """Nodes whose weights were rounded to float16, each named with the step that owns it."""
     found = []
     for node in float16_nodes(model):
+        # The owning step is searched only when no step's tensor is the node's output.
         step = next(
-            (s.name for s in steps if s.tensor in node["outputs"] and s.kind != "select"),
-            owning_step(model, steps, node["node"]),
-        )
+            (s.name for s in steps if s.tensor in node["outputs"] and s.kind != "select"), None
+        ) or owning_step(model, steps, node["node"])
         message = messages.float16_weights(node, step)
         found.append(Finding("precision", step, "float16 weights", message, node=node["node"]))
     return found
