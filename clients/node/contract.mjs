@@ -1,0 +1,413 @@
+// The onnxship contract in plain JavaScript, for every JavaScript client: the Node client
+// (score.mjs, onnxruntime-node) and the web page (clients/web, onnxruntime-web) import this one file.
+// It imports nothing: reading files or URLs, hashing and the ONNX Runtime build are the caller's
+// (passed in), so the same checks, parsing rules and refusals run in Node and in a browser.
+
+export const CONTRACT_VERSION = 1;
+
+export class UserError extends Error {}
+
+// One input row breaks the contract (a value, a ragged row): the Node client stops on it, as the
+// Python scorer does; the web page lists it and scores the other rows (Python's --skip-invalid).
+export class InvalidRecord extends UserError {
+  constructor(row, line, message) {
+    super(message);
+    this.row = row;
+    this.line = line;
+  }
+}
+
+// JSON.parse keeps the last of two equal keys; the contract (and the Python scorer) refuses them.
+// The text is valid JSON (JSON.parse accepted it): walk it, tracking the keys of each open object.
+function duplicateKey(text) {
+  const stack = []; // per open container: a Set of keys (object) or null (array)
+  let expectKey = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1));
+        const keys = stack[stack.length - 1];
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === "{") {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === "[") {
+      stack.push(null);
+    } else if (c === "}" || c === "]") {
+      stack.pop();
+    } else if (c === ",") {
+      expectKey = stack.length > 0 && stack[stack.length - 1] !== null;
+    }
+  }
+  return null;
+}
+
+export function parseJson(text) {
+  const value = JSON.parse(text);
+  const twice = duplicateKey(text);
+  if (twice !== null) throw new SyntaxError(`duplicate key ${JSON.stringify(twice)}`);
+  return value;
+}
+
+// A contract file's bytes -> its object: strict UTF-8, JSON without duplicate keys, schema version 1.
+export function contractObject(bytes, file) {
+  let obj;
+  try {
+    obj = parseJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw new UserError(`${file} is not valid JSON (${err.message}); re-run the export stage (dvc repro)`);
+  }
+  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
+    throw new UserError(`${file} is not a JSON object; re-run the export stage (dvc repro)`);
+  }
+  if (obj.schema_version !== CONTRACT_VERSION) {
+    throw new UserError(`${file} has schema_version ${obj.schema_version}; this client reads version 1`);
+  }
+  return obj;
+}
+
+// The runtime that exported the model against the one installed: a different major version is
+// refused under "strict"; any other difference is a warning (returned, for the caller to show).
+export function runtimeWarning(recorded, runtime, policy) {
+  if (policy === "off") return null;
+  if (typeof recorded !== "string") throw new TypeError("versions.onnxruntime is not a string");
+  const [wantMajor, wantMinor] = recorded.split(".").map(Number);
+  const [haveMajor, haveMinor] = runtime.version.split(".").map(Number);
+  if (wantMajor === haveMajor && wantMinor === haveMinor) return null;
+  const message = `${runtime.name} ${runtime.version} is installed but the model was exported with onnxruntime ${recorded}`;
+  if (wantMajor !== haveMajor && policy === "strict") {
+    throw new UserError(`${message} (a different major version): ${runtime.override} to score anyway`);
+  }
+  return `${message}: scores may differ slightly`;
+}
+
+// The decision rule and the encoding are ones this client implements.
+function checkRules(features, metadata) {
+  if (metadata.decision_operator !== ">=" || metadata.decision_precision !== "float64") {
+    throw new UserError("onnx_metadata.json states a decision rule this client does not implement");
+  }
+  if (typeof metadata.threshold !== "number" || !Number.isFinite(metadata.threshold)) {
+    throw new UserError(`onnx_metadata.json has threshold ${JSON.stringify(metadata.threshold)}: it must be a finite number`);
+  }
+  const index = metadata.positive_class_index;
+  if (!Number.isInteger(index) || index < 0 || index >= metadata.class_order.length) {
+    throw new UserError(`onnx_metadata.json has positive_class_index ${JSON.stringify(index)} outside class_order`);
+  }
+  const cat = features.encoding.categorical;
+  if (cat.missing_tokens.length !== 1 || cat.missing_tokens[0] !== cat.missing_value) {
+    throw new UserError("onnx_features.json states categorical missing tokens this client does not know");
+  }
+}
+
+// Reads and checks the contract of an artifacts folder; returns {session, metadata, features, inputs,
+// warning}. ``source`` holds what differs between clients:
+//   folder, hint (how to point the client at the export's folder), where(name) (a file's name in
+//   messages), read(name) -> Promise<Uint8Array or null if absent>, sha256(bytes) -> Promise<hex>,
+//   runtime {name, version, override}, versionCheck, createSession(bytes) -> Promise<session>, and
+//   optionally model(metadata) -> Promise<{file, sha256}> (another graph, e.g. the INT8 file).
+export async function loadContract(source) {
+  const objects = {};
+  for (const name of ["onnx_features.json", "onnx_metadata.json"]) {
+    const bytes = await source.read(name);
+    if (bytes === null) throw new UserError(`${source.where(name)} not found: ${source.hint}`);
+    objects[name] = { obj: contractObject(bytes, source.where(name)), bytes };
+  }
+  const features = objects["onnx_features.json"].obj;
+  const metadata = objects["onnx_metadata.json"].obj;
+  try {
+    return await checkedContract(source, features, objects["onnx_features.json"].bytes, metadata);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    // A contract file that parses but lacks what it must say (a key missing, a wrong type).
+    throw new UserError(
+      `${source.folder}/onnx_features.json or onnx_metadata.json is incomplete (${err.message}); `
+      + "re-run the export stage (dvc repro)",
+    );
+  }
+}
+
+async function checkedContract(source, features, featuresBytes, metadata) {
+  if (await source.sha256(featuresBytes) !== metadata.features_sha256) {
+    throw new UserError("onnx_features.json does not match the sha256 in onnx_metadata.json");
+  }
+  const model = source.model
+    ? await source.model(metadata)
+    : { file: metadata.model_file, sha256: metadata.model_sha256 };
+  const modelBytes = await source.read(model.file);
+  if (modelBytes === null) throw new UserError(`${source.where(model.file)} not found`);
+  if (await source.sha256(modelBytes) !== model.sha256) {
+    throw new UserError(`${source.where(model.file)} does not match the sha256 in ${model.recordedIn || "onnx_metadata.json"}: refusing it`);
+  }
+  const warning = runtimeWarning(metadata.versions.onnxruntime, source.runtime, source.versionCheck);
+  checkRules(features, metadata);
+  let session;
+  try {
+    session = await source.createSession(modelBytes);
+  } catch (err) {
+    throw new UserError(`${source.folder}: onnxruntime cannot load the model (${String(err.message).split("\n")[0]})`);
+  }
+  return { session, metadata, features, inputs: converters(features), warning, modelFile: model.file };
+}
+
+// The contract, turned into one converter per input: raw value -> what the tensor holds.
+function converters(features) {
+  const numeric = features.encoding.numeric;
+  const categorical = features.encoding.categorical;
+  const numericMissing = new Set(numeric.missing_tokens);
+  const categoricalMissing = new Set(categorical.missing_tokens);
+  const numberText = new RegExp(numeric.number_pattern);
+
+  const toNumber = (value) => {
+    let x;
+    if (value === null) return NaN;
+    if (typeof value === "string") {
+      if (numericMissing.has(value)) return NaN;
+      if (!numberText.test(value)) throw new Error(`${JSON.stringify(value)} is not a number`);
+      x = Number(value); // decimal text -> nearest float64; the Float32Array rounds it to float32
+    } else if (typeof value === "number") {
+      if (Number.isNaN(value)) return NaN;
+      x = value;
+    } else {
+      throw new Error(`expected a number, text or null, got ${JSON.stringify(value)}`);
+    }
+    if (!Number.isFinite(Math.fround(x))) throw new Error(`${JSON.stringify(value)} is beyond the float32 range`);
+    return x;
+  };
+  const toCategory = (value) => {
+    if (value === null) return categorical.missing_value;
+    if (typeof value !== "string") throw new Error(`expected text or null, got ${JSON.stringify(value)}`);
+    // Unseen categories pass through unchanged: the model one-hot-encodes them as all zeros.
+    return categoricalMissing.has(value) ? categorical.missing_value : value;
+  };
+  return features.inputs.map((spec) => ({
+    name: spec.name,
+    onnxName: spec.onnx_name,
+    numeric: spec.dtype === "float32",
+    convert: spec.dtype === "float32" ? toNumber : toCategory,
+  }));
+}
+
+// Line parsers: each takes (line number, text) and returns [row, record], or null for a line that
+// is not a record (the header, a blank line, a line inside a quoted field). A record is an object,
+// or an InvalidRecord for a row that breaks the contract. Rows are numbered as the Python scorer
+// numbers them.
+
+// Splits CSV lines into cells as Python's csv module (strict) does: a field that starts with a
+// quote ends at the closing quote ("" is a quote), may span lines, and must be followed by a comma
+// or the end of the line; a quote inside an unquoted field is an ordinary character.
+function csvSplitter() {
+  let cells = [];
+  let cell = "";
+  let quoted = false; // inside a quoted field that continues on the next line
+  return (lineNumber, text) => {
+    let i = 0;
+    if (quoted) cell += "\n";
+    let atStart = !quoted;
+    for (;;) {
+      if (quoted) {
+        const close = text.indexOf('"', i);
+        if (close < 0) { cell += text.slice(i); return null; } // the field goes on
+        cell += text.slice(i, close);
+        if (text[close + 1] === '"') { cell += '"'; i = close + 2; continue; }
+        quoted = false;
+        i = close + 1;
+        if (i < text.length && text[i] !== ",") {
+          throw new UserError(`line ${lineNumber} is not valid CSV (',' expected after '"')`);
+        }
+      } else if (atStart && text[i] === '"') {
+        quoted = true;
+        atStart = false;
+        i += 1;
+        continue;
+      } else {
+        const comma = text.indexOf(",", i);
+        const end = comma < 0 ? text.length : comma;
+        cell += text.slice(i, end);
+        i = end;
+      }
+      cells.push(cell); // i is at a comma or at the end of the line
+      cell = "";
+      if (i >= text.length) { const done = cells; cells = []; return done; }
+      i += 1;
+      atStart = true;
+    }
+  };
+}
+
+function checkHeader(header, required, file) {
+  const duplicates = [...new Set(header.filter((name, i) => header.indexOf(name) !== i))].sort();
+  if (duplicates.length) {
+    throw new UserError(`${file} has duplicate column names ${JSON.stringify(duplicates)}: rename them`);
+  }
+  const absent = required.filter((name) => !header.includes(name));
+  if (absent.length) {
+    throw new UserError(`${file} has no column ${absent.map((n) => `'${n}'`).join(", ")}: the model needs every input column`);
+  }
+}
+
+export function csvParser(required, file) {
+  const split = csvSplitter();
+  let header = null;
+  let row = 0;
+  let pending = false;
+  const parser = (lineNumber, text) => {
+    if (header === null) {
+      if (text === "") throw new UserError(`${file} is empty: it needs a header row naming the columns`);
+      const cells = split(lineNumber, text);
+      if (cells === null) { pending = true; return null; }
+      pending = false;
+      header = cells;
+      checkHeader(header, required, file);
+      return null;
+    }
+    if (text === "" && !pending) return null; // a blank line is not a row
+    const cells = split(lineNumber, text);
+    if (cells === null) { pending = true; return null; }
+    pending = false;
+    row += 1;
+    if (cells.length !== header.length) {
+      return [row, new InvalidRecord(row, lineNumber,
+        `row ${row} (line ${lineNumber}) has ${cells.length} fields but the header has ${header.length}`)];
+    }
+    const record = {};
+    header.forEach((name, i) => { record[name] = cells[i]; });
+    return [row, record];
+  };
+  parser.finish = (lineNumber) => {
+    if (header === null) throw new UserError(`${file} is empty: it needs a header row naming the columns`);
+    if (pending) throw new UserError(`${file} line ${lineNumber} is not valid CSV (unexpected end of data)`);
+  };
+  return parser;
+}
+
+export function jsonParser() {
+  let row = 0;
+  return (lineNumber, text) => {
+    if (text.trim() === "") return null;
+    row += 1;
+    let record;
+    try {
+      record = parseJson(text);
+    } catch (err) {
+      return [row, new InvalidRecord(row, lineNumber, `row ${row} (line ${lineNumber}) is not valid JSON (${err.message})`)];
+    }
+    if (record === null || typeof record !== "object" || Array.isArray(record)) {
+      return [row, new InvalidRecord(row, lineNumber, `row ${row} (line ${lineNumber}) is not a JSON object`)];
+    }
+    return [row, record];
+  };
+}
+
+// A record's values in the contract's input order; an InvalidRecord names the first bad field.
+export function recordValues(inputs, row, lineNumber, record) {
+  if (record instanceof InvalidRecord) throw record;
+  return inputs.map((input) => {
+    if (!Object.hasOwn(record, input.name)) {
+      throw new InvalidRecord(row, lineNumber, `row ${row} (line ${lineNumber}), column '${input.name}': the field is missing`);
+    }
+    try {
+      return input.convert(record[input.name]);
+    } catch (err) {
+      throw new InvalidRecord(row, lineNumber, `row ${row} (line ${lineNumber}), column '${input.name}': ${err.message}`);
+    }
+  });
+}
+
+// The lines of a byte stream (an async iterable of Uint8Array chunks), decoded as strict UTF-8 (a
+// BOM dropped, "\r\n" read as "\n"): a Latin-1 file is refused, as the Python scorer refuses it,
+// rather than read with replacement characters. Yields [line number, text].
+export async function* utf8Lines(chunks, file) {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let rest = new Uint8Array(0);
+  let lineNumber = 0;
+  const decode = (bytes) => {
+    lineNumber += 1;
+    try {
+      const text = decoder.decode(bytes);
+      const line = lineNumber === 1 ? text.replace(/^\uFEFF/, "") : text;
+      return line.endsWith("\r") ? line.slice(0, -1) : line;
+    } catch {
+      throw new UserError(`${file} line ${lineNumber} is not UTF-8 text: save the file as UTF-8`);
+    }
+  };
+  for await (const chunk of chunks) {
+    let buffer = chunk;
+    if (rest.length) {
+      buffer = new Uint8Array(rest.length + chunk.length);
+      buffer.set(rest);
+      buffer.set(chunk, rest.length);
+    }
+    let start = 0;
+    let newline;
+    while ((newline = buffer.indexOf(0x0a, start)) >= 0) {
+      yield [lineNumber + 1, decode(buffer.subarray(start, newline))];
+      start = newline + 1;
+    }
+    rest = buffer.slice(start);
+  }
+  if (rest.length) yield [lineNumber + 1, decode(rest)];
+}
+
+// Runs the model on a batch (values: one array of converted values per row, in input order) and
+// applies the contract's decision rule: [{probability, decision, label}] in the batch's order.
+// ``Tensor`` is the ONNX Runtime build's own class (onnxruntime-node or onnxruntime-web).
+export async function scoreValues(contract, Tensor, values) {
+  const { session, metadata, inputs } = contract;
+  const n = values.length;
+  const feeds = {};
+  inputs.forEach((input, j) => {
+    const column = values.map((row) => row[j]);
+    feeds[input.onnxName] = input.numeric
+      ? new Tensor("float32", Float32Array.from(column), [n, 1])
+      : new Tensor("string", column, [n, 1]);
+  });
+  const result = await session.run(feeds, [metadata.probability_output]);
+  const probabilities = result[metadata.probability_output].data; // Float32Array, [n, 2] row-major
+  const width = probabilities.length / n;
+  return values.map((_, i) => {
+    const probability = probabilities[i * width + metadata.positive_class_index]; // float32 as float64
+    const decision = probability >= metadata.threshold;
+    return { probability, decision, label: decision ? metadata.positive_label : metadata.negative_label };
+  });
+}
+
+// Scores the lines of an input ([line number, text], from utf8Lines) in batches of ``batchSize``
+// rows: ``parse`` is csvParser or jsonParser, ``onBatch(rows)`` receives [{row, probability,
+// decision, label}] in input order, batch by batch. An invalid row stops scoring (an InvalidRecord
+// is thrown), unless ``onInvalid(invalidRecord)`` is given: then it is reported and left out.
+export async function scoreLines(contract, Tensor, lines, { parse, batchSize, onBatch, onInvalid = null }) {
+  let batch = { values: [], rows: [] };
+  const flush = async () => {
+    if (!batch.rows.length) return;
+    const scored = await scoreValues(contract, Tensor, batch.values);
+    await onBatch(scored.map((s, i) => ({ row: batch.rows[i], ...s })));
+    batch = { values: [], rows: [] };
+  };
+  let last = 0;
+  for await (const [lineNumber, text] of lines) {
+    last = lineNumber;
+    const parsed = parse(lineNumber, text);
+    if (parsed === null) continue;
+    const [row, record] = parsed;
+    let values;
+    try {
+      values = recordValues(contract.inputs, row, lineNumber, record);
+    } catch (err) {
+      if (!(err instanceof InvalidRecord) || onInvalid === null) throw err;
+      onInvalid(err);
+      continue;
+    }
+    batch.values.push(values);
+    batch.rows.push(row);
+    if (batch.rows.length >= batchSize) await flush();
+  }
+  if (parse.finish) parse.finish(last);
+  await flush();
+}
