@@ -93,8 +93,10 @@ function checkRules(features, metadata) {
   if (metadata.decision_operator !== ">=" || metadata.decision_precision !== "float64") {
     throw new UserError("onnx_metadata.json states a decision rule this client does not implement");
   }
-  if (typeof metadata.threshold !== "number" || !Number.isFinite(metadata.threshold)) {
-    throw new UserError(`onnx_metadata.json has threshold ${JSON.stringify(metadata.threshold)}: it must be a finite number`);
+  const threshold = metadata.threshold;
+  if (typeof threshold !== "number" || !Number.isFinite(threshold) || threshold < 0 || threshold > 1) {
+    // A probability's threshold: outside [0, 1] every row would get the same verdict.
+    throw new UserError(`onnx_metadata.json has threshold ${JSON.stringify(threshold)}: it must be a finite number from 0 to 1`);
   }
   const index = metadata.positive_class_index;
   if (!Number.isInteger(index) || index < 0 || index >= metadata.class_order.length) {

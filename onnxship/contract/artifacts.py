@@ -113,8 +113,15 @@ def _check_rules(features: dict, metadata: dict, version_check: str) -> None:
     if rule != (spec.DECISION_OPERATOR, spec.DECISION_PRECISION):
         raise UserError(f"{METADATA_FILE} states a decision rule this client does not implement: {rule}")
     threshold = metadata["threshold"]
-    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not math.isfinite(threshold):
-        raise UserError(f"{METADATA_FILE} has threshold {threshold!r}: it must be a finite number")
+    if (
+        not isinstance(threshold, int | float)
+        or isinstance(threshold, bool)
+        or not math.isfinite(threshold)
+        or not 0 <= threshold <= 1  # a probability's threshold: outside [0, 1] every row gets one verdict
+    ):
+        raise UserError(
+            f"{METADATA_FILE} has threshold {threshold!r}: it must be a finite number from 0 to 1"
+        )
     categorical = features["encoding"]["categorical"]
     if categorical["missing_tokens"] != [categorical["missing_value"]]:
         raise UserError(f"{FEATURES_FILE} states categorical missing tokens this client does not know")
