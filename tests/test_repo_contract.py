@@ -307,3 +307,13 @@ def test_readme_links_every_doc_and_every_link_resolves():
     for doc in present:
         for target in re.findall(r"\]\(([\w.-]+\.md)\)", (REPO / doc).read_text()):
             assert (REPO / "docs" / target).exists(), (doc, target)
+
+
+def test_ci_installs_the_browser_the_web_tests_ask_for(tmp_path):
+    """tests/test_web.py skips without Chromium and says how to install it; CI installs it that way."""
+    from tools import web_page
+
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "apt-get install -y chromium" in web_page.missing_browser(tmp_path / "no_chromium")
+    assert "apt-get install -y chromium" in ci and "[ ! -x /usr/bin/chromium ]" in ci
+    assert ci.index("apt-get install -y chromium") < ci.index("python -m pytest")

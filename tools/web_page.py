@@ -28,10 +28,10 @@ INSTALL_HINT = "install one with `apt-get install -y chromium` (Debian; CI's .ci
 MOUNT = "/_mounted/"  # URL prefix of the extra folder the server serves (artifacts outside the repo)
 
 
-def missing_browser() -> str | None:
+def missing_browser(browser: Path = CHROMIUM) -> str | None:
     """Why the page cannot be driven here (no Chromium, no Playwright), or None."""
-    if not CHROMIUM.is_file():
-        return f"no browser at {CHROMIUM}: {INSTALL_HINT}"
+    if not browser.is_file():
+        return f"no browser at {browser}: {INSTALL_HINT}"
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
