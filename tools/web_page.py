@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENT = REPO / "clients" / "web"
@@ -39,34 +39,32 @@ def missing_browser(browser: Path = CHROMIUM) -> str | None:
     return None
 
 
-def install_client() -> Path:
-    """clients/web with its locked npm packages (onnxruntime-web) installed, unless already there."""
-    lock = json.loads((CLIENT / "package-lock.json").read_text())
-    wanted = lock["packages"]["node_modules/onnxruntime-web"]["version"]
-    installed = CLIENT / "node_modules" / "onnxruntime-web" / "package.json"
+def install_client(client: Path = CLIENT, package: str = "onnxruntime-web") -> Path:
+    """A JavaScript client (clients/web by default) with its locked npm packages installed (`npm ci
+    --ignore-scripts`: no install script downloads anything), unless ``package``'s locked version is
+    already there."""
+    lock = json.loads((client / "package-lock.json").read_text())
+    wanted = lock["packages"][f"node_modules/{package}"]["version"]
+    installed = client / "node_modules" / package / "package.json"
     if not installed.exists() or json.loads(installed.read_text())["version"] != wanted:
         if shutil.which("npm") is None:
-            raise RuntimeError("npm is not on PATH: the web client needs npm to install onnxruntime-web")
+            raise RuntimeError(f"npm is not on PATH: {client} needs npm to install {package}")
         result = subprocess.run(
             ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-            cwd=CLIENT,
+            cwd=client,
             capture_output=True,
             text=True,
             timeout=900,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"npm ci failed in {CLIENT}:\n{result.stdout}\n{result.stderr}")
-    return CLIENT
+            raise RuntimeError(f"npm ci failed in {client}:\n{result.stdout}\n{result.stderr}")
+    return client
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
     """Static files from the repository root, plus ``MOUNT`` -> another folder; quiet."""
 
-    mounted: Path | None = None
-    extensions_map: ClassVar[dict[str, str]] = {
-        **http.server.SimpleHTTPRequestHandler.extensions_map,
-        ".mjs": "text/javascript",
-    }
+    mounted: Path | None = None  # served under MOUNT; the rest as `python -m http.server` serves it
 
     def translate_path(self, path: str) -> str:
         clean = urllib.parse.unquote(path.split("?", 1)[0].split("#", 1)[0])

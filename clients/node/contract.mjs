@@ -88,6 +88,27 @@ export function runtimeWarning(recorded, runtime, policy) {
   return `${message}: scores may differ slightly`;
 }
 
+// The INT8 graph (model.int8.onnx) is not the one onnx_metadata.json describes: the quantize stage's
+// report records its sha256. Returns what loadContract's ``source.model`` returns: {file, sha256,
+// recordedIn}, for ``read`` (name -> Promise<bytes or null>) and ``where`` (name -> its name in messages).
+export async function int8Model(read, where) {
+  const name = "quantize_report.json";
+  const bytes = await read(name);
+  if (bytes === null) {
+    throw new UserError(`${where(name)} not found: the INT8 model is checked against the sha256 it records`);
+  }
+  let report;
+  try {
+    report = parseJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw new UserError(`${where(name)} is not valid JSON (${err.message}); re-run the quantize stage (dvc repro)`);
+  }
+  if (report === null || typeof report.int8_sha256 !== "string") {
+    throw new UserError(`${where(name)} records no int8_sha256; re-run the quantize stage (dvc repro)`);
+  }
+  return { file: "model.int8.onnx", sha256: report.int8_sha256, recordedIn: name };
+}
+
 // The decision rule and the encoding are ones this client implements.
 function checkRules(features, metadata) {
   if (metadata.decision_operator !== ">=" || metadata.decision_precision !== "float64") {

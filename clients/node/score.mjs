@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // A non-Python client of the onnxship contract: it scores raw records with model.onnx using only
 // onnx_features.json and onnx_metadata.json (onnxruntime-node, no other dependency). The contract's
-// checks, parsing rules and refusals live in contract.mjs, which the web page (clients/web) shares.
+// checks, parsing rules and refusals live in contract.mjs, which the web page (clients/web) shares;
+// artifacts.mjs reads a folder on disk with them.
 //
 //   node score.mjs --artifacts ../../artifacts --input rows.csv --output scores.jsonl [--batch-size 512]
 //                  [--version-check strict|warn|off]
@@ -11,16 +12,13 @@
 // renamed at the end. Errors: one line "error: ..." on stderr and exit code 2; the input rules (and
 // the refusals) are the Python scorer's, checked case by case by tests/corpus.
 
-import { createHash } from "node:crypto";
 import {
-  closeSync, createReadStream, existsSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync,
+  closeSync, createReadStream, existsSync, openSync, renameSync, rmSync, statSync, writeSync,
 } from "node:fs";
 import path from "node:path";
 import ort from "onnxruntime-node";
-import {
-  csvParser, jsonParser, loadContract, scoreLines, UserError, utf8Lines,
-} from "./contract.mjs";
-
+import { loadArtifacts } from "./artifacts.mjs";
+import { csvParser, jsonParser, scoreLines, UserError, utf8Lines } from "./contract.mjs";
 
 function parseArgs(argv) {
   const args = { artifacts: "artifacts", batchSize: 512, versionCheck: "strict" };
@@ -54,27 +52,6 @@ function fileFormat(file, what) {
     throw new UserError(`cannot tell the format of ${what} ${file} from its suffix: name it .csv or .jsonl`);
   }
   return format;
-}
-
-const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
-
-// The contract of an artifacts folder on disk (checks and messages: contract.mjs).
-function loadArtifacts(folder, versionCheck) {
-  return loadContract({
-    folder,
-    hint: "point --artifacts at the export's folder",
-    where: (name) => path.join(folder, name),
-    read: async (name) => {
-      const file = path.join(folder, name);
-      return existsSync(file) ? readFileSync(file) : null;
-    },
-    sha256: async (bytes) => sha256(bytes),
-    runtime: { name: "onnxruntime-node", version: ort.env.versions.node, override: "pass --version-check warn" },
-    versionCheck,
-    createSession: (bytes) => ort.InferenceSession.create(bytes, {
-      executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1,
-    }),
-  });
 }
 
 async function main() {

@@ -12,12 +12,12 @@
 
 import * as ort from "./node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 import {
-  csvParser, InvalidRecord, loadContract, parseJson, scoreLines, UserError, utf8Lines,
+  csvParser, int8Model, loadContract, scoreLines, UserError, utf8Lines,
 } from "../node/contract.mjs";
 import { renderCard } from "./card.mjs";
 
 const params = new URLSearchParams(window.location.search);
-const BACKENDS = { fp32: "model.onnx", int8: "model.int8.onnx" };
+const BACKENDS = ["fp32", "int8"];
 
 // onnxruntime-web fetches its .wasm from this folder: an absolute URL (a relative one would resolve
 // against the runtime's module and miss), served by the same server, no CDN.
@@ -51,42 +51,26 @@ async function sha256(bytes) {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// The INT8 graph is not the one onnx_metadata.json describes: quantize_report.json records its sha256.
-async function int8Model(base) {
-  const bytes = await fetchBytes(new URL("quantize_report.json", base));
-  if (bytes === null) {
-    throw new UserError(`${new URL("quantize_report.json", base)} not found: ?backend=int8 checks model.int8.onnx against the sha256 it records`);
-  }
-  let report;
-  try {
-    report = parseJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch (err) {
-    throw new UserError(`quantize_report.json is not valid JSON (${err.message}); re-run the quantize stage (dvc repro)`);
-  }
-  if (typeof report.int8_sha256 !== "string") {
-    throw new UserError("quantize_report.json records no int8_sha256; re-run the quantize stage (dvc repro)");
-  }
-  return { file: BACKENDS.int8, sha256: report.int8_sha256, recordedIn: "quantize_report.json" };
-}
-
 async function verify() {
   const backend = params.get("backend") || "fp32";
-  if (!Object.hasOwn(BACKENDS, backend)) throw new UserError(`?backend=${backend}: use fp32 or int8`);
+  if (!BACKENDS.includes(backend)) throw new UserError(`?backend=${backend}: use fp32 or int8`);
   const versionCheck = params.get("version-check") || "strict";
   if (!["strict", "warn", "off"].includes(versionCheck)) {
     throw new UserError("?version-check= must be strict, warn or off");
   }
   const base = artifactsBase();
+  const where = (name) => new URL(name, base).href;
+  const read = (name) => fetchBytes(new URL(name, base));
   const contract = await loadContract({
     folder: base.href.replace(/\/$/, ""),
     hint: "point ?artifacts= at the export's folder",
-    where: (name) => new URL(name, base).href,
-    read: (name) => fetchBytes(new URL(name, base)),
+    where,
+    read,
     sha256,
     runtime: { name: "onnxruntime-web", version: ort.env.versions.web, override: "add &version-check=warn to the URL" },
     versionCheck,
     createSession: (bytes) => ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] }),
-    model: backend === "int8" ? () => int8Model(base) : undefined,
+    model: backend === "int8" ? () => int8Model(read, where) : undefined,
   });
   return { ...contract, backend, base };
 }
