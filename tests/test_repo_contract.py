@@ -280,6 +280,7 @@ def test_dvcignore_skips_local_environments_and_nothing_the_pipeline_uses():
         ".nox/x",
         ".mypy_cache/x",
         "clients/node/node_modules/x",
+        "clients/web/node_modules/x",
         "tools/plots/node_modules/x",
         "build/lib/x",
         "dist/x.whl",
