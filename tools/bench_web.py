@@ -5,10 +5,12 @@
 
 Both run the same scoring path (clients/node/contract.mjs's scoreLines: CSV parsing, the contract's
 checks, one [n, 1] tensor per input, session.run, the decision rule) on the same CSV held in memory
-(the artifacts' test.csv repeated to ``--rows`` rows), with the model loaded once and one thread:
-the browser through ``window.onnxshipScore`` (onnxruntime-web, WASM, in Debian's Chromium), Node
-through clients/node/bench.mjs (onnxruntime-node, native). At batch 1 every row is its own
-session.run; at batch 1,024 the rows go 1,024 at a time. The median of ``--repetitions`` runs.
+(the artifacts' test.csv repeated to ``--rows`` rows), the model loaded and one untimed pass done
+first, on one thread: the browser through ``window.onnxshipScore`` (onnxruntime-web, WASM, in
+Debian's Chromium), Node through clients/node/bench.mjs (onnxruntime-node, native). At batch 1 every
+row is its own session.run; at batch 1,024 the rows go 1,024 at a time. The median of
+``--repetitions`` runs; the two clients take turns cell by cell, so a change of the machine's load
+falls on both alike.
 
 ``--write`` puts the table (with the load average, which the figures depend on) into
 docs/benchmark.md between its web-client markers; ``--screenshot`` saves the page with test.csv
@@ -34,6 +36,12 @@ DOC = REPO / "docs" / "benchmark.md"
 START, END = "<!-- web-client benchmark: start -->", "<!-- web-client benchmark: end -->"
 BACKENDS = ("fp32", "int8")
 BATCHES = (1, 1024)
+WEB, NODE = "web page (Chromium)", "Node"
+PAGE_SCORE = """async ([csv, batchSize]) => {
+    const start = performance.now();
+    await window.onnxshipScore(csv, {batchSize});
+    return (performance.now() - start) / 1000;
+}"""
 
 
 def repeated_csv(test_csv: Path, rows: int) -> str:
@@ -42,55 +50,60 @@ def repeated_csv(test_csv: Path, rows: int) -> str:
     return "\n".join([header, *(data[i % len(data)] for i in range(rows))]) + "\n"
 
 
-def browser_figures(browser, base: str, csv: str, repetitions: int) -> dict:
-    """{(backend, batch): seconds per repetition} in the page (timed inside the page)."""
-    timings = {}
+def open_pages(browser, base: str) -> dict:
+    """One verified page per backend."""
+    pages = {}
     for backend in BACKENDS:
         page, ready = web_page.open_page(browser, web_page.page_url(base, web_page.MOUNT, backend))
         if "error" in ready:
             raise SystemExit(f"the page refused the artifacts: {ready['error']}")
-        for batch in BATCHES:
-            timings[backend, batch] = page.evaluate(
-                """async ([csv, batchSize, repetitions]) => {
-                    const seconds = [];
-                    for (let r = 0; r < repetitions; r += 1) {
-                        const start = performance.now();
-                        await window.onnxshipScore(csv, {batchSize});
-                        seconds.push((performance.now() - start) / 1000);
-                    }
-                    return seconds;
-                }""",
-                [csv, batch, repetitions],
-            )
-        page.close()
-    return timings
+        pages[backend] = page
+    return pages
 
 
-def node_figures(artifacts: Path, source: Path, repetitions: int) -> dict:
-    """{(backend, batch): seconds per repetition} of clients/node/bench.mjs."""
+def node_seconds(client: Path, source: Path, backend: str, batch: int) -> float:
+    """One timed pass of clients/node/bench.mjs (the model loaded before the clock starts)."""
+    argv = ["--artifacts", str(source.parent), "--input", str(source), "--backend", backend]
+    argv += ["--batch-size", str(batch), "--repetitions", "1"]
+    command = ["node", str(client / "bench.mjs"), *argv]
+    return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)["seconds"][
+        0
+    ]
+
+
+def measure(browser, base: str, source: Path, repetitions: int) -> dict[str, dict]:
+    """{client: {(backend, batch): [seconds per repetition]}}. The two clients take turns, cell by
+    cell, round after round, so a change of the machine's load falls on both alike."""
     client = web_page.install_client(REPO / "clients" / "node", "onnxruntime-node")
-    timings = {}
-    for backend in BACKENDS:
+    csv = source.read_text(encoding="utf-8")
+    pages = open_pages(browser, base)
+    figures: dict[str, dict] = {WEB: {}, NODE: {}}
+    for backend in BACKENDS:  # one untimed pass per cell: the JIT warmed up (bench.mjs does the same)
         for batch in BATCHES:
-            argv = ["--artifacts", str(artifacts), "--input", str(source), "--backend", backend]
-            argv += ["--batch-size", str(batch), "--repetitions", str(repetitions)]
-            result = subprocess.run(
-                ["node", str(client / "bench.mjs"), *argv], capture_output=True, text=True, check=True
-            )
-            timings[backend, batch] = json.loads(result.stdout)["seconds"]
-    return timings
+            pages[backend].evaluate(PAGE_SCORE, [csv, batch])
+    for _ in range(repetitions):
+        for backend in BACKENDS:
+            for batch in BATCHES:
+                cell = (backend, batch)
+                figures[WEB].setdefault(cell, []).append(pages[backend].evaluate(PAGE_SCORE, [csv, batch]))
+                figures[NODE].setdefault(cell, []).append(node_seconds(client, source, *cell))
+    for page in pages.values():
+        page.close()
+    return figures
 
 
 def table(rows: int, figures: dict[str, dict], context: str) -> str:
-    """The markdown block written into docs/benchmark.md."""
+    """The markdown block written into docs/benchmark.md: rows/s, the median of the runs."""
+    runs = len(next(iter(figures[WEB].values())))
     lines = [
         START,
-        f"Scoring {rows:,} CSV rows held in memory, median of the runs, rows/s ({context}):",
+        f"Rows per second scoring {rows:,} CSV rows held in memory (median of {runs} runs);",
+        f"{context}:",
         "",
         "| client | runtime | backend | batch 1 | batch 1,024 |",
         "| --- | --- | --- | ---: | ---: |",
     ]
-    for client, runtime in (("web page (Chromium)", "onnxruntime-web, WASM"), ("Node", "onnxruntime-node")):
+    for client, runtime in ((WEB, "onnxruntime-web, WASM"), (NODE, "onnxruntime-node")):
         for backend in BACKENDS:
             cells = [f"{rows / statistics.median(figures[client][backend, b]):,.0f}" for b in BATCHES]
             lines.append(f"| {client} | {runtime} | {backend.upper()} | {' | '.join(cells)} |")
@@ -102,7 +115,7 @@ def write_doc(block: str) -> None:
     if START in text:
         text = text.split(START)[0] + block + text.split(END, 1)[1]
     else:
-        text = text.rstrip("\n") + "\n\n## The web client\n\n" + block + "\n"
+        text = text.rstrip("\n") + "\n\n## The web client\n\n" + block + "\n"  # first run: a new section
     DOC.write_text(text)
 
 
@@ -135,26 +148,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {why_not or f'{artifacts}/test.csv not found: run dvc repro first'}", file=sys.stderr)
         return 2
     web_page.install_client()
-    csv = repeated_csv(artifacts / "test.csv", args.rows)
     load_before = os.getloadavg()[0]
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        web_page.static_server(artifacts) as base,
-        web_page.chromium() as b,
-    ):
-        source = Path(tmp) / "rows.csv"
-        source.write_text(csv, encoding="utf-8")
-        figures = {"Node": node_figures(artifacts, source, args.repetitions)}
-        figures["web page (Chromium)"] = browser_figures(b, base, csv, args.repetitions)
-        if args.screenshot:
-            screenshot(b, base, artifacts / "test.csv", args.screenshot)
-        context = (
-            f"Chromium {b.version}, Node {subprocess.check_output(['node', '--version'], text=True).strip()}"
-        )
-    context += (
-        f", 1 thread, {os.cpu_count()} cores, load average {load_before:.1f} to {os.getloadavg()[0]:.1f}"
+    with tempfile.TemporaryDirectory() as tmp, web_page.chromium() as browser:
+        # The input sits beside a copy of the artifacts, which the server mounts for the page.
+        folder = Path(shutil.copytree(artifacts, Path(tmp) / "artifacts"))
+        source = folder / "bench_rows.csv"
+        source.write_text(repeated_csv(artifacts / "test.csv", args.rows), encoding="utf-8")
+        with web_page.static_server(folder) as base:
+            figures = measure(browser, base, source, args.repetitions)
+            if args.screenshot:
+                screenshot(browser, base, artifacts / "test.csv", args.screenshot)
+        node = subprocess.check_output(["node", "--version"], text=True).strip()
+        context = f"Chromium {browser.version}, Node {node}, 1 thread, {os.cpu_count()} cores"
+    block = table(
+        args.rows, figures, f"{context}, load average {load_before:.1f} to {os.getloadavg()[0]:.1f}"
     )
-    block = table(args.rows, figures, context)
     print(block)
     if args.write:
         write_doc(block)
