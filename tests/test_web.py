@@ -225,6 +225,18 @@ def test_the_page_scores_a_picked_file_and_draws_the_model_card(site, mount, tmp
     for words in ("held-out", "Parity: passed", "ONNX FP32", "INT8", "Recommended:", "threshold"):
         assert words in card, card
     assert page.locator("#card svg").count() == 2 and page.locator("#card svg circle").count() == 2
+    # A file dropped on the page, with a column missing: the whole file refused, in one line.
+    dropped = page.evaluate_handle(
+        """text => { const data = new DataTransfer();
+                     data.items.add(new File([text], "dropped.csv", {type: "text/csv"})); return data; }""",
+        "\n".join(line.split(",", 1)[1] for line in rows[:4]) + "\n",
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
+    page.wait_for_function("document.querySelector('#score-error').textContent !== ''")
+    assert page.inner_text("#score-error") == (
+        "error: dropped.csv has no column 'state': the model needs every input column"
+    )
+    assert not page.is_visible("#result")
     page.screenshot(path=str(tmp_path / "web-client.png"))
     assert (tmp_path / "web-client.png").stat().st_size > 20_000
     page.close()
