@@ -219,8 +219,18 @@ def test_the_page_scores_a_picked_file_and_draws_the_model_card(site, mount, tmp
     assert "row 6 (line 7), column" in page.inner_text("#invalid")
     with page.expect_download() as download:
         page.click("#download")
-    lines = Path(download.value.path()).read_text().splitlines()
-    assert lines[0] == "row,probability,decision,label" and len(lines) == 6
+    mine = csv_records(Path(download.value.path()))
+    theirs = tmp_path / "python.csv"  # the Python scorer's CSV scores of the same file, bad row skipped
+    argv = ["score", "--artifacts", str(mount / BUILT), "--input", str(picked), "--output", str(theirs)]
+    assert cli.main([*argv, "--skip-invalid"]) == 0
+    python = csv_records(theirs)
+    assert list(mine[0]) == list(python[0]) == ["row", "probability", "decision", "label"]
+    assert [(r["row"], r["decision"], r["label"]) for r in mine] == [
+        (r["row"], r["decision"], r["label"]) for r in python
+    ]
+    pairs = zip(mine, python, strict=True)
+    worst = max(abs(float(a["probability"]) - float(b["probability"])) for a, b in pairs)
+    assert len(mine) == 5 and worst <= 1e-6, worst
     card = page.inner_text("#card")
     for words in ("held-out", "Parity: passed", "ONNX FP32", "INT8", "Recommended:", "threshold"):
         assert words in card, card

@@ -91,11 +91,14 @@ window.onnxshipReady = ready.then(
 // listed in ``invalid`` and the others are scored (the Python scorer's --skip-invalid). A file-level
 // problem (no header, a missing column, broken quoting, not UTF-8) rejects with its one line.
 async function scoreCsv(csv, { batchSize = 1024, name = "the CSV" } = {}) {
-  const contract = await ready;
-  const bytes = typeof csv === "string" ? new TextEncoder().encode(csv) : new Uint8Array(csv);
   const rows = [];
   const invalid = [];
   try {
+    const contract = await ready;
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new UserError(`batch size must be at least 1, got ${batchSize}`);
+    }
+    const bytes = typeof csv === "string" ? new TextEncoder().encode(csv) : new Uint8Array(csv);
     await scoreLines(contract, ort.Tensor, utf8Lines([bytes], name), {
       parse: csvParser(contract.inputs.map((input) => input.name), name),
       batchSize,
@@ -114,9 +117,12 @@ window.onnxshipScore = (csv, options) => scoreCsv(csv, options);
 
 const SHOWN = 500; // rows drawn in the table; the download holds them all
 
+// The Python scorer's CSV scores: row,probability,decision (1/0),label; a cell quoted only if it must be.
+const csvCell = (text) => (/[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
+
 function scoresCsv(rows) {
   return ["row,probability,decision,label",
-    ...rows.map((r) => `${r.row},${r.probability},${r.decision ? 1 : 0},${JSON.stringify(String(r.label))}`),
+    ...rows.map((r) => `${r.row},${r.probability},${r.decision ? 1 : 0},${csvCell(String(r.label))}`),
   ].join("\n") + "\n";
 }
 
