@@ -8,6 +8,7 @@ onnxruntime-web comes from npm (``npm ci`` in clients/web), served by the same s
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
 import json
@@ -122,8 +123,10 @@ def open_page(browser: Any, url: str, viewport: dict | None = None) -> tuple[Any
 
 def score(page: Any, csv: bytes, batch_size: int = 1024) -> dict:
     """``onnxshipScore`` on the bytes of a CSV: {"rows", "invalid"} or {"error": the one line}."""
-    return page.evaluate(
-        """([bytes, batchSize]) => window.onnxshipScore(new Uint8Array(bytes), {batchSize})
-            .then(r => r, e => ({error: e.message}))""",
-        [list(csv), batch_size],
+    return page.evaluate(  # the bytes travel as base64: a list of numbers is slow to pass
+        """([base64, batchSize]) => {
+            const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+            return window.onnxshipScore(bytes, {batchSize}).then(r => r, e => ({error: e.message}));
+        }""",
+        [base64.b64encode(csv).decode("ascii"), batch_size],
     )
