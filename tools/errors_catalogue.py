@@ -32,7 +32,10 @@ Every bad input ends in one of two ways:
 - **accepted**: the documented result below (exit 0; for the parity gate, exit 1 is its verdict).
 
 The Python scorer and the Node client give the same verdict on every case they share (and the same
-scores when they accept it).
+scores when they accept it). The web page (`clients/web`) gets that verdict too on every shared case
+about the artifacts or a CSV's content (`tests/test_web.py`, in Chromium): refused with the same one
+line, or, for a row that breaks the contract, that row listed and the others scored, as the Python
+scorer's `--skip-invalid` does.
 
 Rules behind several cases:
 - A column not listed under `data.numeric`/`data.categorical` is *numeric-looking* when at least 95 %
