@@ -250,3 +250,16 @@ def test_the_page_scores_a_picked_file_and_draws_the_model_card(site, mount, tmp
     page.screenshot(path=str(tmp_path / "web-client.png"))
     assert (tmp_path / "web-client.png").stat().st_size > 20_000
     page.close()
+
+
+def test_without_npm_ci_the_page_says_how_to_install_its_runtime(site, mount):
+    base, browser = site
+    site_copy = mount / "no_npm_ci" / "clients"  # the page's own files, without node_modules
+    (site_copy / "node").mkdir(parents=True)
+    shutil.copy2(web_page.REPO / "clients" / "node" / "contract.mjs", site_copy / "node")
+    shutil.copytree(web_page.CLIENT, site_copy / "web", ignore=shutil.ignore_patterns("node_modules"))
+    url = f"{base}{web_page.MOUNT}no_npm_ci/clients/web/index.html?artifacts={web_page.MOUNT}{BUILT}/"
+    page, ready = web_page.open_page(browser, url)
+    assert ready.get("error", "").startswith("error: the page's modules cannot be loaded: run `npm ci"), ready
+    assert page.inner_text("#status") == ready["error"]
+    page.close()
