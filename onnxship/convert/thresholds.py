@@ -13,6 +13,11 @@ first, HistGradientBoosting compares float64 X with ``nodes['num_threshold']`` (
     x <= t  <=>  x <= down(t)      down(t) = the largest float32 <= t   (BRANCH_LEQ, BRANCH_GT)
     x <  t  <=>  x <  up(t)        up(t)   = the smallest float32 >= t  (BRANCH_LT, BRANCH_GTE)
 
+skl2onnx 1.20 already rounds the DecisionTree family's thresholds down (``adjust_threshold_for_sklearn``
+in its tree converters), so their ONNX bytes do not change here; it writes HistGradientBoosting's
+``num_threshold`` as it is, and other libraries' converters do what they do. Aligning every tree
+ourselves makes the rule hold whatever the converter.
+
 ``aligned`` returns a deep copy of a fitted estimator whose every split threshold is replaced by its
 directed float32 value, stored back as a float64 (exactly representable). So the copy's own
 predictions on float32 inputs are the original's, bit for bit, and skl2onnx's nearest rounding of
