@@ -132,8 +132,9 @@ def _remap(nodes: Nodes, features: np.ndarray | None) -> Nodes:
 
 def input_columns(pipeline: Any, roles: Roles) -> list[str | None]:
     """Per input of ``pipeline``'s last step, the raw numeric column it holds unchanged on every
-    non-missing value, or None (a transformed or categorical input). Passthrough and a SimpleImputer
-    without indicator are such steps; any other step in front of the model leaves nothing traced."""
+    non-missing value, or None (a transformed or categorical input). Passthrough (an identity
+    FunctionTransformer once fitted) and a SimpleImputer without indicator keep their columns; a
+    ColumnTransformer routes them; any other step's outputs are untraced."""
     steps = list(getattr(pipeline, "steps", [("model", pipeline)]))[:-1]
     columns: list[str | None] = list(roles.features)
     for _, step in steps:
@@ -169,7 +170,10 @@ def _through(step: Any, columns: list[str | None]) -> list[str | None]:
 def _identity(step: Any) -> bool:
     """A step whose output is its input on every non-missing value, column for column."""
     from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import FunctionTransformer
 
+    if isinstance(step, FunctionTransformer):
+        return step.func is None  # how a fitted ColumnTransformer holds "passthrough"
     if not isinstance(step, SimpleImputer) or step.add_indicator:
         return False
     stats = step.statistics_
