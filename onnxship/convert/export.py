@@ -106,7 +106,13 @@ def convert(
     # scikit-learn does (onnxship.convert.thresholds). A copy: best_model.joblib stays as trained.
     exact = thresholds.align(lean(pipeline, roles))
     if exact.thresholds:
-        log.info("tree thresholds: %d of %d rounded down to float32", exact.moved, exact.thresholds)
+        log.info(
+            "tree thresholds: %d of %d not float32 values, rounded down (the nearest float32 is above "
+            "%d of them: rows there would branch differently in ONNX)",
+            exact.moved,
+            exact.thresholds,
+            exact.nearest_above,
+        )
     converted = exact.estimator
     estimator = converted.steps[-1][1]
     try:

@@ -64,19 +64,22 @@ def directed_float32(thresholds: np.ndarray, toward: str = "down") -> np.ndarray
 @dataclass(frozen=True)
 class Aligned:
     """A copy of a fitted estimator with exact float32 thresholds: how many split thresholds it has,
-    and how many of them moved (the rest were float32 values already)."""
+    how many of them moved (the rest were float32 values already), and how many of those the nearest
+    float32 lies above (``nearest_above``): where a converter that rounds to nearest mis-branches.
+    A library aligner (ALIGNERS) reports no ``nearest_above``."""
 
     estimator: Any
     thresholds: int
     moved: int
+    nearest_above: int = 0
 
 
 def align(estimator: Any) -> Aligned:
     """A deep copy of ``estimator`` (any nesting: pipelines, column transformers, ensembles, voting,
     stacking, bagging, calibration) with every tree's split thresholds rounded down to float32."""
-    counts = [0, 0]
+    counts = [0, 0, 0]
     result = _walk(copy.deepcopy(estimator), counts, set())
-    return Aligned(result, counts[0], counts[1])
+    return Aligned(result, *counts)
 
 
 def aligned(estimator: Any) -> Any:
@@ -156,3 +159,5 @@ def _round_down(thresholds: np.ndarray, split: np.ndarray, counts: list[int]) ->
     thresholds[split] = after
     counts[0] += int(split.sum())
     counts[1] += int((after != before).sum())
+    with np.errstate(over="ignore"):
+        counts[2] += int((before.astype(np.float32).astype(np.float64) > before).sum())
