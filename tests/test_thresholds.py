@@ -5,6 +5,7 @@ cannot hold, and skl2onnx's nearest rounding puts about half of them onto the up
 import numpy as np
 import pytest
 from skl2onnx import to_onnx
+from sklearn.base import clone
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     GradientBoostingClassifier,
@@ -157,3 +158,28 @@ def test_tree_families_match_scikit_learn_on_every_row_of_the_bundled_data(famil
     assert len(X) == 5000
     assert np.abs(expected - got).max() <= 1e-6, family
     np.testing.assert_array_equal(expected >= 0.5, got >= 0.5)
+
+
+def test_alignment_reaches_the_members_of_every_meta_estimator():
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import BaggingClassifier, StackingClassifier
+
+    X, y = adjacent_pairs()
+    tree = DecisionTreeClassifier(max_depth=4, random_state=0)
+    for model in (
+        BaggingClassifier(tree, n_estimators=3, max_features=1, random_state=0),
+        StackingClassifier([("tree", tree), ("hgb", HistGradientBoostingClassifier(max_iter=3))]),
+        CalibratedClassifierCV(tree, cv=2),
+        make_pipeline(
+            FunctionTransformer(), VotingClassifier([("a", tree), ("b", clone(tree))], voting="soft")
+        ),
+    ):
+        model.fit(X, y)
+        exact = align(model)
+        found = tree_nodes(model[-1] if hasattr(model, "steps") else model)
+        assert exact.thresholds == sum(int((~t.leaf).sum()) for t in found) > 0, type(model).__name__
+        after = tree_nodes(exact.estimator[-1] if hasattr(model, "steps") else exact.estimator)
+        for nodes in after:
+            split = nodes.threshold[~nodes.leaf]
+            assert (split.astype(np.float32).astype(np.float64) == split).all()
+        np.testing.assert_array_equal(exact.estimator.predict_proba(X), model.predict_proba(X))

@@ -116,7 +116,8 @@ def model_inputs(pipeline: Any, frame: pd.DataFrame) -> np.ndarray:
     steps = getattr(pipeline, "steps", [])
     if len(steps) <= 1:
         return frame.to_numpy()
-    return np.asarray(pipeline[:-1].transform(frame), dtype=np.float64)
+    out = pipeline[:-1].transform(frame)
+    return np.asarray(out.toarray() if hasattr(out, "toarray") else out, dtype=np.float64)  # sparse too
 
 
 def first_reaching_row(nodes: Nodes, inputs: np.ndarray) -> np.ndarray:

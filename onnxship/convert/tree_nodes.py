@@ -72,7 +72,8 @@ def tree_nodes(model: Any, features: np.ndarray | None = None) -> list[Nodes]:
         pairs = zip(model.estimators_, model.estimators_features_, strict=True)
         members = [(m, np.asarray(f)) for m, f in pairs]
     elif hasattr(model, "estimators_"):
-        members = [(m, None) for m in np.ravel(np.asarray(model.estimators_, dtype=object))]
+        held = model.estimators_  # GradientBoosting: a 2-D array of trees; the others: a list
+        members = [(m, None) for m in (held.ravel() if isinstance(held, np.ndarray) else held)]
     elif hasattr(model, "calibrated_classifiers_"):
         members = [(c.estimator, None) for c in model.calibrated_classifiers_]
     found = []
