@@ -18,7 +18,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.tree import DecisionTreeClassifier
 
 from onnxship.contract.runtime import session
-from onnxship.convert import export
+from onnxship.convert import export, thresholds
 from onnxship.convert.boundary_rows import first_reaching_row, straddle
 from onnxship.convert.thresholds import align, aligned, directed_float32
 from onnxship.convert.tree_nodes import tree_nodes
@@ -183,3 +183,15 @@ def test_alignment_reaches_the_members_of_every_meta_estimator():
             split = nodes.threshold[~nodes.leaf]
             assert (split.astype(np.float32).astype(np.float64) == split).all()
         np.testing.assert_array_equal(exact.estimator.predict_proba(X), model.predict_proba(X))
+
+
+def test_a_library_model_aligns_through_its_registered_function(monkeypatch):
+    # How the LightGBM and XGBoost aligners plug in: by class name, inside any nesting.
+    class Booster(FunctionTransformer):
+        pass
+
+    calls = []
+    monkeypatch.setitem(thresholds.ALIGNERS, "Booster", lambda model: calls.append(model) or (model, 7, 3))
+    exact = align(make_pipeline(FunctionTransformer(), Booster()))
+    assert len(calls) == 1 and isinstance(exact.estimator[-1], Booster)
+    assert (exact.thresholds, exact.moved) == (7, 3)

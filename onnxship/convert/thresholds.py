@@ -36,12 +36,13 @@ from typing import Any
 import numpy as np
 
 # Libraries whose models are not scikit-learn trees align through their own function, looked up by
-# class name (no import of the library here). Each returns (the aligned model, thresholds, moved).
+# class name (no import of the library here). Each returns the aligned model (a copy), or the tuple
+# (aligned model, split thresholds, thresholds moved) to have them counted in the export log.
 # The boosters' functions (onnxship.convert.boosters) are wired in with, e.g.:
 #   from onnxship.convert import boosters
 #   ALIGNERS["LGBMClassifier"] = boosters.lightgbm_aligned
 #   ALIGNERS["XGBClassifier"] = boosters.xgboost_aligned
-ALIGNERS: dict[str, Callable[[Any], tuple[Any, int, int]]] = {}
+ALIGNERS: dict[str, Callable[[Any], Any]] = {}
 
 
 def directed_float32(thresholds: np.ndarray, toward: str = "down") -> np.ndarray:
@@ -96,10 +97,12 @@ def _walk(obj: Any, counts: list[int], seen: set[int]) -> Any:
     seen.add(id(obj))
     aligner = ALIGNERS.get(type(obj).__name__)
     if aligner is not None:
-        replacement, total, moved = aligner(obj)
-        counts[0] += total
-        counts[1] += moved
-        return replacement
+        result = aligner(obj)
+        if isinstance(result, tuple):
+            result, total, moved = result
+            counts[0] += total
+            counts[1] += moved
+        return result
     if isinstance(obj, np.ndarray):
         if obj.dtype == object:
             for index in np.ndindex(obj.shape):
