@@ -162,7 +162,10 @@ def _through(step: Any, columns: list[str | None]) -> list[str | None]:
         where = step.output_indices_[name]
         if transformer == "drop" or where.stop == where.start:
             continue
-        picked = [columns[i] for i in _positions(selected, names)]
+        try:
+            picked = [columns[i] for i in _positions(selected, names)]
+        except (ValueError, IndexError, TypeError):  # a selection we cannot map back: left untraced
+            continue
         for offset, column in enumerate(_through(transformer, picked)[: where.stop - where.start]):
             out[where.start + offset] = column
     return out
