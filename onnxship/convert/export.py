@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy as copy_module
 import hashlib
+import logging
 from dataclasses import dataclass
 
 import onnx
@@ -16,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 from onnxship.contract import spec
-from onnxship.convert import converters, schema
+from onnxship.convert import converters, schema, thresholds
 from onnxship.convert.graph import normalize, simplify
 from onnxship.core.errors import UserError
 from onnxship.core.files import json_bytes, versions
@@ -28,6 +29,8 @@ from onnxship.train.transformers import CategoryCodes
 
 # The lowest default-domain opset the exported graphs are written for (params.yaml allows no lower).
 MIN_OPSET = 13
+
+log = logging.getLogger("export")
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,18 @@ def convert(
             "convert to ONNX correctly (onnx/sklearn-onnx#1051): leave categorical_features unset; "
             "onnxship gives trees ordinal category codes as numbers"
         )
-    converted = lean(pipeline, roles)
+    # Trees compare in float32 in ONNX: round each split threshold so that they compare exactly as
+    # scikit-learn does (onnxship.convert.thresholds). A copy: best_model.joblib stays as trained.
+    exact = thresholds.align(lean(pipeline, roles))
+    if exact.thresholds:
+        log.info(
+            "tree thresholds: %d of %d not float32 values, rounded down (the nearest float32 is above "
+            "%d of them: rows there would branch differently in ONNX)",
+            exact.moved,
+            exact.thresholds,
+            exact.nearest_above,
+        )
+    converted = exact.estimator
     estimator = converted.steps[-1][1]
     try:
         model = to_onnx(

@@ -188,6 +188,12 @@ class ParityParams(Section):
         description="Generated rows at most: one per column and case up to this many; a wider table groups "
         "columns per row, so the gate's cost stays linear in the columns. Quantize's search uses them too.",
     )
+    max_boundary_rows: Annotated[int, Field(ge=0)] = Field(
+        2000,
+        description="Tree boundary rows at most (0: none): per split of the shipped trees on a raw numeric "
+        "column, a held-out row that reaches it with the column at the float32 just below and just above "
+        "the threshold; beyond this a seeded sample that covers every column first.",
+    )
     max_rows_listed: Annotated[int, Field(ge=0)] = Field(
         20, description="Flipped rows listed in the report, closest to the threshold first."
     )

@@ -1,6 +1,7 @@
 """The parity stage's one function: load what train, export and quantize wrote, as a client loads
-it, build the rows the gate scores (held-out rows and edge rows), run the gate, and return the
-report with the per-row probability differences. ``scripts/parity.py`` only writes them."""
+it, build the rows the gate scores (held-out rows, edge rows and tree boundary rows), run the gate,
+and return the report with the per-row probability differences. ``scripts/parity.py`` only writes
+them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from onnxship.contract import artifacts
+from onnxship.convert.boundary_rows import boundary_rows
 from onnxship.core import files
 from onnxship.core.errors import UserError
 from onnxship.core.params import ParityParams
@@ -53,7 +55,8 @@ def run(paths: Artifacts, params: ParityParams) -> ParityResult:
 
 
 def gate_input(paths: Artifacts, params: ParityParams) -> parity.GateInput:
-    """Train's pipeline and threshold, the held-out rows (plus edge rows), and each backend."""
+    """Train's pipeline and threshold, the held-out rows (plus edge rows and boundary rows), and
+    each backend."""
     trained, problems = load_trained(paths, strict_threshold=False)
     if not paths.test_csv.is_file():
         raise UserError(f"{paths.test_csv} not found: run the train stage first (dvc repro)")
@@ -64,6 +67,10 @@ def gate_input(paths: Artifacts, params: ParityParams) -> parity.GateInput:
         features = files.read_json(paths.features)
         edges, edge_cases = parity.edge_rows(raw.iloc[0], features, raw, params.max_edge_rows)
         rows, cases = rows + edges.to_dict("records"), cases + edge_cases
+    boundary = boundary_rows(trained.pipeline, raw, trained.roles, params.max_boundary_rows)
+    if boundary.summary.get("trees"):
+        log.info("boundary rows: %d, for %s", len(boundary.rows), boundary.summary)
+    rows, cases = rows + boundary.rows.to_dict("records"), cases + boundary.cases
     return parity.GateInput(
         pipeline=trained.pipeline,
         threshold=trained.threshold,
@@ -75,6 +82,8 @@ def gate_input(paths: Artifacts, params: ParityParams) -> parity.GateInput:
         params=params,
         problems={"onnx": problems, "int8": problems},
         split_plan=split_plan(paths),
+        n_boundary=len(boundary.rows),
+        boundary=boundary.summary if boundary.summary.get("trees") else {},
     )
 
 

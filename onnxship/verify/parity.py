@@ -104,7 +104,8 @@ class GateInput:
     """What the gate judges.
 
     ``rows`` are raw records (dicts of the strings a CSV gives): the first ``n_test`` are held-out
-    rows, the rest edge rows; ``cases`` names each row. ``backends`` maps each ONNX backend to its
+    rows, then edge rows, then the last ``n_boundary`` are boundary rows (onnxship.convert.boundary_rows,
+    described by ``boundary``); ``cases`` names each row. ``backends`` maps each ONNX backend to its
     loaded contract, or to the reason a client refuses its files. ``problems`` are faults found
     outside the contract files (e.g. a threshold.txt that train did not write), per backend.
     ``split_plan`` is quantize_report.json's: the nodes the INT8 block split added, which the
@@ -121,6 +122,8 @@ class GateInput:
     params: ParityParams
     problems: dict[str, list[str]] = field(default_factory=dict)
     split_plan: list[dict] = field(default_factory=list)
+    n_boundary: int = 0
+    boundary: dict = field(default_factory=dict)
 
 
 def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
@@ -150,10 +153,13 @@ def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
         reference[: gate.n_test],
         gate.threshold,
         params.margin,
-        len(reference) - gate.n_test,
+        len(reference) - gate.n_test - gate.n_boundary,
         results,
         params.int8_on_failure,
     )
+    report["rows"]["boundary"] = gate.n_boundary
+    if gate.boundary:
+        report["boundary"] = gate.boundary
     return report, probabilities
 
 
@@ -174,18 +180,42 @@ def judge_backend(gate: GateInput, name: str, reference: np.ndarray) -> tuple[di
         return refused(tolerance, [*problems, reason]), None
     result = check_backend(gate, reference, alone, contract.metadata, tolerance, problems)
     thresholds = Thresholds(gate.threshold, scorer.threshold, gate.params.margin)
-    n_test, n_rows = gate.n_test, len(gate.rows)
-    for key, rows in {"test_rows": slice(0, n_test), "edge_rows": slice(n_test, n_rows)}.items():
+    n_test, n_edge_end, n_rows = gate.n_test, len(gate.rows) - gate.n_boundary, len(gate.rows)
+    parts = {
+        "test_rows": slice(0, n_test),
+        "edge_rows": slice(n_test, n_edge_end),
+        "boundary_rows": slice(n_edge_end, n_rows),
+    }
+    for key, rows in parts.items():
         if rows.start == rows.stop:
-            continue  # no edge rows (parity.edge_rows: false)
+            continue  # no edge rows (parity.edge_rows: false), no trees (no boundary rows)
         part = compare(reference[rows], alone[rows], thresholds, gate.cases[rows])
         result[key] = {k: part[k] for k in HEADLINE}
+    result["reasons"] += boundary_reasons(gate, reference - alone, tolerance)
     batch = compare(reference[:n_test], batched, thresholds, gate.cases[:n_test])
     result["test_rows_one_batch"] = {k: batch[k] for k in HEADLINE}
     batch_reasons = verdict(batch, tolerance["max_abs_diff"], tolerance["min_agreement"])
     result["reasons"] += [f"scored as one batch of {n_test} rows: {r}" for r in batch_reasons]
     result["passed"] = not result["reasons"]
     return result, alone
+
+
+def boundary_reasons(gate: GateInput, diff: np.ndarray, tolerance: dict) -> list[str]:
+    """What failing boundary rows mean, naming the worst one: a tree split that ONNX decides
+    differently from scikit-learn for a float32 value next to its threshold (``diff`` is
+    p_sklearn - p_backend per row; the verdict on all rows already fails)."""
+    if not gate.n_boundary:
+        return []
+    part = np.abs(diff[len(diff) - gate.n_boundary :])
+    if part.max() <= tolerance["max_abs_diff"]:
+        return []
+    worst = len(diff) - gate.n_boundary + int(np.argmax(part))
+    return [
+        f"{int((part > tolerance['max_abs_diff']).sum())} of {gate.n_boundary} boundary rows differ, "
+        f"worst {part.max():.3g} at '{gate.cases[worst]}': ONNX sends a float32 value next to a tree "
+        "split threshold down the other branch (a threshold not exact in float32; export rounds them "
+        "with onnxship.convert.thresholds)"
+    ]
 
 
 def check_backend(
