@@ -16,7 +16,7 @@ from onnxship.core.errors import UserError
 from onnxship.core.params import ParityParams
 from onnxship.core.paths import Artifacts
 from onnxship.train import table
-from onnxship.train.lineage import load_trained
+from onnxship.train.lineage import load_trained, positive_column
 from onnxship.verify import parity
 from onnxship.verify.diagnose.run import log_lines
 
@@ -75,6 +75,7 @@ def gate_input(paths: Artifacts, params: ParityParams) -> parity.GateInput:
         params=params,
         problems={"onnx": problems, "int8": problems},
         split_plan=split_plan(paths),
+        positive_column=positive_column(trained.pipeline.classes_, trained.lineage),
     )
 
 
