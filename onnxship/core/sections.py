@@ -262,7 +262,8 @@ class TrainParams(Section):
         "to numeric columns after imputation; register its converter under export.converter_modules.",
     )
     candidates: Annotated[list[str], Field(min_length=1)] = Field(
-        description="The model families compared by CV, each at most once; fewer candidates train faster. "
+        description=f"The model families compared by CV ({', '.join(get_args(Family))}), each at most once; "
+        "fewer candidates train faster. "
         'An entry "module:function" (e.g. plugins.my_models:build) is a candidate of your own: '
         "function(numeric=..., categorical=...) returns an unfitted classifier (docs/models.md). "
         "Ignored when train.fitted_model is set."
