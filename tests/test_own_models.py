@@ -58,7 +58,11 @@ def every_row_agrees(root: Path) -> tuple[float, int]:
 
 
 def test_a_candidate_of_your_own_ships_like_a_built_in_one(tmp_path):
-    root = project(tmp_path, lambda p: set_param(p, "train.candidates", ["plugins.my_models:build"]))
+    def change(params) -> None:
+        set_param(params, "train.candidates", ["plugins.my_models:build"])
+        set_param(params, "parity.diagnose", "always")  # the diagnosis must walk a pipeline not ours
+
+    root = project(tmp_path, change)
     run_stages(root, STAGES)
     record = json.loads((root / "artifacts" / "lineage.json").read_text())
     assert record["chosen"]["family"] == "plugins.my_models:build"
@@ -72,6 +76,8 @@ def test_a_candidate_of_your_own_ships_like_a_built_in_one(tmp_path):
     assert by_name["international_plan"]["categories"] == ["no", "yes"]
     report = json.loads((root / "artifacts" / "parity_report.json").read_text())
     assert report["passed"] and report["backends"]["onnx"]["flipped"] == 0
+    steps = [s["step"] for s in report["backends"]["onnx"]["diagnosis"]["steps"]]
+    assert "preprocess/numeric/scale" in steps and "preprocess/categorical" in steps, steps
     max_diff, flipped = every_row_agrees(root)
     print(f"plugins.my_models:build on all 5,000 rows: max diff {max_diff:.2e}, {flipped} flipped")
     assert flipped == 0 and max_diff <= 1e-4
