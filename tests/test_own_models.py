@@ -113,7 +113,8 @@ def labelled_model(tmp_path: Path, labels: str) -> Path:
 def test_a_fitted_model_you_already_have_ships_with_its_own_labels(tmp_path, labels):
     root = project(tmp_path, lambda p: set_param(p, "train.fitted_model", "models/model.joblib"))
     source = labelled_model(root, labels)
-    run_stages(root, STAGES)
+    # Once through the benchmark and recommend too: the scikit-learn backend reads the "yes" column.
+    run_stages(root, STAGES + (["benchmark", "recommend"] if labels == "raw" else []))
     artifacts = root / "artifacts"
     record = json.loads((artifacts / "lineage.json").read_text())
     chosen = record["chosen"]
@@ -126,6 +127,11 @@ def test_a_fitted_model_you_already_have_ships_with_its_own_labels(tmp_path, lab
     metadata = json.loads((artifacts / "onnx_metadata.json").read_text())
     assert metadata["class_order"][metadata["positive_class_index"]] == "yes"
     assert metadata["family"] == "fitted_model"
+    if labels == "raw":
+        benchmark = json.loads((artifacts / "benchmark.json").read_text())
+        assert benchmark["model_family"] == "fitted_model" and "sklearn" in benchmark["backends"]
+        recommendation = json.loads((artifacts / "recommendation.json").read_text())
+        assert recommendation["model_selection"]["rule"].startswith("none: train.fitted_model")
     max_diff, flipped = every_row_agrees(root)
     print(f"fitted model ({labels} labels) on all 5,000 rows: max diff {max_diff:.2e}, {flipped} flipped")
     assert flipped == 0 and max_diff <= 1e-4
