@@ -227,3 +227,24 @@ def test_json_params_names_objects_without_a_memory_address():
     text = json.dumps(params)
     assert "0x" not in text and params["model__max_iter"] == 2000
     assert factories.json_params(FunctionTransformer(np.log1p))["func"] == "numpy.log1p"
+
+
+def test_a_threshold_from_params_also_holds_for_trained_candidates():
+    from onnxship.train.run import train
+    from tests.conftest import CHURN_PARAMS, churn_raw, small_train_params
+
+    result = train(
+        churn_raw(), CHURN_PARAMS, small_train_params(candidates=["logistic_regression"], threshold=0.25)
+    )
+    assert result.threshold == 0.25 and result.lineage["threshold"]["value"] == 0.25
+    assert result.lineage["threshold"]["source"] == "train.threshold (given, not tuned)"
+
+
+def test_a_stage_puts_the_project_root_first_on_sys_path(tmp_path, monkeypatch):
+    from onnxship.core.stage import project_on_path
+
+    monkeypatch.setattr(sys, "path", ["/somewhere/scripts", *sys.path])
+    project_on_path(tmp_path)
+    assert sys.path[0] == str(tmp_path.resolve())
+    project_on_path(tmp_path)  # once only
+    assert sys.path.count(str(tmp_path.resolve())) == 1
