@@ -87,6 +87,23 @@ def test_each_helper_is_a_dep_only_of_the_stages_that_own_it():
         assert {name for name, stage in stages.items() if module in stage["deps"]} == expected, module
 
 
+# Stages that run your modules: train imports factories and train.numeric_transformer, export
+# registers export.converter_modules, and these plus parity and benchmark unpickle a model that may
+# hold your classes. quantize and recommend run none of them.
+RUNS_PLUGINS = {"train", "export", "parity", "benchmark"}
+
+
+def test_the_stages_that_run_your_modules_depend_on_plugins_and_no_other():
+    stages = dvc_stages()
+    assert {name for name, stage in stages.items() if "plugins" in stage["deps"]} == RUNS_PLUGINS
+    for name, stage in stages.items():
+        if "artifacts/best_model.joblib" in stage["deps"]:
+            assert name in RUNS_PLUGINS, f"stage {name} unpickles the model but does not list plugins"
+    # A fitted model of yours (train.fitted_model) lives in models/: replacing it re-runs train.
+    assert "models" in stages["train"]["deps"] and (REPO / "models").is_dir()
+    assert (REPO / "plugins" / "my_models.py").is_file()
+
+
 def test_the_deps_check_sees_extra_and_missing_modules(tmp_path):
     # The check above on a made-up stage: one module too many, one missing.
     script = tmp_path / "stage.py"

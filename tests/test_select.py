@@ -63,9 +63,34 @@ def test_best_that_is_also_cheapest_is_kept_and_ties_go_to_the_higher_score_then
 def test_only_candidates_within_the_noise_need_a_cost():
     far = Candidate("far", shifted([0.1] * 5))  # no cost: never a contender
     assert choose([Candidate("best", BEST, cost=3), far], 1.0, 0.005).choice == "best"
-    near = Candidate("near", BEST[::-1])  # same mean, no cost
-    with pytest.raises(ValueError, match="need a cost"):
-        choose([Candidate("best", BEST, cost=3), near], 1.0, 0.005)
+
+
+def test_a_cost_that_cannot_be_counted_is_not_guessed_and_the_best_ships():
+    # Rule 4: a model of your own whose size onnxship does not count (cost None) within the noise.
+    near = Candidate("mine", shifted([0.001, 0.0, 0.0, 0.0, -0.001]))  # within the noise, no cost
+    pick = choose([Candidate("best", BEST, cost=3), near], 1.0, 0.005)
+    assert pick.choice == "best" and pick.within_noise == ["best", "mine"]
+    assert (
+        pick.reasons[-1] == "chose best: no cost to weigh for mine (a model whose size onnxship cannot count)"
+    )
+    # ... and the best ships even when the best is the one without a cost.
+    cheap = Candidate("cheap", shifted([0.001, 0.0, 0.0, 0.0, -0.001]), cost=1)
+    assert choose([Candidate("mine", BEST), cheap], 1.0, 0.005).choice == "mine"
+
+
+def test_the_cost_of_a_model_of_your_own_is_counted_when_it_is_trees_or_weights():
+    import numpy as np
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import SVC
+
+    from onnxship.train import sizes
+
+    X, y = np.random.default_rng(0).normal(size=(200, 3)), np.arange(200) % 2
+    boosted = GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=0).fit(X, y)
+    assert sizes.model_cost(boosted) == sum(t.tree_.node_count for t in boosted.estimators_.ravel())
+    assert sizes.model_cost(LogisticRegression().fit(X, y)) == 4  # 3 weights + intercept, no Pipeline
+    assert sizes.model_cost(SVC(probability=True).fit(X, y)) is None  # not counted: not guessed
 
 
 def test_tree_counts_are_scored_from_one_fit_per_fold_and_cost_grows_with_trees():

@@ -23,7 +23,7 @@ from onnxship.core.errors import UserError
 from onnxship.core.files import json_bytes, versions
 from onnxship.core.params import ExportParams
 from onnxship.core.paths import FEATURES_FILE, MODEL_FILE
-from onnxship.train.lineage import Trained
+from onnxship.train.lineage import Trained, positive_column
 from onnxship.train.table import Roles
 from onnxship.train.transformers import CategoryCodes
 
@@ -56,7 +56,8 @@ def build(trained: Trained, params: ExportParams) -> Exported:
     )
     onnx.checker.check_model(model, full_check=True)
     model_bytes = model.SerializeToString()
-    features = feature_schema(model, trained.roles, trained.pipeline)
+    recorded = trained.lineage.get("training_categories")  # a model that is not ours
+    features = feature_schema(model, trained.roles, trained.pipeline, recorded)
     features_bytes = json_bytes(features)
     meta = metadata(model, model_bytes, trained.pipeline, trained.lineage, trained.threshold, features_bytes)
     schema.validate(features, "onnx_features")
@@ -136,6 +137,8 @@ def lean(pipeline: Pipeline, roles: Roles) -> Pipeline:
     """The pipeline to convert: ``pipeline`` itself, or a copy whose ordinal-encoded categorical
     chain (imputer, rare grouper, OrdinalEncoder) is replaced by the equal CategoryCodes table,
     which converts to one LabelEncoder per column instead of about eight ops per column."""
+    if not isinstance(pipeline, Pipeline):  # a classifier of your own: converted as it is
+        return pipeline
     pre = pipeline.named_steps.get("preprocess")
     chain = getattr(pre, "named_transformers_", {}).get("categorical")
     if not isinstance(getattr(chain, "named_steps", {}).get("encode"), OrdinalEncoder):
@@ -180,9 +183,12 @@ def unregistered_steps(estimator, path: str = "") -> list[tuple[str, type]]:
     return [bad for name, step in children for bad in unregistered_steps(step, f"{path}/{name}".strip("/"))]
 
 
-def feature_schema(model: onnx.ModelProto, roles: Roles, pipeline: Pipeline) -> dict:
-    """onnx_features.json: what a client must send, input by input, in order."""
-    categories = _training_categories(pipeline, roles)
+def feature_schema(
+    model: onnx.ModelProto, roles: Roles, pipeline: Pipeline, recorded: dict | None = None
+) -> dict:
+    """onnx_features.json: what a client must send, input by input, in order. ``recorded``: the
+    training categories lineage.json records for a model that is not ours (else our encoder's)."""
+    categories = recorded if recorded is not None else _training_categories(pipeline, roles)
     inputs = []
     for graph_input, name in zip(model.graph.input, roles.features, strict=True):
         numeric = name in roles.numeric
@@ -209,9 +215,14 @@ def feature_schema(model: onnx.ModelProto, roles: Roles, pipeline: Pipeline) -> 
 
 
 def _training_categories(pipeline: Pipeline, roles: Roles) -> dict[str, list[str]]:
+    """The categories our categorical encoder learned, per column (an empty list for each column when
+    the pipeline is not ours and train recorded none)."""
     if not roles.categorical:
         return {}
-    encoder = pipeline.named_steps["preprocess"].named_transformers_["categorical"].named_steps["encode"]
+    try:
+        encoder = pipeline.named_steps["preprocess"].named_transformers_["categorical"].named_steps["encode"]
+    except (AttributeError, KeyError):
+        return {name: [] for name in roles.categorical}
     return {
         name: [str(c) for c in cats]
         for name, cats in zip(roles.categorical, encoder.categories_, strict=True)
@@ -230,7 +241,9 @@ def metadata(
 
     ``features_bytes`` is onnx_features.json as written: its sha256 ties the two files together.
     """
-    classes = [int(c) for c in pipeline.classes_]
+    # The positive class's column: 1 for every model train fits (on y == positive), the class
+    # lineage.json names for a fitted model of yours ("yes", True or 1).
+    column = positive_column(pipeline.classes_, lineage)
     labels = {0: lineage["target"]["negative_label"], 1: lineage["target"]["positive_label"]}
     return {
         "schema_version": spec.CONTRACT_VERSION,
@@ -246,9 +259,9 @@ def metadata(
         "decision_precision": spec.DECISION_PRECISION,
         "positive_label": labels[1],
         "negative_label": labels[0],
-        "class_order": [labels[c] for c in classes],
+        "class_order": [labels[int(i == column)] for i in range(len(pipeline.classes_))],
         "probability_output": spec.PROBABILITY_OUTPUT,
-        "positive_class_index": classes.index(1),
+        "positive_class_index": column,
         "outputs": outputs(model),
         "opsets": opsets(model),
         "ir_version": model.ir_version,

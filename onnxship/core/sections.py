@@ -8,11 +8,15 @@ sections, the root model (rules that span sections) and loading are in onnxship/
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Family = Literal["logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"]
+# A candidate of your own: "module:function", the function building an unfitted classifier
+# (onnxship/train/factories.py imports and checks it when train starts).
+FACTORY_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -257,8 +261,24 @@ class TrainParams(Section):
         description='Your own scikit-learn transformer ("module:Class", e.g. plugins.clip:Clipper) applied '
         "to numeric columns after imputation; register its converter under export.converter_modules.",
     )
-    candidates: Annotated[list[Family], Field(min_length=1)] = Field(
-        description="The model families compared by CV, each at most once; fewer candidates train faster."
+    candidates: Annotated[list[str], Field(min_length=1)] = Field(
+        description=f"The model families compared by CV ({', '.join(get_args(Family))}), each at most once; "
+        "fewer candidates train faster. "
+        'An entry "module:function" (e.g. plugins.my_models:build) is a candidate of your own: '
+        "function(numeric=..., categorical=...) returns an unfitted classifier (docs/models.md). "
+        "Ignored when train.fitted_model is set."
+    )
+    fitted_model: Annotated[str, Field(min_length=1)] | None = Field(
+        None,
+        description="A fitted classifier you already have (a joblib file, e.g. models/model.joblib, "
+        "relative to the project root) to ship instead of training: no CV, no selection; the threshold "
+        "is tuned on the test split or taken from train.threshold. A joblib file is a pickle: load only "
+        "your own (docs/models.md).",
+    )
+    threshold: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        None,
+        description="The decision threshold (p >= threshold), taken as given instead of tuned (null: "
+        "tuned by train.threshold_objective).",
     )
     logistic_regression: LogisticRegressionParams = Field(
         LogisticRegressionParams(), description="Hyperparameters of logistic_regression."
@@ -271,6 +291,18 @@ class TrainParams(Section):
     )
     mlp: MLPParams = Field(MLPParams(), description="Hyperparameters of mlp.")
     selection: SelectionParams = Field(SelectionParams(), description="Which candidate ships.")
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_candidates(cls, candidates: list[str]) -> list[str]:
+        for entry in candidates:
+            if entry not in get_args(Family) and not FACTORY_SPEC.fullmatch(entry):
+                families = ", ".join(get_args(Family))
+                raise ValueError(
+                    f"train.candidates entry {entry!r} is neither a model family ({families}) "
+                    "nor 'module:function' naming your own (e.g. plugins.my_models:build)"
+                )
+        return candidates
 
     @model_validator(mode="after")
     def _unique_candidates(self) -> TrainParams:

@@ -26,11 +26,22 @@ def check_package_source(project: Path) -> None:
         )
 
 
+def project_on_path(project: Path) -> None:
+    """Put the project root (the folder of params.yaml and dvc.yaml) first on sys.path, so that a
+    module named in params (``plugins.my_models:build``, ``plugins.clip``) imports, and a model
+    that pickled one of its classes unpickles, with no PYTHONPATH edits. Python puts the script's
+    folder (``scripts/``) there, not the folder the stage runs in."""
+    root = str(project.resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
 def run(main: Callable[[], int | None]) -> None:
     """Run a stage's ``main``; a UserError becomes ``error: <message>`` and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     try:
         check_package_source(Path.cwd())
+        project_on_path(Path.cwd())
         code = main()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -191,11 +191,34 @@ def build(
             "rule": "p >= threshold",
             "objective": params.threshold_objective,
             "objective_value_oof": round(decisions.objective_value, 6),
+            # Only when given: the bundled run's lineage.json keeps its bytes.
+            **({"source": "train.threshold (given, not tuned)"} if params.threshold is not None else {}),
         },
         "test_scores": test_scores,
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "versions": versions("scikit-learn", "numpy", "scipy", "pandas", "joblib"),
     }
+
+
+def training_categories(X_train: pd.DataFrame, roles: Roles) -> dict[str, list[str]]:
+    """Per categorical column, the distinct values the training rows hold ("" = missing left out):
+    onnx_features.json's ``categories`` for a model that is not ours, whose encoder we cannot read."""
+    return {name: sorted(set(X_train[name]) - {""}) for name in roles.categorical}
+
+
+def positive_column(classes, lineage: dict) -> int:
+    """The column of predict_proba that holds the positive class: the class lineage.json's
+    ``chosen.positive_class`` names (a fitted model of yours may use "yes", True or 1), else 1 (train
+    fits every model it trains on y == positive, 0/1)."""
+    positive = lineage["chosen"].get("positive_class", 1)
+    values = [c.item() if isinstance(c, np.generic) else c for c in classes]
+    matches = [i for i, c in enumerate(values) if c == positive and type(c) is type(positive)]
+    if not matches:
+        raise UserError(
+            f"the model's classes {values} do not include the positive class {positive!r} that "
+            "lineage.json records: re-run the train stage (dvc repro)"
+        )
+    return matches[0]
 
 
 def negative_label(frame: pd.DataFrame, params: DataParams) -> str:

@@ -193,7 +193,8 @@ def machine_independent(pipeline: Pipeline) -> Pipeline:
     HistGradientBoosting keeps the number of threads it binned the data with; predictions do not
     depend on it.
     """
-    bin_mapper = getattr(pipeline.steps[-1][1], "_bin_mapper", None)
+    final = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
+    bin_mapper = getattr(final, "_bin_mapper", None)
     if bin_mapper is not None:
         bin_mapper.n_threads = None
     return pipeline

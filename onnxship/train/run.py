@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from onnxship.core.errors import UserError
 from onnxship.core.params import DataParams, TrainParams
-from onnxship.train import data, lineage, models, sizes, training
+from onnxship.train import data, factories, fitted, lineage, models, sizes, training
 
 log = logging.getLogger("train")
 
@@ -83,16 +83,31 @@ def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams) -> TrainResult:
         len(dataset.roles.numeric),
         len(dataset.roles.categorical),
     )
+    if tp.fitted_model is not None:
+        shipped = fitted.ship(dataset, (idx_train, idx_test), tp)
+        return TrainResult(
+            shipped.model_bytes,
+            shipped.threshold,
+            shipped.lineage,
+            idx_test,
+            calibration_rows(idx_train, tp),
+            shipped.y_test,
+            shipped.p_test,
+        )
     tp = models.decide_early_stopping(tp, len(y_train))
 
     def build(family: str, rows: int) -> Pipeline:
+        if factories.is_factory(family):
+            return factories.build(family, dataset.roles)
         return models.build_pipeline(family, dataset.roles, tp, rows=rows)
 
+    for spec in filter(factories.is_factory, tp.candidates):
+        build(spec, len(y_train))  # imports and checks each factory before any CV starts
     found = search(build, X_train, y_train, tp)
-    threshold, objective_value = training.tune_threshold(y_train, found.oof, tp.threshold_objective)
-    fitted = refit(build, found, X_train, y_train, tp)
+    threshold, objective_value = threshold_for(y_train, found.oof, tp)
+    refitted = refit(build, found, X_train, y_train, tp)
     y_test = dataset.y[idx_test]
-    p_test = fitted.model.predict_proba(dataset.X.iloc[idx_test])[:, 1]
+    p_test = refitted.model.predict_proba(dataset.X.iloc[idx_test])[:, 1]
     scores = training.test_scores(y_test, p_test, threshold)
     log.info(
         "chose %s, threshold %.4f (%s %.4f), test %s",
@@ -102,16 +117,18 @@ def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams) -> TrainResult:
         objective_value,
         scores,
     )
-    model_bytes = lineage.joblib_bytes(models.machine_independent(fitted.model))
+    model_bytes = lineage.joblib_bytes(models.machine_independent(refitted.model))
     decisions = lineage.Decisions(
         screen=found.screen,
         candidates=cv_summary(found.results),
         selection=found.selection,
-        chosen=chosen(found.family, fitted, tp, len(y_train)),
+        chosen=chosen(found.family, refitted, tp, len(y_train)),
         threshold=threshold,
         objective_value=objective_value,
     )
     record = lineage.build(dataset, tp, (len(idx_train), len(idx_test)), decisions, scores, model_bytes)
+    if factories.is_factory(found.family):
+        record["training_categories"] = lineage.training_categories(X_train, dataset.roles)
     return TrainResult(
         model_bytes, threshold, record, idx_test, calibration_rows(idx_train, tp), y_test, p_test
     )
@@ -245,8 +262,11 @@ def search(build: Builder, X: pd.DataFrame, y: np.ndarray, tp: TrainParams) -> S
 def refit(build: Builder, found: Search, X: pd.DataFrame, y: np.ndarray, tp: TrainParams) -> Refit:
     """Fit the chosen family (at the chosen tree count) on every training row, on at most
     train.refit_threads OpenMP threads."""
-    hyperparameters = getattr(tp, found.family).model_dump()
     final = build(found.family, len(y))
+    if factories.is_factory(found.family):
+        hyperparameters = factories.json_params(final)
+    else:
+        hyperparameters = getattr(tp, found.family).model_dump()
     if found.tree_count is not None:
         hyperparameters["max_iter"] = found.tree_count
         final.set_params(model__max_iter=found.tree_count)
@@ -263,6 +283,13 @@ def refit(build: Builder, found: Search, X: pd.DataFrame, y: np.ndarray, tp: Tra
         threads,
     )
     return Refit(model, hyperparameters, iterations)
+
+
+def threshold_for(y: np.ndarray, p: np.ndarray, tp: TrainParams) -> tuple[float, float]:
+    """(threshold, objective value at it): train.threshold as given, or tuned on ``p``."""
+    if tp.threshold is not None:
+        return tp.threshold, training.objective_at(y, p, tp.threshold, tp.threshold_objective)
+    return training.tune_threshold(y, p, tp.threshold_objective)
 
 
 def cv_summary(results: dict[str, training.CVResult]) -> dict:

@@ -8,6 +8,8 @@ order:
    and at most ``max_score_loss`` in any case.
 3. Among those, the lowest cost wins (a tie goes to the higher mean score, then to the first
    listed); with ``prefer_cheaper`` off, the best always wins.
+4. When a candidate within the noise has no cost (a model of your own whose size is not counted:
+   ``onnxship.train.sizes.model_cost`` returns None), costs are not weighed and the best ships.
 The cost is what the exported model pays per row (``onnxship.train.sizes``: tree nodes or weights), so a
 model that is as good as the best within the noise but cheaper to serve is the one shipped.
 """
@@ -90,7 +92,9 @@ def choose(
     by_name = {c.name: c for c in candidates}
     unknown = [n for n in near if by_name[n].cost is None]
     if unknown:
-        raise ValueError(f"candidates within the noise need a cost: {unknown}")
+        # Rule 4: a cost that cannot be counted (a model of your own) is not guessed; the best ships.
+        why = f"no cost to weigh for {', '.join(unknown)} (a model whose size onnxship cannot count)"
+        return Selection(best.name, best.name, near, [*reasons, f"chose {best.name}: {why}"])
     order = [c.name for c in candidates]
     choice = min(near, key=lambda n: (by_name[n].cost, -by_name[n].mean, order.index(n)))
     for name in near:

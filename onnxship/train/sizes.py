@@ -28,16 +28,25 @@ from onnxship.train.training import SCORERS, CVResult
 STAGED = ("hist_gradient_boosting",)  # families whose tree count is scanned
 
 
-def model_cost(pipeline: Pipeline) -> float:
-    """Tree nodes (tree ensembles) or weights (linear models, MLPs) of the fitted estimator."""
-    model = pipeline.steps[-1][1]
+def model_cost(pipeline) -> float | None:
+    """Tree nodes (tree ensembles, single trees) or weights (linear models, MLPs) of the fitted
+    estimator (the last step of a Pipeline, or the estimator itself); None for any other model (a
+    kernel, a neighbour or a voting model of your own): its cost is not guessed."""
+    model = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
     if hasattr(model, "_predictors"):  # HistGradientBoosting: one predictor per iteration (binary)
         return float(sum(len(p.nodes) for stage in model._predictors for p in stage))
-    if hasattr(model, "estimators_"):
-        return float(sum(t.tree_.node_count for t in model.estimators_))
+    if hasattr(model, "tree_"):
+        return float(model.tree_.node_count)
+    if hasattr(model, "estimators_"):  # forests: a list of trees; gradient boosting: an array of them
+        trees = np.asarray(model.estimators_, dtype=object).ravel()
+        if all(hasattr(t, "tree_") for t in trees):
+            return float(sum(t.tree_.node_count for t in trees))
+        return None
     if hasattr(model, "coefs_"):
         return float(sum(w.size for w in model.coefs_) + sum(b.size for b in model.intercepts_))
-    return float(model.coef_.size + np.size(model.intercept_))
+    if hasattr(model, "coef_"):
+        return float(np.size(model.coef_) + np.size(getattr(model, "intercept_", 0)))
+    return None
 
 
 def _staged_fold(pipeline: Pipeline, X, y, fit_idx, score_idx) -> tuple[list[np.ndarray], list[int]]:

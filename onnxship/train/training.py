@@ -63,8 +63,9 @@ class CVResult:
 def fitted_iterations(model: Pipeline) -> int | None:
     """Iterations the fitted estimator ran: trees of HGB, epochs of the MLP, solver steps of the
     logistic regression; None for the forest, whose size is n_estimators."""
-    n_iter = getattr(model.steps[-1][1], "n_iter_", None)
-    if n_iter is None:
+    final = model.steps[-1][1] if isinstance(model, Pipeline) else model  # a classifier of your own
+    n_iter = getattr(final, "n_iter_", None)
+    if n_iter is None or not np.size(n_iter):
         return None
     return int(np.max(n_iter))
 
@@ -231,6 +232,19 @@ def tune_threshold(y: np.ndarray, p: np.ndarray, objective: str) -> tuple[float,
     thresholds, score = objective_curve(y, p, objective)
     best = int(np.argmax(score))
     return float(thresholds[best]), float(score[best])
+
+
+def objective_at(y: np.ndarray, p: np.ndarray, threshold: float, objective: str) -> float:
+    """The value of ``objective`` for the decision ``p >= threshold``."""
+    decision = p >= threshold
+    if objective == "f1":
+        return float(f1_score(y, decision, zero_division=0.0))
+    balanced = float(balanced_accuracy_score(y, decision))
+    if objective == "balanced_accuracy":
+        return balanced
+    if objective == "youden_j":
+        return 2 * balanced - 1  # TPR + TNR - 1
+    raise ValueError(f"unknown threshold objective {objective!r}")
 
 
 def test_scores(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:

@@ -138,11 +138,11 @@ def _scorers(backend: str, artifacts: Artifacts, threads: int, lineage: dict):
         import pandas as pd
 
         from onnxship.train import table
-        from onnxship.train.lineage import load_verified_joblib
+        from onnxship.train.lineage import load_verified_joblib, positive_column
 
         pipeline = load_verified_joblib(artifacts.model_joblib, lineage["model_sha256"])
         load_s = time.perf_counter() - start
-        column = list(pipeline.classes_).index(1)
+        column = positive_column(pipeline.classes_, lineage)
         roles, threshold = table.Roles(**lineage["roles"]), lineage["threshold"]["value"]
 
         def prepare(records):

@@ -18,7 +18,7 @@ from onnxship.core.errors import UserError
 from onnxship.core.params import ParityParams
 from onnxship.core.paths import Artifacts
 from onnxship.train import table
-from onnxship.train.lineage import load_trained
+from onnxship.train.lineage import load_trained, positive_column
 from onnxship.verify import parity
 from onnxship.verify.diagnose.run import log_lines
 
@@ -84,6 +84,7 @@ def gate_input(paths: Artifacts, params: ParityParams) -> parity.GateInput:
         split_plan=split_plan(paths),
         n_boundary=len(boundary.rows),
         boundary=boundary.summary if boundary.summary.get("trees") else {},
+        positive_column=positive_column(trained.pipeline.classes_, trained.lineage),
     )
 
 

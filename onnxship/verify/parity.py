@@ -124,6 +124,7 @@ class GateInput:
     split_plan: list[dict] = field(default_factory=list)
     n_boundary: int = 0
     boundary: dict = field(default_factory=dict)
+    positive_column: int = 1  # the pipeline's predict_proba column of the positive class
 
 
 def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
@@ -138,7 +139,7 @@ def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
     Returns the report and each backend's per-row probabilities (scored alone), scikit-learn's too.
     """
     frame = table.features(pd.DataFrame.from_records(gate.rows), gate.roles)
-    reference = gate.pipeline.predict_proba(frame)[:, list(gate.pipeline.classes_).index(1)]
+    reference = gate.pipeline.predict_proba(frame)[:, gate.positive_column]
     params = gate.params
     results, probabilities = {}, {"sklearn": reference}
     for name in gate.backends:
@@ -267,6 +268,7 @@ def diagnosis(
             min_agreement=tolerance.min_agreement,
             fp32_model=fp32.model if name != "onnx" and isinstance(fp32, Contract) else None,
             split_nodes=frozenset(node for split in gate.split_plan for node in split["nodes"]),
+            positive_column=gate.positive_column,
         )
     )
 

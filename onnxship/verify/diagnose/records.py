@@ -38,6 +38,7 @@ class DiagnosisInput:
     min_agreement: float = 1.0
     fp32_model: bytes | None = None
     split_nodes: frozenset[str] = frozenset()
+    positive_column: int = 1  # the pipeline's predict_proba column of the positive class
     max_rows: int = 200
 
 

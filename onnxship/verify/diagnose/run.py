@@ -31,7 +31,7 @@ def diagnose(subject: DiagnosisInput) -> dict:
         feeds=Encoder(contract.features).encode([subject.rows[i] for i in picked]),
         reference=subject.reference[picked],
         backend=subject.backend[picked],
-        positive=list(subject.pipeline.classes_).index(1),
+        positive=subject.positive_column,
         threshold=contract.metadata["threshold"],
     )
     steps = sklearn_steps(subject.pipeline, subject.frame.iloc[picked])

@@ -16,8 +16,11 @@ def sklearn_steps(pipeline, X: pd.DataFrame) -> list[Step]:
     ColumnTransformer output (``preprocess``), then the model's probabilities.
     """
     from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
 
     steps = []
+    if not isinstance(pipeline, Pipeline):  # a classifier of your own with no steps to name
+        return [Step(type(pipeline).__name__, "model", pipeline.predict_proba(X), None, pipeline, None)]
     prep_name, prep = pipeline.steps[0]
     if isinstance(prep, ColumnTransformer):
         for name, transformer, columns in branches(prep):
