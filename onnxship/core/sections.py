@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Family = Literal["logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"]
+Family = Literal["logistic_regression", "random_forest", "hist_gradient_boosting", "mlp", "lightgbm", "xgboost"]
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -157,6 +157,40 @@ class MLPParams(Section):
     )
 
 
+class LightGBMParams(Section):
+    """`train.lightgbm`: LightGBM's LGBMClassifier on ordinal category codes (opt-in: list lightgbm in
+    train.candidates). Fitted on one thread with deterministic=True and force_row_wise=True."""
+
+    n_estimators: PositiveInt = Field(
+        100, description="Boosting rounds (trees); fixed, no early stopping. LightGBM's default."
+    )
+    learning_rate: PositiveFloat = Field(0.1, description="Shrinkage of each tree's contribution.")
+    num_leaves: Annotated[int, Field(ge=2)] = Field(31, description="Leaves per tree at most.")
+    min_child_samples: PositiveInt = Field(20, description="Training rows per leaf at least.")
+    reg_lambda: Annotated[float, Field(ge=0)] = Field(0.0, description="L2 penalty on leaf values.")
+    class_weight: Literal["balanced"] | None = Field(
+        None, description="balanced: weight classes inversely to their frequency."
+    )
+
+
+class XGBoostParams(Section):
+    """`train.xgboost`: XGBoost's XGBClassifier (tree_method hist) on ordinal category codes (opt-in:
+    list xgboost in train.candidates). Fitted on one thread."""
+
+    n_estimators: PositiveInt = Field(
+        100, description="Boosting rounds (trees); fixed, no early stopping. XGBoost's default."
+    )
+    learning_rate: PositiveFloat = Field(0.3, description="Shrinkage of each tree's contribution (eta).")
+    max_depth: PositiveInt = Field(6, description="Depth of each tree at most.")
+    min_child_weight: Annotated[float, Field(ge=0)] = Field(
+        1.0, description="Hessian sum per leaf at least; larger is smoother."
+    )
+    reg_lambda: Annotated[float, Field(ge=0)] = Field(1.0, description="L2 penalty on leaf values.")
+    scale_pos_weight: PositiveFloat = Field(
+        1.0, description="Weight of positive rows; negatives/positives balances rare positives."
+    )
+
+
 class ScreenParams(Section):
     """`train.screen`: on large files, a cheap first round that drops the weakest candidates."""
 
@@ -258,7 +292,8 @@ class TrainParams(Section):
         "to numeric columns after imputation; register its converter under export.converter_modules.",
     )
     candidates: Annotated[list[Family], Field(min_length=1)] = Field(
-        description="The model families compared by CV, each at most once; fewer candidates train faster."
+        description="The model families compared by CV, each at most once; fewer candidates train faster. "
+        "lightgbm and xgboost are opt-in (not in the default list): add them here (docs/models.md)."
     )
     logistic_regression: LogisticRegressionParams = Field(
         LogisticRegressionParams(), description="Hyperparameters of logistic_regression."
@@ -270,6 +305,8 @@ class TrainParams(Section):
         HistGradientBoostingParams(), description="Hyperparameters of hist_gradient_boosting."
     )
     mlp: MLPParams = Field(MLPParams(), description="Hyperparameters of mlp.")
+    lightgbm: LightGBMParams = Field(LightGBMParams(), description="Hyperparameters of lightgbm.")
+    xgboost: XGBoostParams = Field(XGBoostParams(), description="Hyperparameters of xgboost.")
     selection: SelectionParams = Field(SelectionParams(), description="Which candidate ships.")
 
     @model_validator(mode="after")

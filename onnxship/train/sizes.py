@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from onnxship.core.params import TrainParams
+from onnxship.train import boosters
 from onnxship.train.select import Candidate, choose, within_noise
 from onnxship.train.training import SCORERS, CVResult
 
@@ -31,6 +32,8 @@ STAGED = ("hist_gradient_boosting",)  # families whose tree count is scanned
 def model_cost(pipeline: Pipeline) -> float:
     """Tree nodes (tree ensembles) or weights (linear models, MLPs) of the fitted estimator."""
     model = pipeline.steps[-1][1]
+    if boosters.kind(model) is not None:  # LightGBM, XGBoost: splits and leaves of every tree
+        return boosters.tree_nodes(model)
     if hasattr(model, "_predictors"):  # HistGradientBoosting: one predictor per iteration (binary)
         return float(sum(len(p.nodes) for stage in model._predictors for p in stage))
     if hasattr(model, "estimators_"):
