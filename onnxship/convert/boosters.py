@@ -122,7 +122,7 @@ def _aligned_splits(match: re.Match) -> str:
         t = _below(float(thresholds[i]))
         thresholds[i] = repr(t)
         if missing == MISSING_NONE:  # LightGBM reads NaN as 0 here: NaN goes where 0 goes
-            types[i] = (kind | DEFAULT_LEFT) if 0.0 <= t else (kind & ~DEFAULT_LEFT)
+            types[i] = (kind | DEFAULT_LEFT) if t >= 0.0 else (kind & ~DEFAULT_LEFT)
     return f"threshold={' '.join(thresholds)}\ndecision_type={' '.join(map(str, types))}"
 
 

@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Family = Literal["logistic_regression", "random_forest", "hist_gradient_boosting", "mlp", "lightgbm", "xgboost"]
+Family = Literal[
+    "logistic_regression", "random_forest", "hist_gradient_boosting", "mlp", "lightgbm", "xgboost"
+]
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]

@@ -54,7 +54,7 @@ def estimator(family: str, hyper: dict, seed: int):
 
 
 def kind(model) -> str | None:
-    """"lightgbm" or "xgboost" if ``model`` (a fitted final estimator) is one of theirs, else None.
+    """The family ("lightgbm" or "xgboost") of ``model``, a fitted final estimator; None for others.
     Read from the class's module, so neither library is imported to ask."""
     module = type(model).__module__.split(".", 1)[0]
     return module if module in FAMILIES else None
@@ -95,7 +95,7 @@ def set_predict_threads(model, threads: int) -> bool:
 
 
 def version(model) -> str | None:
-    """"lightgbm 4.7.0"-style name and version of the library of a fitted ``model``, None for others."""
+    """The library of a fitted ``model`` and its version, e.g. "lightgbm 4.7.0"; None for others."""
     name = kind(model)
     if name is None:
         return None
