@@ -12,9 +12,10 @@ ONNX tree ensembles compare float32 inputs with float32 thresholds:
 Both ``*_thresholds`` give {input column: sorted float64 thresholds} for the gate's boundary rows.
 
 Missing values: LightGBM sends a NaN to a split's default side only where training saw NaN; elsewhere
-it reads NaN as 0. onnxmltools maps that from the split's default_left flag, which LightGBM leaves
-unset for such splits, so the aligned copy sets it to the side 0 goes. LightGBM's zero_as_missing
-(0 takes the default side) has no ONNX equivalent and is refused with one line.
+it reads NaN as 0. onnxmltools infers that side from the split's default_left flag and the sign of
+its threshold, right for the flags LightGBM 4 writes; the aligned copy also sets default_left to the
+side 0 goes, so that holds whatever the flag said. LightGBM's zero_as_missing (0 takes the default
+side) has no ONNX equivalent and is refused with one line.
 """
 
 from __future__ import annotations

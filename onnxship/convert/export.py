@@ -22,6 +22,7 @@ from onnxship.core.errors import UserError
 from onnxship.core.files import json_bytes, versions
 from onnxship.core.params import ExportParams
 from onnxship.core.paths import FEATURES_FILE, MODEL_FILE
+from onnxship.train import boosters
 from onnxship.train.lineage import Trained
 from onnxship.train.table import Roles
 from onnxship.train.transformers import CategoryCodes
@@ -238,8 +239,17 @@ def metadata(
         "outputs": outputs(model),
         "opsets": opsets(model),
         "ir_version": model.ir_version,
-        "versions": versions("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "protobuf", "numpy"),
+        "versions": versions(
+            *("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "protobuf", "numpy"),
+            *_converter_packages(lineage),
+        ),
     }
+
+
+def _converter_packages(lineage: dict) -> tuple[str, ...]:
+    """LightGBM or XGBoost and onnxmltools (whose converter wrote the trees) for those families."""
+    library = boosters.packages(lineage["chosen"]["family"])
+    return (*library, "onnxmltools") if library else ()
 
 
 def outputs(model: onnx.ModelProto) -> list[dict]:

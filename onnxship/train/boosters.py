@@ -20,6 +20,12 @@ FAMILIES = ("lightgbm", "xgboost")
 PACKAGES = {"lightgbm": "lightgbm", "xgboost": "xgboost-cpu"}
 
 
+def packages(family: str) -> tuple[str, ...]:
+    """The distribution of ``family``'s library, for the versions lineage.json records; () for
+    scikit-learn's own families (so their artifacts do not change)."""
+    return (PACKAGES[family],) if family in PACKAGES else ()
+
+
 def library(family: str):
     """The imported module of ``family``'s library, or a UserError saying how to install it."""
     try:
