@@ -236,3 +236,28 @@ def test_a_family_whose_library_is_missing_is_refused(monkeypatch):
     monkeypatch.setitem(train_boosters.PACKAGES, "nosuchboost", "nosuchboost")
     with pytest.raises(UserError, match="pip install nosuchboost"):
         train_boosters.library("nosuchboost")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_tree_count_scan_scores_exactly_the_smaller_model_the_refit_ships(family):
+    # One fit per fold scores every count; a fit with n_estimators = count gives the same trees.
+    X, y, roles = churn_xy()
+    params = small_train_params(cv_folds=2, **{family: {"n_estimators": 40}})
+    pipeline = models.build_pipeline(family, roles, params)
+    candidates, oof = sizes.tree_count_candidates(pipeline, X.iloc[:1200], y[:1200], [10, 40], params)
+    assert [c.name for c in candidates] == ["10 trees", "40 trees"]
+    assert candidates[0].cost < candidates[1].cost
+    small = models.build_pipeline(family, roles, params).set_params(model__n_estimators=10)
+    scored = _fold_rows(y, params)
+    fit_rows = np.setdiff1d(np.arange(1200), scored)
+    small.fit(X.iloc[fit_rows], y[fit_rows])
+    expected = small.predict_proba(X.iloc[scored])[:, 1]
+    np.testing.assert_allclose(oof["10 trees"][scored], expected, rtol=0, atol=1e-12)
+
+
+def _fold_rows(y, params) -> np.ndarray:
+    """The rows the first CV fold scores, among the first 1,200."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed)
+    return next(folds.split(np.zeros(1200), y[:1200]))[1]

@@ -164,7 +164,9 @@ class LightGBMParams(Section):
     train.candidates). Fitted on one thread with deterministic=True and force_row_wise=True."""
 
     n_estimators: PositiveInt = Field(
-        100, description="Boosting rounds (trees); fixed, no early stopping. LightGBM's default."
+        100,
+        description="Boosting rounds (trees) at most, LightGBM's default. No early stopping; the "
+        "selection also scores the smaller train.selection.tree_counts.",
     )
     learning_rate: PositiveFloat = Field(0.1, description="Shrinkage of each tree's contribution.")
     num_leaves: Annotated[int, Field(ge=2)] = Field(31, description="Leaves per tree at most.")
@@ -180,7 +182,9 @@ class XGBoostParams(Section):
     list xgboost in train.candidates). Fitted on one thread."""
 
     n_estimators: PositiveInt = Field(
-        100, description="Boosting rounds (trees); fixed, no early stopping. XGBoost's default."
+        100,
+        description="Boosting rounds (trees) at most, XGBoost's default. No early stopping; the "
+        "selection also scores the smaller train.selection.tree_counts.",
     )
     learning_rate: PositiveFloat = Field(0.3, description="Shrinkage of each tree's contribution (eta).")
     max_depth: PositiveInt = Field(6, description="Depth of each tree at most.")
@@ -228,7 +232,7 @@ class SelectionParams(Section):
     tree_counts: list[PositiveInt] = Field(
         [25, 50, 75, 100, 150, 200],
         description="Boosting sizes scored by staged prediction (one fit per fold); counts above the "
-        "family's max_iter are skipped and max_iter is always scored.",
+        "family's max_iter (HGB) or n_estimators (LightGBM, XGBoost) are skipped, and that is always scored.",
     )
 
 

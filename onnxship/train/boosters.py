@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 import json
 
+import numpy as np
+
 from onnxship.core.errors import UserError
 
 FAMILIES = ("lightgbm", "xgboost")
@@ -68,11 +70,22 @@ def kind(model) -> str | None:
 
 def tree_nodes(model) -> float:
     """Nodes (splits and leaves) of every tree of a fitted LightGBM or XGBoost classifier."""
+    return float(sum(nodes_per_tree(model)))
+
+
+def nodes_per_tree(model) -> list[int]:
+    """Nodes (splits and leaves) of each tree, in boosting order: what the ONNX tree ensemble holds."""
     if kind(model) == "lightgbm":
-        leaves = [tree["num_leaves"] for tree in model.booster_.dump_model()["tree_info"]]
-        return float(sum(2 * n - 1 for n in leaves))
-    trees = xgboost_trees(model)
-    return float(sum(len(tree["left_children"]) for tree in trees))
+        return [2 * tree["num_leaves"] - 1 for tree in model.booster_.dump_model()["tree_info"]]
+    return [len(tree["left_children"]) for tree in xgboost_trees(model)]
+
+
+def staged_probabilities(model, features, counts: list[int]) -> dict[int, np.ndarray]:
+    """{count: positive-class probability of ``features`` from the first ``count`` trees} of a fitted
+    LightGBM or XGBoost classifier: one fit scores every smaller model (train.selection.tree_counts)."""
+    if kind(model) == "lightgbm":
+        return {c: model.predict_proba(features, num_iteration=c)[:, 1] for c in counts}
+    return {c: model.predict_proba(features, iteration_range=(0, c))[:, 1] for c in counts}
 
 
 def xgboost_trees(model) -> list[dict]:

@@ -26,7 +26,8 @@ from onnxship.train import boosters
 from onnxship.train.select import Candidate, choose, within_noise
 from onnxship.train.training import SCORERS, CVResult
 
-STAGED = ("hist_gradient_boosting",)  # families whose tree count is scanned
+# Families whose tree count is scanned, and the hyperparameter that sets it.
+TREE_COUNT = {"hist_gradient_boosting": "max_iter", "lightgbm": "n_estimators", "xgboost": "n_estimators"}
 
 
 def model_cost(pipeline: Pipeline) -> float:
@@ -43,13 +44,20 @@ def model_cost(pipeline: Pipeline) -> float:
     return float(model.coef_.size + np.size(model.intercept_))
 
 
-def _staged_fold(pipeline: Pipeline, X, y, fit_idx, score_idx) -> tuple[list[np.ndarray], list[int]]:
-    """Positive-class probability after each boosting iteration, and the nodes of each tree."""
+def _staged_fold(
+    pipeline: Pipeline, X, y, fit_idx, score_idx, counts: list[int]
+) -> tuple[list[np.ndarray], list[int]]:
+    """Positive-class probability after each boosting iteration up to max(counts) (HGB: after each
+    iteration it ran), and the nodes of each tree."""
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = clone(pipeline).fit(X.iloc[fit_idx], y[fit_idx])
     booster = model.steps[-1][1]
     features = model[:-1].transform(X.iloc[score_idx])
+    if boosters.kind(booster) is not None:  # no early stopping: every count is reached
+        staged = boosters.staged_probabilities(booster, features, counts)
+        stages = [staged.get(i + 1) for i in range(max(counts))]  # only the counts are scored
+        return stages, boosters.nodes_per_tree(booster)
     stages = [p[:, 1] for p in booster.staged_predict_proba(features)]
     nodes = [sum(len(p.nodes) for p in stage) for stage in booster._predictors]
     return stages, nodes
@@ -67,7 +75,9 @@ def tree_count_candidates(
         StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed).split(X, y)
     )
     # n_jobs workers of one OpenMP/BLAS thread each: no nested parallelism on the cores.
-    folds = Parallel(n_jobs=params.n_jobs)(delayed(_staged_fold)(pipeline, X, y, f, s) for f, s in splits)
+    folds = Parallel(n_jobs=params.n_jobs)(
+        delayed(_staged_fold)(pipeline, X, y, f, s, counts) for f, s in splits
+    )
     candidates, oof = [], {}
     for count in counts:
         name = f"{count} trees"
@@ -103,9 +113,9 @@ def select_model(
     by_family = choose(families, sp.noise_sigmas, sp.max_score_loss, sp.prefer_cheaper, what="family")
     family = by_family.choice
     record = {"rule": _rule(params), "family": by_family.to_dict()}
-    if family not in STAGED:
+    if family not in TREE_COUNT:
         return family, None, results[family].oof_probability, record
-    most = getattr(params, family).max_iter
+    most = getattr(getattr(params, family), TREE_COUNT[family])
     counts = sorted({c for c in sp.tree_counts if c < most} | {most})
     sizes, oof = tree_count_candidates(build(family), X, y, counts, params)
     by_size = choose(sizes, sp.noise_sigmas, sp.max_score_loss, sp.prefer_cheaper, what="tree count")
