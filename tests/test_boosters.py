@@ -25,7 +25,6 @@ from tests.test_transformers import gate
 
 FAMILIES = ["lightgbm", "xgboost"]
 THRESHOLDS = {"lightgbm": boosters.lightgbm_thresholds, "xgboost": boosters.xgboost_thresholds}
-ALIGNED = {"lightgbm": boosters.lightgbm_aligned, "xgboost": boosters.xgboost_aligned}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
