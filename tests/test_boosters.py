@@ -4,6 +4,8 @@ every bundled row, on edge rows and on rows placed on either side of every split
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -260,3 +262,34 @@ def _fold_rows(y, params) -> np.ndarray:
 
     folds = StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed)
     return next(folds.split(np.zeros(1200), y[:1200]))[1]
+
+
+@pytest.mark.e2e
+def test_the_stages_ship_lightgbm_and_xgboost_end_to_end(tmp_path):
+    # Every stage script, in this process, on the bundled data with both boosters as the candidates
+    # (benchmark at 1 and 2 threads: the library's predict follows each count).
+    import shutil
+
+    from tests.conftest import REPO, run_stages
+    from tests.dvc_project import edit_params, fast, set_param
+
+    def boosters_only(params) -> None:
+        fast(params)
+        set_param(params, "train.candidates", FAMILIES)
+        set_param(params, "benchmark.threads", [1, 2])
+
+    shutil.copy2(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copytree(REPO / "data", tmp_path / "data")
+    edit_params(tmp_path, boosters_only)
+    run_stages(tmp_path)
+    artifacts = tmp_path / "artifacts"
+    trained = json.loads((artifacts / "lineage.json").read_text())
+    family = trained["chosen"]["family"]
+    assert family in FAMILIES and set(trained["cv"]["candidates"]) == set(FAMILIES)
+    assert train_boosters.PACKAGES[family] in trained["versions"]
+    meta = json.loads((artifacts / "onnx_metadata.json").read_text())
+    assert meta["family"] == family and "onnxmltools" in meta["versions"]
+    parity = json.loads((artifacts / "parity_report.json").read_text())
+    assert parity["passed"] and parity["backends"]["onnx"]["max_abs_diff"] <= 1e-6
+    bench = json.loads((artifacts / "benchmark.json").read_text())
+    assert bench["reference"]["library"] == family and bench["thread_mismatches"] == []
