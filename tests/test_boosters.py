@@ -189,12 +189,14 @@ def test_nan_takes_the_library_side_with_and_without_nan_in_training(family):
     assert ((library >= 0.5) == (converted >= 0.5)).all()
 
 
-def test_lightgbm_zero_as_missing_is_refused_with_one_line():
+@pytest.mark.parametrize("setting", ["zero_as_missing", "linear_tree"])
+def test_lightgbm_settings_onnx_cannot_express_are_refused_with_one_line(setting):
     X, y, roles = churn_xy()
     pipeline = models.build_pipeline("lightgbm", roles, small_train_params())
-    pipeline.set_params(model__zero_as_missing=True, model__n_estimators=5).fit(X[:1000], y[:1000])
-    with pytest.raises(UserError, match="zero_as_missing"):
+    pipeline.set_params(**{f"model__{setting}": True, "model__n_estimators": 5}).fit(X[:1000], y[:1000])
+    with pytest.raises(UserError, match=setting) as info:
         export.convert(pipeline, roles, 17)
+    assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

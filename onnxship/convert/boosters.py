@@ -40,10 +40,14 @@ SPLITS = re.compile(r"^threshold=(?P<thresholds>[^\n]*)\ndecision_type=(?P<types
 # The header's byte size of each tree, which would no longer hold; without it LightGBM reads the
 # trees one after the other.
 TREE_SIZES = re.compile(r"^tree_sizes=[^\n]*\n", re.M)
+LINEAR_TREE = re.compile(r"^is_linear=1$", re.M)
 
 
 def register() -> None:
-    """Register the converter of each installed library (neither is imported if not installed)."""
+    """Register the converter of each installed library (neither is imported if not installed).
+    Without onnxmltools nothing is registered, and export names the unconvertible step."""
+    if importlib.util.find_spec("onnxmltools") is None:
+        return
     if importlib.util.find_spec("lightgbm") is not None:
         from lightgbm import LGBMClassifier
 
@@ -133,7 +137,13 @@ def lightgbm_aligned(model):
     predicts on float32 inputs, NaN included, and converts to ONNX without a rounding error."""
     import lightgbm
 
-    text = SPLITS.sub(_aligned_splits, TREE_SIZES.sub("", model.booster_.model_to_string(), count=1))
+    text = model.booster_.model_to_string()
+    if LINEAR_TREE.search(text):
+        raise UserError(
+            "LightGBM with linear_tree=True does not convert to ONNX (onnxmltools writes the leaves' "
+            "constants and drops their linear models): fit it with linear_tree=False"
+        )
+    text = SPLITS.sub(_aligned_splits, TREE_SIZES.sub("", text, count=1))
     aligned = copy.deepcopy(model)
     aligned._Booster = lightgbm.Booster(model_str=text)
     return aligned

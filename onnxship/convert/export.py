@@ -110,6 +110,8 @@ def convert(
             target_opset=target_opset,
             black_op={"LinearClassifier"} if linear_as_matmul else None,
         )
+    except UserError:  # a converter's own one line (e.g. a LightGBM setting ONNX cannot express)
+        raise
     except Exception as exc:  # skl2onnx raises many types; the user needs the name and the hook
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
