@@ -15,7 +15,8 @@ Missing values: LightGBM sends a NaN to a split's default side only where traini
 it reads NaN as 0. onnxmltools infers that side from the split's default_left flag and the sign of
 its threshold, right for the flags LightGBM 4 writes; the aligned copy also sets default_left to the
 side 0 goes, so that holds whatever the flag said. LightGBM's zero_as_missing (0 takes the default
-side) has no ONNX equivalent and is refused with one line.
+side) has no ONNX equivalent and is refused with one line, as is linear_tree (onnxmltools would drop
+the leaves' linear models).
 """
 
 from __future__ import annotations
