@@ -131,6 +131,14 @@ def test_lightgbm_aligned_predicts_exactly_what_lightgbm_predicts():
     )
 
 
+def test_split_triples_list_every_threshold_with_its_comparison():
+    for family, op in (("lightgbm", "<="), ("xgboost", "<")):
+        model = fitted(family)[-1]
+        triples = getattr(boosters, f"{family}_splits")(model)
+        expected = {(f, float(t)) for f, ts in THRESHOLDS[family](model).items() for t in ts}
+        assert {(f, t) for f, t, _ in triples} == expected and {o for _, _, o in triples} == {op}
+
+
 def test_xgboost_converts_its_float32_thresholds_exactly_with_x_less_than_t():
     model = fitted("xgboost")[-1]
     assert boosters.xgboost_aligned(model) is model

@@ -182,3 +182,15 @@ def xgboost_thresholds(model) -> dict[int, np.ndarray]:
             if left != -1 and kind == 0:  # a numeric split (leaves hold their value here)
                 found.setdefault(int(feature), set()).add(float(np.float32(condition)))
     return {f: np.array(sorted(v)) for f, v in sorted(found.items())}
+
+
+def lightgbm_splits(model) -> list[tuple[int, float, str]]:
+    """(input column, threshold, "<=") per distinct numeric split of a fitted LGBMClassifier: the
+    triples the boundary rows' split readers take (``lightgbm_thresholds`` as a flat list)."""
+    return [(f, float(t), "<=") for f, values in lightgbm_thresholds(model).items() for t in values]
+
+
+def xgboost_splits(model) -> list[tuple[int, float, str]]:
+    """(input column, threshold, "<") per distinct numeric split of a fitted XGBClassifier (x < t goes
+    left in XGBoost)."""
+    return [(f, float(t), "<") for f, values in xgboost_thresholds(model).items() for t in values]
