@@ -58,9 +58,9 @@ def test_wrong_type_is_named():
 
 def test_unknown_family_is_refused():
     raw = bundled()
-    raw["train"]["candidates"] = ["xgboost"]
+    raw["train"]["candidates"] = ["catboost"]
     message = _error(raw)
-    assert "train.candidates" in message and "xgboost" in message
+    assert "train.candidates" in message and "catboost" in message
 
 
 def test_negative_tolerance_is_refused():
@@ -160,6 +160,14 @@ HIDDEN = {
     "train.mlp": {
         "hidden_layer_sizes": [100], "alpha": 0.0001, "learning_rate_init": 0.001, "max_iter": 300,
         "early_stopping": "auto", "validation_fraction": 0.1, "n_iter_no_change": 10,
+    },
+    "train.lightgbm": {
+        "n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20,
+        "reg_lambda": 0.0, "class_weight": None,
+    },
+    "train.xgboost": {
+        "n_estimators": 100, "learning_rate": 0.3, "max_depth": 6, "min_child_weight": 1.0,
+        "reg_lambda": 1.0, "scale_pos_weight": 1.0,
     },
     "train.selection": {
         "prefer_cheaper": True, "noise_sigmas": 1.0, "max_score_loss": 0.005,

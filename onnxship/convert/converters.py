@@ -14,6 +14,7 @@ from onnx import TensorProto
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
+from onnxship.convert import boosters
 from onnxship.core.errors import UserError
 from onnxship.train.transformers import OTHER_CATEGORY, CategoryCodes, RareCategoryGrouper
 
@@ -72,6 +73,7 @@ def register_builtin() -> None:
         RareCategoryGrouper, "OnnxshipRareCategoryGrouper", _grouper_shape, _grouper_converter
     )
     update_registered_converter(CategoryCodes, "OnnxshipCategoryCodes", _codes_shape, _codes_converter)
+    boosters.register()  # LightGBM and XGBoost classifiers, where installed
 
 
 def register(modules: list[str]) -> None:

@@ -23,6 +23,7 @@ from onnxship.core.errors import UserError
 from onnxship.core.files import json_bytes, versions
 from onnxship.core.params import ExportParams
 from onnxship.core.paths import FEATURES_FILE, MODEL_FILE
+from onnxship.train import boosters
 from onnxship.train.lineage import Trained, positive_column
 from onnxship.train.table import Roles
 from onnxship.train.transformers import CategoryCodes
@@ -124,6 +125,8 @@ def convert(
             target_opset=target_opset,
             black_op={"LinearClassifier"} if linear_as_matmul else None,
         )
+    except UserError:  # a converter's own one line (e.g. a LightGBM setting ONNX cannot express)
+        raise
     except Exception as exc:  # skl2onnx raises many types; the user needs the name and the hook
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
@@ -265,8 +268,17 @@ def metadata(
         "outputs": outputs(model),
         "opsets": opsets(model),
         "ir_version": model.ir_version,
-        "versions": versions("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "protobuf", "numpy"),
+        "versions": versions(
+            *("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "protobuf", "numpy"),
+            *_converter_packages(lineage),
+        ),
     }
+
+
+def _converter_packages(lineage: dict) -> tuple[str, ...]:
+    """LightGBM or XGBoost and onnxmltools (whose converter wrote the trees) for those families."""
+    library = boosters.packages(lineage["chosen"]["family"])
+    return (*library, "onnxmltools") if library else ()
 
 
 def outputs(model: onnx.ModelProto) -> list[dict]:

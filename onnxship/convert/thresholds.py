@@ -35,14 +35,15 @@ from typing import Any
 
 import numpy as np
 
+from onnxship.convert import boosters
+
 # Libraries whose models are not scikit-learn trees align through their own function, looked up by
 # class name (no import of the library here). Each returns the aligned model (a copy), or the tuple
 # (aligned model, split thresholds, thresholds moved) to have them counted in the export log.
-# The boosters' functions (onnxship.convert.boosters) are wired in with, e.g.:
-#   from onnxship.convert import boosters
-#   ALIGNERS["LGBMClassifier"] = boosters.lightgbm_aligned
-#   ALIGNERS["XGBClassifier"] = boosters.xgboost_aligned
-ALIGNERS: dict[str, Callable[[Any], Any]] = {}
+ALIGNERS: dict[str, Callable[[Any], Any]] = {
+    "LGBMClassifier": boosters.lightgbm_aligned,
+    "XGBClassifier": boosters.xgboost_aligned,
+}
 
 
 def directed_float32(thresholds: np.ndarray, toward: str = "down") -> np.ndarray:

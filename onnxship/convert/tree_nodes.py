@@ -13,15 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from onnxship.convert import boosters
 from onnxship.train.table import Roles
 
 # Models that are no scikit-learn trees list their splits through their own function, looked up by
 # class name. It returns either a list of Nodes or (feature index, threshold, "<=" or "<") triples
-# (then each split is scored from the first held-out row, reached or not). Wired in with, e.g.:
-#   from onnxship.convert import boosters
-#   SPLITS["LGBMClassifier"] = boosters.lightgbm_thresholds
-#   SPLITS["XGBClassifier"] = boosters.xgboost_thresholds
-SPLITS: dict[str, Callable[[Any], Iterable]] = {}
+# (then each split is scored from the first held-out row, reached or not).
+SPLITS: dict[str, Callable[[Any], Iterable]] = {
+    "LGBMClassifier": boosters.lightgbm_splits,
+    "XGBClassifier": boosters.xgboost_splits,
+}
 
 
 @dataclass(frozen=True)

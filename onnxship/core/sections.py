@@ -13,7 +13,9 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Family = Literal["logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"]
+Family = Literal[
+    "logistic_regression", "random_forest", "hist_gradient_boosting", "mlp", "lightgbm", "xgboost"
+]
 # A candidate of your own: "module:function", the function building an unfitted classifier
 # (onnxship/train/factories.py imports and checks it when train starts).
 FACTORY_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
@@ -161,6 +163,44 @@ class MLPParams(Section):
     )
 
 
+class LightGBMParams(Section):
+    """`train.lightgbm`: LightGBM's LGBMClassifier on ordinal category codes (opt-in: list lightgbm in
+    train.candidates). Fitted on one thread with deterministic=True and force_row_wise=True."""
+
+    n_estimators: PositiveInt = Field(
+        100,
+        description="Boosting rounds (trees) at most, LightGBM's default. No early stopping; the "
+        "selection also scores the smaller train.selection.tree_counts.",
+    )
+    learning_rate: PositiveFloat = Field(0.1, description="Shrinkage of each tree's contribution.")
+    num_leaves: Annotated[int, Field(ge=2)] = Field(31, description="Leaves per tree at most.")
+    min_child_samples: PositiveInt = Field(20, description="Training rows per leaf at least.")
+    reg_lambda: Annotated[float, Field(ge=0)] = Field(0.0, description="L2 penalty on leaf values.")
+    class_weight: Literal["balanced"] | None = Field(
+        None, description="balanced: weight classes inversely to their frequency."
+    )
+
+
+class XGBoostParams(Section):
+    """`train.xgboost`: XGBoost's XGBClassifier (tree_method hist) on ordinal category codes (opt-in:
+    list xgboost in train.candidates). Fitted on one thread."""
+
+    n_estimators: PositiveInt = Field(
+        100,
+        description="Boosting rounds (trees) at most, XGBoost's default. No early stopping; the "
+        "selection also scores the smaller train.selection.tree_counts.",
+    )
+    learning_rate: PositiveFloat = Field(0.3, description="Shrinkage of each tree's contribution (eta).")
+    max_depth: PositiveInt = Field(6, description="Depth of each tree at most.")
+    min_child_weight: Annotated[float, Field(ge=0)] = Field(
+        1.0, description="Hessian sum per leaf at least; larger is smoother."
+    )
+    reg_lambda: Annotated[float, Field(ge=0)] = Field(1.0, description="L2 penalty on leaf values.")
+    scale_pos_weight: PositiveFloat = Field(
+        1.0, description="Weight of positive rows; negatives/positives balances rare positives."
+    )
+
+
 class ScreenParams(Section):
     """`train.screen`: on large files, a cheap first round that drops the weakest candidates."""
 
@@ -196,7 +236,7 @@ class SelectionParams(Section):
     tree_counts: list[PositiveInt] = Field(
         [25, 50, 75, 100, 150, 200],
         description="Boosting sizes scored by staged prediction (one fit per fold); counts above the "
-        "family's max_iter are skipped and max_iter is always scored.",
+        "family's max_iter (HGB) or n_estimators (LightGBM, XGBoost) are skipped, and that is always scored.",
     )
 
 
@@ -263,7 +303,7 @@ class TrainParams(Section):
     )
     candidates: Annotated[list[str], Field(min_length=1)] = Field(
         description=f"The model families compared by CV ({', '.join(get_args(Family))}), each at most once; "
-        "fewer candidates train faster. "
+        "fewer candidates train faster; lightgbm and xgboost are opt-in (not in the default list). "
         'An entry "module:function" (e.g. plugins.my_models:build) is a candidate of your own: '
         "function(numeric=..., categorical=...) returns an unfitted classifier (docs/models.md). "
         "Ignored when train.fitted_model is set."
@@ -290,6 +330,8 @@ class TrainParams(Section):
         HistGradientBoostingParams(), description="Hyperparameters of hist_gradient_boosting."
     )
     mlp: MLPParams = Field(MLPParams(), description="Hyperparameters of mlp.")
+    lightgbm: LightGBMParams = Field(LightGBMParams(), description="Hyperparameters of lightgbm.")
+    xgboost: XGBoostParams = Field(XGBoostParams(), description="Hyperparameters of xgboost.")
     selection: SelectionParams = Field(SelectionParams(), description="Which candidate ships.")
 
     @field_validator("candidates")

@@ -21,6 +21,7 @@ from onnxship.core.errors import UserError
 from onnxship.core.files import read_json, require, sha256_file, versions
 from onnxship.core.params import DataParams, TrainParams
 from onnxship.core.paths import Artifacts
+from onnxship.train import boosters
 from onnxship.train.table import Roles
 
 
@@ -196,7 +197,10 @@ def build(
         },
         "test_scores": test_scores,
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
-        "versions": versions("scikit-learn", "numpy", "scipy", "pandas", "joblib"),
+        "versions": versions(
+            *("scikit-learn", "numpy", "scipy", "pandas", "joblib"),
+            *boosters.packages(decisions.chosen["family"]),
+        ),
     }
 
 

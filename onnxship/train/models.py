@@ -20,6 +20,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from onnxship.contract.spec import CATEGORICAL_MISSING
 from onnxship.core.errors import UserError
 from onnxship.core.params import TrainParams
+from onnxship.train import boosters
 from onnxship.train.table import Roles
 from onnxship.train.transformers import RareCategoryGrouper
 
@@ -27,7 +28,7 @@ from onnxship.train.transformers import RareCategoryGrouper
 MISSING_CATEGORY = "__missing__"
 
 NEEDS_SCALING = {"logistic_regression": True, "mlp": True}
-NEEDS_DENSE = {"hist_gradient_boosting": True}
+NEEDS_DENSE = {"hist_gradient_boosting": True, "lightgbm": True, "xgboost": True}
 # How each family sees a categorical column. Trees split on one code per column as well as on its
 # one-hot columns (a split on codes can group levels, so no accuracy is lost on the bundled data:
 # docs/serving-speed.md), and the ONNX graph then computes 1 value per column instead of one per
@@ -37,6 +38,8 @@ CATEGORICAL_ENCODING = {
     "mlp": "onehot",
     "random_forest": "ordinal",
     "hist_gradient_boosting": "ordinal",
+    "lightgbm": "ordinal",
+    "xgboost": "ordinal",
 }
 # The code of a category never seen in training (only reachable for a column with nothing rare:
 # otherwise the grouper has already made it "__other__"). skl2onnx's OrdinalEncoder converter sets
@@ -170,6 +173,8 @@ def estimator(family: str, params: TrainParams, rows: int | None = None):
         hyper = params.mlp.model_dump() | knobs
         hyper["hidden_layer_sizes"] = tuple(hyper["hidden_layer_sizes"])
         return MLPClassifier(**hyper, random_state=seed)
+    if family in boosters.FAMILIES:
+        return boosters.estimator(family, getattr(params, family).model_dump(), seed)
     raise ValueError(f"unknown model family {family!r}")
 
 

@@ -268,8 +268,9 @@ def refit(build: Builder, found: Search, X: pd.DataFrame, y: np.ndarray, tp: Tra
     else:
         hyperparameters = getattr(tp, found.family).model_dump()
     if found.tree_count is not None:
-        hyperparameters["max_iter"] = found.tree_count
-        final.set_params(model__max_iter=found.tree_count)
+        knob = sizes.TREE_COUNT[found.family]
+        hyperparameters[knob] = found.tree_count
+        final.set_params(**{f"model__{knob}": found.tree_count})
     threads = min(tp.refit_threads, os.cpu_count() or 1)
     start = time.perf_counter()
     model = training.fit_final(final, X, y, threads)

@@ -22,17 +22,21 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from onnxship.core.params import TrainParams
+from onnxship.train import boosters
 from onnxship.train.select import Candidate, choose, within_noise
 from onnxship.train.training import SCORERS, CVResult
 
-STAGED = ("hist_gradient_boosting",)  # families whose tree count is scanned
+# Families whose tree count is scanned, and the hyperparameter that sets it.
+TREE_COUNT = {"hist_gradient_boosting": "max_iter", "lightgbm": "n_estimators", "xgboost": "n_estimators"}
 
 
 def model_cost(pipeline) -> float | None:
-    """Tree nodes (tree ensembles, single trees) or weights (linear models, MLPs) of the fitted
-    estimator (the last step of a Pipeline, or the estimator itself); None for any other model (a
-    kernel, a neighbour or a voting model of your own): its cost is not guessed."""
+    """Tree nodes (tree ensembles, single trees, LightGBM, XGBoost) or weights (linear models, MLPs)
+    of the fitted estimator (the last step of a Pipeline, or the estimator itself); None for any
+    other model (a kernel, a neighbour or a voting model of your own): its cost is not guessed."""
     model = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
+    if boosters.kind(model) is not None:  # LightGBM, XGBoost: splits and leaves of every tree
+        return boosters.tree_nodes(model)
     if hasattr(model, "_predictors"):  # HistGradientBoosting: one predictor per iteration (binary)
         return float(sum(len(p.nodes) for stage in model._predictors for p in stage))
     if hasattr(model, "tree_"):
@@ -49,13 +53,20 @@ def model_cost(pipeline) -> float | None:
     return None
 
 
-def _staged_fold(pipeline: Pipeline, X, y, fit_idx, score_idx) -> tuple[list[np.ndarray], list[int]]:
-    """Positive-class probability after each boosting iteration, and the nodes of each tree."""
+def _staged_fold(
+    pipeline: Pipeline, X, y, fit_idx, score_idx, counts: list[int]
+) -> tuple[list[np.ndarray], list[int]]:
+    """Positive-class probability after each boosting iteration up to max(counts) (HGB: after each
+    iteration it ran), and the nodes of each tree."""
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = clone(pipeline).fit(X.iloc[fit_idx], y[fit_idx])
     booster = model.steps[-1][1]
     features = model[:-1].transform(X.iloc[score_idx])
+    if boosters.kind(booster) is not None:  # no early stopping: every count is reached
+        staged = boosters.staged_probabilities(booster, features, counts)
+        stages = [staged.get(i + 1) for i in range(max(counts))]  # only the counts are scored
+        return stages, boosters.nodes_per_tree(booster)
     stages = [p[:, 1] for p in booster.staged_predict_proba(features)]
     nodes = [sum(len(p.nodes) for p in stage) for stage in booster._predictors]
     return stages, nodes
@@ -73,7 +84,9 @@ def tree_count_candidates(
         StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed).split(X, y)
     )
     # n_jobs workers of one OpenMP/BLAS thread each: no nested parallelism on the cores.
-    folds = Parallel(n_jobs=params.n_jobs)(delayed(_staged_fold)(pipeline, X, y, f, s) for f, s in splits)
+    folds = Parallel(n_jobs=params.n_jobs)(
+        delayed(_staged_fold)(pipeline, X, y, f, s, counts) for f, s in splits
+    )
     candidates, oof = [], {}
     for count in counts:
         name = f"{count} trees"
@@ -109,9 +122,9 @@ def select_model(
     by_family = choose(families, sp.noise_sigmas, sp.max_score_loss, sp.prefer_cheaper, what="family")
     family = by_family.choice
     record = {"rule": _rule(params), "family": by_family.to_dict()}
-    if family not in STAGED:
+    if family not in TREE_COUNT:
         return family, None, results[family].oof_probability, record
-    most = getattr(params, family).max_iter
+    most = getattr(getattr(params, family), TREE_COUNT[family])
     counts = sorted({c for c in sp.tree_counts if c < most} | {most})
     sizes, oof = tree_count_candidates(build(family), X, y, counts, params)
     by_size = choose(sizes, sp.noise_sigmas, sp.max_score_loss, sp.prefer_cheaper, what="tree count")

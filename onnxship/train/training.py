@@ -31,6 +31,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from onnxship.train import boosters
+
 SCORERS = {
     "average_precision": lambda y, p: average_precision_score(y, p),
     "roc_auc": lambda y, p: roc_auc_score(y, p),
@@ -61,9 +63,12 @@ class CVResult:
 
 
 def fitted_iterations(model: Pipeline) -> int | None:
-    """Iterations the fitted estimator ran: trees of HGB, epochs of the MLP, solver steps of the
-    logistic regression; None for the forest, whose size is n_estimators."""
+    """Iterations the fitted estimator ran: trees of HGB, LightGBM and XGBoost, epochs of the MLP,
+    solver steps of the logistic regression; None for the forest, whose size is n_estimators."""
     final = model.steps[-1][1] if isinstance(model, Pipeline) else model  # a classifier of your own
+    rounds = boosters.iterations(final)
+    if rounds is not None:
+        return rounds
     n_iter = getattr(final, "n_iter_", None)
     if n_iter is None or not np.size(n_iter):
         return None

@@ -32,6 +32,7 @@ from onnxship.core import files
 from onnxship.core.errors import UserError
 from onnxship.core.params import BenchmarkParams
 from onnxship.core.paths import Artifacts
+from onnxship.train import boosters
 from onnxship.verify.threadlimits import (
     limit_threads,
     os_thread_count,
@@ -70,6 +71,7 @@ def run_all(paths: Artifacts, params: BenchmarkParams) -> BenchmarkResult:
         log.warning("thread limit not held: %s (threads asked: %s)", line, params.threads)
     report = {
         "model_family": lineage["chosen"]["family"],
+        "reference": reference(lineage["chosen"]["family"]),
         "settings": settings,
         "speedup_p50_vs_sklearn": ratios,
         "backends": results,
@@ -142,6 +144,10 @@ def _scorers(backend: str, artifacts: Artifacts, threads: int, lineage: dict):
 
         pipeline = load_verified_joblib(artifacts.model_joblib, lineage["model_sha256"])
         load_s = time.perf_counter() - start
+        # LightGBM and XGBoost predict on the thread count of their n_jobs (1 as trained), not on
+        # the OpenMP limit: give them the count measured.
+        final = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+        boosters.set_predict_threads(final, threads)
         column = positive_column(pipeline.classes_, lineage)
         roles, threshold = table.Roles(**lineage["roles"]), lineage["threshold"]["value"]
 
@@ -231,6 +237,18 @@ def run_isolated(backend: str, artifacts: str, settings: dict) -> dict:
     """
     with thread_environment(max(settings["threads"])), multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(run_backend, (backend, artifacts, settings))
+
+
+def reference(family: str) -> dict:
+    """What the "sklearn" backend runs: the pipeline's predict_proba, whose final estimator is
+    LightGBM's or XGBoost's own predict for those families, scikit-learn's for the others."""
+    package = boosters.PACKAGES.get(family, "scikit-learn")
+    return {
+        "backend": "sklearn",
+        "call": "pipeline.predict_proba",
+        "library": family if family in boosters.FAMILIES else "scikit-learn",
+        "version": files.versions(package)[package],
+    }
 
 
 def speedups(results: dict[str, dict]) -> dict:
