@@ -13,6 +13,8 @@ import importlib
 from onnx import TensorProto
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.ensemble import VotingClassifier
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from onnxship.core.errors import UserError
 from onnxship.train.transformers import OTHER_CATEGORY, CategoryCodes, RareCategoryGrouper
@@ -68,10 +70,22 @@ def _slice_column(scope, container, source: str, axis: str, j: int) -> str:
 
 
 def register_builtin() -> None:
+    """Our transformers' converters, and the ones that fill skl2onnx's gaps (each hands every case
+    skl2onnx already converts back to skl2onnx's own converter, so those graphs do not change)."""
+    # Imported here: they reuse _slice_column from this module.
+    from onnxship.convert import onehot, ufuncs, voting
+
     update_registered_converter(
         RareCategoryGrouper, "OnnxshipRareCategoryGrouper", _grouper_shape, _grouper_converter
     )
     update_registered_converter(CategoryCodes, "OnnxshipCategoryCodes", _codes_shape, _codes_converter)
+    update_registered_converter(OneHotEncoder, "SklearnOneHotEncoder", onehot.shape, onehot.convert)
+    update_registered_converter(
+        VotingClassifier, "SklearnVotingClassifier", voting.shape, voting.convert, options=voting.OPTIONS
+    )
+    update_registered_converter(
+        FunctionTransformer, "SklearnFunctionTransformer", ufuncs.shape, ufuncs.convert
+    )
 
 
 def register(modules: list[str]) -> None:

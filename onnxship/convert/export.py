@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 from onnxship.contract import spec
-from onnxship.convert import converters, schema
+from onnxship.convert import converters, schema, support
 from onnxship.convert.graph import normalize, simplify
 from onnxship.core.errors import UserError
 from onnxship.core.files import json_bytes, versions
@@ -82,39 +82,20 @@ def convert(
     """
     check_opset(target_opset)
     converters.register(list(converter_modules))
-    missing = unregistered_steps(pipeline)
-    if missing:
-        path, cls = missing[0]
-        raise UserError(
-            f"skl2onnx has no converter for step '{path}' ({cls.__module__}.{cls.__name__}): register "
-            "one with skl2onnx.update_registered_converter in a module listed under "
-            "export.converter_modules (see plugins/clip.py)"
-        )
-    categorical = getattr(pipeline.steps[-1][1], "is_categorical_", None)
-    if categorical is not None and categorical.any():
-        # skl2onnx 1.20 converts the trees but not their category-set splits: measured 904 of 3,000
-        # decisions flipped (onnx/sklearn-onnx#1051). Codes as plain numbers convert exactly.
-        raise UserError(
-            "HistGradientBoosting with native categorical features (categorical_features) does not "
-            "convert to ONNX correctly (onnx/sklearn-onnx#1051): leave categorical_features unset; "
-            "onnxship gives trees ordinal category codes as numbers"
-        )
+    found = support.problems(pipeline)
+    if found:
+        raise UserError(support.describe(*found[0]))
     converted = lean(pipeline, roles)
-    estimator = converted.steps[-1][1]
     try:
         model = to_onnx(
             converted,
             initial_types=initial_types(roles),
-            options={id(estimator): {"zipmap": False}},
+            options={id(final_estimator(converted)): {"zipmap": False}},
             target_opset=target_opset,
             black_op={"LinearClassifier"} if linear_as_matmul else None,
         )
-    except Exception as exc:  # skl2onnx raises many types; the user needs the name and the hook
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(
-            f"skl2onnx cannot convert this pipeline ({detail}); every step must have a registered "
-            "converter: register one with skl2onnx.update_registered_converter"
-        ) from exc
+    except Exception as exc:  # skl2onnx raises many types; the user needs the step and the way out
+        raise UserError(conversion_error(exc, converted)) from exc
     return normalize(simplify(model))
 
 
@@ -122,6 +103,8 @@ def lean(pipeline: Pipeline, roles: Roles) -> Pipeline:
     """The pipeline to convert: ``pipeline`` itself, or a copy whose ordinal-encoded categorical
     chain (imputer, rare grouper, OrdinalEncoder) is replaced by the equal CategoryCodes table,
     which converts to one LabelEncoder per column instead of about eight ops per column."""
+    if not isinstance(pipeline, Pipeline):
+        return pipeline
     pre = pipeline.named_steps.get("preprocess")
     chain = getattr(pre, "named_transformers_", {}).get("categorical")
     if not isinstance(getattr(chain, "named_steps", {}).get("encode"), OrdinalEncoder):
@@ -151,19 +134,34 @@ def check_opset(target_opset: int) -> None:
         )
 
 
-def unregistered_steps(estimator, path: str = "") -> list[tuple[str, type]]:
-    """Every step of a (nested) pipeline whose type skl2onnx has no converter for."""
-    from skl2onnx._supported_operators import sklearn_operator_name_map
-    from sklearn.compose import ColumnTransformer
+def final_estimator(estimator):
+    """The estimator at the end of a (nested) Pipeline: the one whose output is the model's."""
+    while isinstance(estimator, Pipeline):
+        estimator = estimator.steps[-1][1]
+    return estimator
 
-    if isinstance(estimator, Pipeline):
-        children = [(name, step) for name, step in estimator.steps]
-    elif isinstance(estimator, ColumnTransformer):
-        children = [(name, step) for name, step, _ in estimator.transformers_]
-    else:
-        registered = type(estimator) in sklearn_operator_name_map or estimator in ("drop", "passthrough")
-        return [] if registered else [(path, type(estimator))]
-    return [bad for name, step in children for bad in unregistered_steps(step, f"{path}/{name}".strip("/"))]
+
+def unregistered_steps(estimator) -> list[tuple[str, type]]:
+    """(path, class) of every step of any estimator (a bare one, nested Pipelines,
+    ColumnTransformers, ensembles) whose type skl2onnx has no converter for."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+
+    return [
+        (path, type(step))
+        for path, step in support.steps(estimator)
+        if not isinstance(step, support.STRUCTURAL) and type(step) not in sklearn_operator_name_map
+    ]
+
+
+def conversion_error(error: BaseException, estimator) -> str:
+    """One line for a skl2onnx failure: the step it failed on (if found), its class, skl2onnx's
+    own first line, and the way out."""
+    text = str(error).strip()
+    detail = text.splitlines()[0] if text else type(error).__name__
+    step = support.failing_step(error, estimator)
+    if step is None:
+        return f"skl2onnx cannot convert this model ({type(error).__name__}: {detail}); {support.WAY_OUT}"
+    return support.describe(*step, f"skl2onnx failed ({type(error).__name__}: {detail}); {support.WAY_OUT}")
 
 
 def feature_schema(model: onnx.ModelProto, roles: Roles, pipeline: Pipeline) -> dict:

@@ -70,8 +70,14 @@ class Refit:
     iterations: int | None
 
 
-def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams) -> TrainResult:
-    """Train on the CSV ``frame`` (every cell a string, as ``data.read_csv`` reads it)."""
+# Raises a UserError if the unfitted pipeline of a candidate (named) will not convert to ONNX.
+Check = Callable[[Pipeline, str], None]
+
+
+def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams, check: Check | None = None) -> TrainResult:
+    """Train on the CSV ``frame`` (every cell a string, as ``data.read_csv`` reads it). ``check``
+    (the stage passes onnxship.convert.support.check_convertible; train may not import convert)
+    sees every candidate's unfitted pipeline before any CV time is spent on it."""
     dataset = prepare(frame, dp, tp)
     idx_train, idx_test = split_rows(dataset.y, tp)
     X_train, y_train = dataset.X.iloc[idx_train], dataset.y[idx_train]
@@ -88,6 +94,9 @@ def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams) -> TrainResult:
     def build(family: str, rows: int) -> Pipeline:
         return models.build_pipeline(family, dataset.roles, tp, rows=rows)
 
+    if check is not None:
+        for family in tp.candidates:
+            check(build(family, len(y_train)), family)
     found = search(build, X_train, y_train, tp)
     threshold, objective_value = training.tune_threshold(y_train, found.oof, tp.threshold_objective)
     fitted = refit(build, found, X_train, y_train, tp)
