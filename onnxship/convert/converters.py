@@ -14,6 +14,7 @@ from onnx import TensorProto
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.ensemble import VotingClassifier
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from onnxship.core.errors import UserError
@@ -73,7 +74,7 @@ def register_builtin() -> None:
     """Our transformers' converters, and the ones that fill skl2onnx's gaps (each hands every case
     skl2onnx already converts back to skl2onnx's own converter, so those graphs do not change)."""
     # Imported here: they reuse _slice_column from this module.
-    from onnxship.convert import onehot, ufuncs, voting
+    from onnxship.convert import neighbors, onehot, ufuncs, voting
 
     update_registered_converter(
         RareCategoryGrouper, "OnnxshipRareCategoryGrouper", _grouper_shape, _grouper_converter
@@ -82,6 +83,13 @@ def register_builtin() -> None:
     update_registered_converter(OneHotEncoder, "SklearnOneHotEncoder", onehot.shape, onehot.convert)
     update_registered_converter(
         VotingClassifier, "SklearnVotingClassifier", voting.shape, voting.convert, options=voting.OPTIONS
+    )
+    update_registered_converter(
+        KNeighborsClassifier,
+        "SklearnKNeighborsClassifier",
+        neighbors.shape,
+        neighbors.convert,
+        options=neighbors.OPTIONS,
     )
     update_registered_converter(
         FunctionTransformer, "SklearnFunctionTransformer", ufuncs.shape, ufuncs.convert

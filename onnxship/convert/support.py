@@ -83,7 +83,7 @@ def _hgb_categorical(step) -> str | None:
         return (
             "native categorical features (categorical_features) do not convert to ONNX correctly "
             "(onnx/sklearn-onnx#1051): leave categorical_features unset and give the trees ordinal "
-            "category codes as numbers"
+            "category codes as numbers (docs/data.md)"
         )
     return None
 
