@@ -74,7 +74,9 @@ def register_builtin() -> None:
     """Our transformers' converters, and the ones that fill skl2onnx's gaps (each hands every case
     skl2onnx already converts back to skl2onnx's own converter, so those graphs do not change)."""
     # Imported here: they reuse _slice_column from this module.
-    from onnxship.convert import neighbors, onehot, ufuncs, voting
+    from onnxship.convert import isotonic, neighbors, onehot, ufuncs, voting
+
+    isotonic.install()
 
     update_registered_converter(
         RareCategoryGrouper, "OnnxshipRareCategoryGrouper", _grouper_shape, _grouper_converter
