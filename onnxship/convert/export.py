@@ -9,9 +9,12 @@ import copy as copy_module
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import onnx
+import pandas as pd
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
@@ -85,7 +88,7 @@ def convert(
     found = support.problems(pipeline)
     if found:
         raise UserError(support.describe(*found[0]))
-    converted = lean(pipeline, roles)
+    converted = joined_inputs(lean(pipeline, roles), roles)
     try:
         model = to_onnx(
             converted,
@@ -95,7 +98,7 @@ def convert(
             black_op={"LinearClassifier"} if linear_as_matmul else None,
         )
     except Exception as exc:  # skl2onnx raises many types; the user needs the step and the way out
-        raise UserError(conversion_error(exc, converted)) from exc
+        raise UserError(conversion_error(exc, pipeline, converted)) from exc
     return normalize(simplify(model))
 
 
@@ -115,6 +118,19 @@ def lean(pipeline: Pipeline, roles: Roles) -> Pipeline:
         if name == "categorical":
             transformers[i] = (name, CategoryCodes.from_steps(chain, list(columns)).fit(None), columns)
     return copy
+
+
+def joined_inputs(estimator, roles: Roles):
+    """``estimator``, or, for a bare estimator or a Pipeline not starting with a ColumnTransformer
+    on an all-numeric table, ``estimator`` behind a passthrough ColumnTransformer: the graph has one
+    input per column, and skl2onnx hands a first step that is not a ColumnTransformer all of them,
+    which a single-input converter refuses ("at most 1 input(s) is(are) supported")."""
+    first = estimator.steps[0][1] if isinstance(estimator, Pipeline) else estimator
+    if isinstance(first, ColumnTransformer) or roles.categorical or len(roles.numeric) < 2:
+        return estimator
+    empty = pd.DataFrame(np.zeros((1, len(roles.numeric)), np.float32), columns=roles.numeric)
+    join = ColumnTransformer([("features", "passthrough", list(roles.numeric))]).fit(empty)
+    return Pipeline([("inputs", join), ("model", estimator)])
 
 
 def clone_fitted(pipeline: Pipeline) -> Pipeline:
@@ -153,12 +169,13 @@ def unregistered_steps(estimator) -> list[tuple[str, type]]:
     ]
 
 
-def conversion_error(error: BaseException, estimator) -> str:
-    """One line for a skl2onnx failure: the step it failed on (if found), its class, skl2onnx's
-    own first line, and the way out."""
+def conversion_error(error: BaseException, estimator, converted) -> str:
+    """One line for a skl2onnx failure: the step it failed on (if found; named as in
+    ``estimator``, looked up in ``converted`` too, the copy that went to skl2onnx), its class,
+    skl2onnx's own first line, and the way out."""
     text = str(error).strip()
     detail = text.splitlines()[0] if text else type(error).__name__
-    step = support.failing_step(error, estimator)
+    step = support.failing_step(error, estimator) or support.failing_step(error, converted)
     if step is None:
         return f"skl2onnx cannot convert this model ({type(error).__name__}: {detail}); {support.WAY_OUT}"
     return support.describe(*step, f"skl2onnx failed ({type(error).__name__}: {detail}); {support.WAY_OUT}")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -97,10 +97,17 @@ def _function(step) -> str | None:
     )
 
 
+def _hard_voting(step) -> str | None:
+    if step.voting == "soft":
+        return None
+    return "hard voting has no predict_proba to ship: use VotingClassifier(voting='soft') (docs/data.md)"
+
+
 # Settings that have a converter but do not convert (correctly): type -> why not, or None.
 KNOWN_LIMITS: dict[type, Callable[[object], str | None]] = {
     HistGradientBoostingClassifier: _hgb_categorical,
     FunctionTransformer: _function,
+    VotingClassifier: _hard_voting,
 }
 
 
