@@ -50,13 +50,20 @@ def children(estimator) -> list[tuple[str, object]]:
         found.extend(named.items())
     elif _is_named_list(getattr(estimator, "estimators", None)):
         found.extend(estimator.estimators)
-    calibrated = getattr(estimator, "calibrated_classifiers_", None)  # CalibratedClassifierCV
     for key, value in estimator.get_params(deep=False).items():
         if isinstance(value, BaseEstimator):
-            fitted_value = calibrated[0].estimator if calibrated and key == "estimator" else None
-            fitted_value = fitted_value or getattr(estimator, f"{key}_", None)
-            found.append((key, fitted_value if isinstance(fitted_value, BaseEstimator) else value))
+            fitted = _fitted_param(estimator, key)
+            found.append((key, fitted if isinstance(fitted, BaseEstimator) else value))
     return found
+
+
+def _fitted_param(estimator, key: str):
+    """The fitted counterpart of the estimator-valued param ``key``: ``<key>_`` (e.g. a stacking
+    ensemble's final_estimator_), or a CalibratedClassifierCV's first fitted base estimator."""
+    calibrated = getattr(estimator, "calibrated_classifiers_", None)
+    if key == "estimator" and calibrated:
+        return calibrated[0].estimator
+    return getattr(estimator, f"{key}_", None)
 
 
 def _is_named_list(value) -> bool:
