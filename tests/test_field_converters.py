@@ -1,5 +1,5 @@
 """The converters onnxship adds where skl2onnx 1.20 has none (onnxship/convert/onehot.py, voting.py,
-ufuncs.py, neighbors.py, isotonic.py), each against scikit-learn on small inline data, and the
+ufuncs.py, neighbors.py, isotonic.py, imputer.py), each against scikit-learn on small inline data, and the
 step naming of onnxship/convert/support.py (tests/test_user_pipelines.py runs them on real data)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier, StackingClassifier, VotingClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, SplineTransformer, StandardScaler
@@ -76,6 +77,14 @@ def test_plain_onehot_still_goes_to_skl2onnx_unchanged():
     encoder = OneHotEncoder(handle_unknown="ignore").fit(TRAIN)
     model = to_onnx(encoder, initial_types=[("x", StringTensorType([None, 3]))], target_opset=17)
     assert "OneHotEncoder" in {n.op_type for n in model.graph.node}  # skl2onnx's ai.onnx.ml op
+
+
+def test_most_frequent_imputer_on_strings_is_the_identity():
+    # Strings hold no NaN: a missing category in the model input frame is "", which stays "".
+    imputer = SimpleImputer(strategy="most_frequent").fit(TRAIN)
+    model = to_onnx(imputer, initial_types=[("x", StringTensorType([None, 3]))], target_opset=17)
+    X = np.vstack([TRAIN, PROBE, [["", "", "x"]]])
+    np.testing.assert_array_equal(run(model, {"x": X})[0], imputer.transform(X))
 
 
 EDGES = np.array([[0.0, -1.0, -0.5, 1e-8, 88.0, 100.0, np.nan, -np.inf, np.inf, 3e38, -2.0]], np.float32).T

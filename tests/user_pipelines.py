@@ -39,6 +39,7 @@ from sklearn.preprocessing import (
     RobustScaler,
     SplineTransformer,
     StandardScaler,
+    TargetEncoder,
 )
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
@@ -110,6 +111,30 @@ def infrequent_logistic(numeric, categorical):
     return model(frame(numeric, categorical, [("scale", StandardScaler())], encoder), logistic())
 
 
+def most_frequent_logistic(numeric, categorical):
+    # Categories imputed as numbers are: SimpleImputer's default missing_values=np.nan on strings.
+    pre = ColumnTransformer(
+        [
+            ("numeric", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
+            (
+                "categorical",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+                ),
+                categorical,
+            ),
+        ]
+    )
+    return model(pre, logistic())
+
+
+def target_encoder_logistic(numeric, categorical):
+    pre = frame(
+        numeric, categorical, [("scale", StandardScaler())], TargetEncoder(random_state=0), dense=True
+    )
+    return model(pre, logistic())
+
+
 def calibrated_linear_svc(numeric, categorical):
     svc = CalibratedClassifierCV(LinearSVC(C=0.1), method="sigmoid", cv=3)
     return model(frame(numeric, categorical, [("scale", StandardScaler())]), svc)
@@ -150,6 +175,12 @@ def infrequent_forest(numeric, categorical):
     )
     forest = RandomForestClassifier(n_estimators=40, min_samples_leaf=3, random_state=0, n_jobs=1)
     return model(frame(numeric, categorical, encoder=encoder), forest)
+
+
+def ordinal_infrequent_forest(numeric, categorical):
+    codes = OrdinalEncoder(max_categories=8, handle_unknown="use_encoded_value", unknown_value=-1)
+    forest = RandomForestClassifier(n_estimators=30, min_samples_leaf=3, random_state=0, n_jobs=1)
+    return model(frame(numeric, categorical, encoder=codes, dense=True), forest)
 
 
 def gradient_boosting(numeric, categorical):
@@ -240,6 +271,8 @@ SUPPORTED = {
     "pca_knn": Entry(pca_knn, fit_rows=1500),
     "log1p_logistic": Entry(log1p_logistic),
     "infrequent_logistic": Entry(infrequent_logistic),
+    "most_frequent_logistic": Entry(most_frequent_logistic),
+    "target_encoder_logistic": Entry(target_encoder_logistic),
     "calibrated_linear_svc": Entry(calibrated_linear_svc),
     "calibrated_svc": Entry(calibrated_svc, fit_rows=800),
     "decision_tree": Entry(decision_tree),
@@ -247,6 +280,7 @@ SUPPORTED = {
     "extra_trees": Entry(extra_trees),
     "random_forest": Entry(random_forest),
     "infrequent_forest": Entry(infrequent_forest),
+    "ordinal_infrequent_forest": Entry(ordinal_infrequent_forest),
     "gradient_boosting": Entry(gradient_boosting),
     "hist_gradient_boosting": Entry(hist_gradient_boosting),
     "soft_voting": Entry(soft_voting),

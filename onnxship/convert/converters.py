@@ -14,6 +14,7 @@ from onnx import TensorProto
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.ensemble import VotingClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
@@ -73,8 +74,8 @@ def _slice_column(scope, container, source: str, axis: str, j: int) -> str:
 def register_builtin() -> None:
     """Our transformers' converters, and the ones that fill skl2onnx's gaps (each hands every case
     skl2onnx already converts back to skl2onnx's own converter, so those graphs do not change)."""
-    # Imported here: they reuse _slice_column from this module.
-    from onnxship.convert import isotonic, neighbors, onehot, ufuncs, voting
+    # Imported here, not at the top: onehot reuses _slice_column from this module.
+    from onnxship.convert import imputer, isotonic, neighbors, onehot, ufuncs, voting
 
     isotonic.install()
 
@@ -83,6 +84,7 @@ def register_builtin() -> None:
     )
     update_registered_converter(CategoryCodes, "OnnxshipCategoryCodes", _codes_shape, _codes_converter)
     update_registered_converter(OneHotEncoder, "SklearnOneHotEncoder", onehot.shape, onehot.convert)
+    update_registered_converter(SimpleImputer, "SklearnSimpleImputer", imputer.shape, imputer.convert)
     update_registered_converter(
         VotingClassifier, "SklearnVotingClassifier", voting.shape, voting.convert, options=voting.OPTIONS
     )
