@@ -1,6 +1,7 @@
-"""The converters onnxship adds where skl2onnx 1.20 has none (onnxship/convert/onehot.py, voting.py,
-ufuncs.py, neighbors.py, isotonic.py, imputer.py), each against scikit-learn on small inline data, and the
-step naming of onnxship/convert/support.py (tests/test_user_pipelines.py runs them on real data)."""
+"""The converters onnxship adds where skl2onnx 1.20 has none or a wrong one (onnxship/convert/:
+onehot, voting, ufuncs, neighbors, isotonic, imputer, discriminant), each against scikit-learn on
+small inline data, and the step naming of onnxship/convert/support.py (tests/test_user_pipelines.py
+runs them on real data)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import RandomForestClassifier, StackingClassifier, VotingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -143,10 +145,11 @@ def probabilities(model, X: pd.DataFrame) -> np.ndarray:
             ],
             voting="soft",
         ),
+        LinearDiscriminantAnalysis(),  # expit(d), not skl2onnx's expit(2d)
         CalibratedClassifierCV(LogisticRegression(), method="isotonic", cv=3),  # scores between thresholds
         CalibratedClassifierCV(DecisionTreeClassifier(max_depth=4, random_state=0), method="isotonic"),
     ],
-    ids=["bare", "soft_voting", "isotonic_linear", "isotonic_tree"],
+    ids=["bare", "soft_voting", "discriminant", "isotonic_linear", "isotonic_tree"],
 )
 def test_estimator_converts_and_matches_sklearn(estimator):
     X, y, roles = numeric_table()

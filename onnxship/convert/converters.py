@@ -13,6 +13,7 @@ import importlib
 from onnx import TensorProto
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import VotingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.neighbors import KNeighborsClassifier
@@ -75,7 +76,7 @@ def register_builtin() -> None:
     """Our transformers' converters, and the ones that fill skl2onnx's gaps (each hands every case
     skl2onnx already converts back to skl2onnx's own converter, so those graphs do not change)."""
     # Imported here, not at the top: onehot reuses _slice_column from this module.
-    from onnxship.convert import imputer, isotonic, neighbors, onehot, ufuncs, voting
+    from onnxship.convert import discriminant, imputer, isotonic, neighbors, onehot, ufuncs, voting
 
     isotonic.install()
 
@@ -97,6 +98,14 @@ def register_builtin() -> None:
     )
     update_registered_converter(
         FunctionTransformer, "SklearnFunctionTransformer", ufuncs.shape, ufuncs.convert
+    )
+    # Its own alias: "SklearnLinearClassifier", which it shares in skl2onnx, converts LogisticRegression.
+    update_registered_converter(
+        LinearDiscriminantAnalysis,
+        "OnnxshipLinearDiscriminantAnalysis",
+        discriminant.shape,
+        discriminant.convert,
+        options=discriminant.OPTIONS,
     )
 
 
