@@ -199,3 +199,13 @@ def test_a_skl2onnx_failure_names_the_step_it_failed_on():
     message = str(info.value)
     assert message.startswith("step 'pre/levels' (sklearn.preprocessing._encoders.OneHotEncoder)")
     assert "skl2onnx failed" in message and "docs/data.md" in message and "\n" not in message
+
+
+def test_scalers_divide_exactly_only_in_front_of_trees():
+    from tests.conftest import fitted
+
+    X, y, _ = numeric_table()
+    scaled_forest = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3)).fit(X, y)
+    assert list(export.exact_scaling(scaled_forest).values()) == [{"div": "div"}]
+    # The built-in linear model keeps skl2onnx's Scaler op: its export does not change.
+    assert export.exact_scaling(fitted("logistic_regression")) == {}

@@ -177,6 +177,17 @@ def random_forest(numeric, categorical):
     return model(frame(numeric, categorical), forest)
 
 
+def scaled_forest(numeric, categorical):
+    # A scaler in front of trees, as users often write it (export.exact_scaling keeps it exact).
+    forest = RandomForestClassifier(n_estimators=40, min_samples_leaf=3, random_state=0, n_jobs=1)
+    return model(frame(numeric, categorical, [("scale", StandardScaler())]), forest)
+
+
+def scaled_boosting(numeric, categorical):
+    boosting = HistGradientBoostingClassifier(max_iter=40, random_state=0)
+    return model(frame(numeric, categorical, [("scale", StandardScaler())], dense=True), boosting)
+
+
 def infrequent_forest(numeric, categorical):
     encoder = OneHotEncoder(
         min_frequency=80, handle_unknown="infrequent_if_exist", drop="if_binary", sparse_output=False
@@ -288,6 +299,8 @@ SUPPORTED = {
     "isotonic_tree": Entry(isotonic_tree),
     "extra_trees": Entry(extra_trees),
     "random_forest": Entry(random_forest),
+    "scaled_forest": Entry(scaled_forest),
+    "scaled_boosting": Entry(scaled_boosting),
     "infrequent_forest": Entry(infrequent_forest),
     "ordinal_infrequent_forest": Entry(ordinal_infrequent_forest),
     "gradient_boosting": Entry(gradient_boosting),
