@@ -271,6 +271,16 @@ def native_categorical_boosting(numeric, categorical):
     return model(pre, boosting)
 
 
+def distance_knn(numeric, categorical):
+    steps = [("scale", StandardScaler())]
+    return model(frame(numeric, categorical, steps), KNeighborsClassifier(n_neighbors=7, weights="distance"))
+
+
+def stacked_linear_svc(numeric, categorical):
+    stack = StackingClassifier([("svc", LinearSVC()), ("tree", DecisionTreeClassifier(max_depth=4))], cv=3)
+    return model(frame(numeric, categorical, [("scale", StandardScaler())], dense=True), stack)
+
+
 @dataclass(frozen=True)
 class Entry:
     """A zoo pipeline: its factory and the rows it is fitted on (the SVC on a sample)."""
@@ -312,6 +322,8 @@ UNSUPPORTED = {
     "spline_logistic": Entry(spline_logistic, step="preprocess/numeric/spline"),
     "lambda_logistic": Entry(lambda_logistic, step="preprocess/numeric/log"),
     "nystroem_logistic": Entry(nystroem_logistic, step="preprocess/numeric/kernel"),
+    "distance_knn": Entry(distance_knn, fit_rows=1000, step="model", way_out="weights='uniform'"),
+    "stacked_linear_svc": Entry(stacked_linear_svc, fit_rows=1000, step="model", way_out="predict_proba"),
     "native_categorical_boosting": Entry(
         native_categorical_boosting, fit_rows=1000, step="model", way_out="leave categorical_features unset"
     ),
