@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.compose import ColumnTransformer
+from sklearn.compose import ColumnTransformer, make_column_selector, make_column_transformer
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import (
@@ -75,6 +75,15 @@ def logistic() -> LogisticRegression:
 
 def standard_logistic(numeric, categorical):
     return model(frame(numeric, categorical, [("scale", StandardScaler())]), logistic())
+
+
+def selector_logistic(numeric, categorical):
+    # Columns chosen by dtype, with make_pipeline/make_column_transformer (the factory's lists unused).
+    pre = make_column_transformer(
+        (make_pipeline(SimpleImputer(), StandardScaler()), make_column_selector(dtype_include=np.number)),
+        (OneHotEncoder(handle_unknown="ignore"), make_column_selector(dtype_include=object)),
+    )
+    return make_pipeline(pre, logistic())
 
 
 def robust_sgd(numeric, categorical):
@@ -293,6 +302,7 @@ class Entry:
 
 SUPPORTED = {
     "standard_logistic": Entry(standard_logistic),
+    "selector_logistic": Entry(selector_logistic),
     "robust_sgd": Entry(robust_sgd),
     "minmax_svc": Entry(minmax_svc, fit_rows=800),
     "kbins_logistic": Entry(kbins_logistic),
