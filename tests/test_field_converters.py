@@ -19,7 +19,13 @@ from sklearn.ensemble import RandomForestClassifier, StackingClassifier, VotingC
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, SplineTransformer, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    RobustScaler,
+    SplineTransformer,
+    StandardScaler,
+)
 from sklearn.tree import DecisionTreeClassifier
 
 from onnxship.contract.runtime import session
@@ -205,7 +211,10 @@ def test_scalers_divide_exactly_only_in_front_of_trees():
     from tests.conftest import fitted
 
     X, y, _ = numeric_table()
-    scaled_forest = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3)).fit(X, y)
-    assert list(export.exact_scaling(scaled_forest).values()) == [{"div": "div"}]
+    scaled_forest = make_pipeline(StandardScaler(), RobustScaler(), RandomForestClassifier(n_estimators=3))
+    scaled_forest.fit(X, y)
+    assert list(export.exact_scaling(scaled_forest).values()) == [{"div": "div"}, {"exact": True}]
+    model = export.convert(scaled_forest, Roles(numeric=["a", "b", "c"], categorical=[], id_like=[]), 17)
+    np.testing.assert_allclose(probabilities(model, X), scaled_forest.predict_proba(X)[:, 1], atol=1e-6)
     # The built-in linear model keeps skl2onnx's Scaler op: its export does not change.
     assert export.exact_scaling(fitted("logistic_regression")) == {}

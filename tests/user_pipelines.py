@@ -197,6 +197,11 @@ def scaled_boosting(numeric, categorical):
     return model(frame(numeric, categorical, [("scale", StandardScaler())], dense=True), boosting)
 
 
+def robust_forest(numeric, categorical):
+    forest = RandomForestClassifier(n_estimators=40, min_samples_leaf=3, random_state=0, n_jobs=1)
+    return model(frame(numeric, categorical, [("scale", RobustScaler())]), forest)
+
+
 def infrequent_forest(numeric, categorical):
     encoder = OneHotEncoder(
         min_frequency=80, handle_unknown="infrequent_if_exist", drop="if_binary", sparse_output=False
@@ -321,6 +326,7 @@ SUPPORTED = {
     "random_forest": Entry(random_forest),
     "scaled_forest": Entry(scaled_forest),
     "scaled_boosting": Entry(scaled_boosting),
+    "robust_forest": Entry(robust_forest),
     "infrequent_forest": Entry(infrequent_forest),
     "ordinal_infrequent_forest": Entry(ordinal_infrequent_forest),
     "gradient_boosting": Entry(gradient_boosting),

@@ -17,7 +17,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import VotingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, RobustScaler
 
 from onnxship.core.errors import UserError
 from onnxship.train.transformers import OTHER_CATEGORY, CategoryCodes, RareCategoryGrouper
@@ -76,7 +76,7 @@ def register_builtin() -> None:
     """Our transformers' converters, and the ones that fill skl2onnx's gaps (each hands every case
     skl2onnx already converts back to skl2onnx's own converter, so those graphs do not change)."""
     # Imported here, not at the top: onehot reuses _slice_column from this module.
-    from onnxship.convert import discriminant, imputer, isotonic, neighbors, onehot, ufuncs, voting
+    from onnxship.convert import discriminant, imputer, isotonic, neighbors, onehot, scaling, ufuncs, voting
 
     isotonic.install()
 
@@ -86,6 +86,9 @@ def register_builtin() -> None:
     update_registered_converter(CategoryCodes, "OnnxshipCategoryCodes", _codes_shape, _codes_converter)
     update_registered_converter(OneHotEncoder, "SklearnOneHotEncoder", onehot.shape, onehot.convert)
     update_registered_converter(SimpleImputer, "SklearnSimpleImputer", imputer.shape, imputer.convert)
+    update_registered_converter(
+        RobustScaler, "SklearnRobustScaler", scaling.shape, scaling.convert, options=scaling.OPTIONS
+    )
     update_registered_converter(
         VotingClassifier, "SklearnVotingClassifier", voting.shape, voting.convert, options=voting.OPTIONS
     )

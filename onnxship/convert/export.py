@@ -17,7 +17,7 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import BaseEnsemble, HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import OrdinalEncoder, RobustScaler, StandardScaler
 from sklearn.tree import BaseDecisionTree
 
 from onnxship.contract import spec
@@ -131,18 +131,24 @@ def lean(pipeline: Pipeline, roles: Roles) -> Pipeline:
 
 
 def exact_scaling(estimator) -> dict:
-    """skl2onnx options that make every StandardScaler of a model with trees compute exactly what
+    """skl2onnx options that make every Standard/RobustScaler of a model with trees compute exactly what
     scikit-learn computes on float32 input, (x - mean) / scale in float32 (Sub, Div), instead of
     the Scaler op's (x - mean) * (1 / scale): one unit in the last place apart, enough for a row
     on a split threshold to take the other branch (measured on the bundled data: StandardScaler in
     front of HistGradientBoosting, 0.11 max diff and 2 flipped decisions; in front of a forest,
-    0.033). Models without trees keep the Scaler op, so their exports do not change."""
+    0.033). RobustScaler gets the same from onnxship.convert.scaling (0.025 before). MinMaxScaler
+    needs nothing (both compute in float32). Models without trees keep the Scaler op, so their
+    exports do not change."""
     found = [step for _, step in support.steps(estimator)]
     if not any(
         isinstance(step, TREE_MODELS) or type(step).__name__.startswith(("LGBM", "XGB")) for step in found
     ):
         return {}
-    return {id(step): {"div": "div"} for step in found if isinstance(step, StandardScaler) and step.with_std}
+    options = {
+        id(step): {"div": "div"} for step in found if isinstance(step, StandardScaler) and step.with_std
+    }
+    options.update({id(step): {"exact": True} for step in found if isinstance(step, RobustScaler)})
+    return options
 
 
 def joined_inputs(estimator, roles: Roles):
