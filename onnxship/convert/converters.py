@@ -17,7 +17,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import VotingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, RobustScaler
+from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler, OneHotEncoder, RobustScaler
 
 from onnxship.core.errors import UserError
 from onnxship.train.transformers import OTHER_CATEGORY, CategoryCodes, RareCategoryGrouper
@@ -86,9 +86,8 @@ def register_builtin() -> None:
     update_registered_converter(CategoryCodes, "OnnxshipCategoryCodes", _codes_shape, _codes_converter)
     update_registered_converter(OneHotEncoder, "SklearnOneHotEncoder", onehot.shape, onehot.convert)
     update_registered_converter(SimpleImputer, "SklearnSimpleImputer", imputer.shape, imputer.convert)
-    update_registered_converter(
-        RobustScaler, "SklearnRobustScaler", scaling.shape, scaling.convert, options=scaling.OPTIONS
-    )
+    for scaler, alias in ((RobustScaler, "SklearnRobustScaler"), (MaxAbsScaler, "SklearnMaxAbsScaler")):
+        update_registered_converter(scaler, alias, scaling.shape, scaling.convert, options=scaling.OPTIONS)
     update_registered_converter(
         VotingClassifier, "SklearnVotingClassifier", voting.shape, voting.convert, options=voting.OPTIONS
     )

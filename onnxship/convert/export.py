@@ -17,7 +17,7 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import BaseEnsemble, HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder, RobustScaler, StandardScaler
+from sklearn.preprocessing import MaxAbsScaler, OrdinalEncoder, RobustScaler, StandardScaler
 from sklearn.tree import BaseDecisionTree
 
 from onnxship.contract import spec
@@ -136,7 +136,7 @@ def exact_scaling(estimator) -> dict:
     the Scaler op's (x - mean) * (1 / scale): one unit in the last place apart, enough for a row
     on a split threshold to take the other branch (measured on the bundled data: StandardScaler in
     front of HistGradientBoosting, 0.11 max diff and 2 flipped decisions; in front of a forest,
-    0.033). RobustScaler gets the same from onnxship.convert.scaling (0.025 before). MinMaxScaler
+    0.033). Robust and MaxAbsScaler get the same from onnxship.convert.scaling. MinMaxScaler
     needs nothing (both compute in float32). Models without trees keep the Scaler op, so their
     exports do not change."""
     found = [step for _, step in support.steps(estimator)]
@@ -147,7 +147,9 @@ def exact_scaling(estimator) -> dict:
     options = {
         id(step): {"div": "div"} for step in found if isinstance(step, StandardScaler) and step.with_std
     }
-    options.update({id(step): {"exact": True} for step in found if isinstance(step, RobustScaler)})
+    options.update(
+        {id(step): {"exact": True} for step in found if isinstance(step, RobustScaler | MaxAbsScaler)}
+    )
     return options
 
 
