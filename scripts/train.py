@@ -8,6 +8,7 @@ precision-recall curves under artifacts/plots/. The work is ``onnxship.train.run
 
 from __future__ import annotations
 
+from onnxship.convert.support import check_convertible
 from onnxship.core import files
 from onnxship.core.params import load_params
 from onnxship.core.paths import Artifacts
@@ -21,7 +22,7 @@ ARTIFACTS = Artifacts()
 def main() -> None:
     params = load_params("params.yaml")
     frame = data.read_csv(params.data.path)
-    result = train(frame, params.data, params.train)
+    result = train(frame, params.data, params.train, check_convertible)
     files.atomic_write_bytes(ARTIFACTS.model_joblib, result.model_bytes)
     files.atomic_write_text(ARTIFACTS.threshold, f"{result.threshold!r}\n")
     files.atomic_write_text(ARTIFACTS.test_csv, frame.iloc[result.test_rows].to_csv(index=False))

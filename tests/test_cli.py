@@ -114,15 +114,15 @@ def test_good_input_trains(tmp_path, monkeypatch, capsys):
     assert {p.name for p in (tmp_path / "artifacts" / "plots").iterdir()} == {"roc.csv", "pr.csv"}
 
 
-def test_unconvertible_step_fails_export_without_writing(tmp_path, monkeypatch, capsys):
+def test_unconvertible_step_fails_train_before_cv_without_writing(tmp_path, monkeypatch, capsys):
     text = params().replace(
         "  cv_folds: 2\n", "  cv_folds: 2\n  numeric_transformer: sklearn.preprocessing:SplineTransformer\n"
     )
     write_inputs(tmp_path, text, GOOD_CSV)
-    assert run_stage("train", tmp_path, monkeypatch, capsys)[0] == 0
-    code, stderr = run_stage("export", tmp_path, monkeypatch, capsys)
+    code, stderr = run_stage("train", tmp_path, monkeypatch, capsys)
     assert code == 2
     last = stderr.strip().splitlines()[-1]
-    assert "no converter for step 'preprocess/numeric/custom'" in last and "SplineTransformer" in last
-    assert "export.converter_modules" in last
-    assert not list((tmp_path / "artifacts").glob("*onnx*"))
+    assert "step 'preprocess/numeric/custom'" in last and "SplineTransformer" in last
+    assert "no converter" in last and "export.converter_modules" in last and "docs/data.md" in last
+    assert "Traceback" not in stderr and " fold " not in stderr  # refused before any CV fold ran
+    assert not (tmp_path / "artifacts" / "best_model.joblib").exists()

@@ -13,6 +13,11 @@ import importlib
 from onnx import TensorProto
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.ensemble import VotingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler, OneHotEncoder, RobustScaler
 
 from onnxship.convert import boosters
 from onnxship.core.errors import UserError
@@ -69,11 +74,43 @@ def _slice_column(scope, container, source: str, axis: str, j: int) -> str:
 
 
 def register_builtin() -> None:
+    """Our transformers' converters, and the ones that fill skl2onnx's gaps (each hands every case
+    skl2onnx already converts back to skl2onnx's own converter, so those graphs do not change)."""
+    # Imported here, not at the top: onehot reuses _slice_column from this module.
+    from onnxship.convert import discriminant, imputer, isotonic, neighbors, onehot, scaling, ufuncs, voting
+
+    isotonic.install()
+
     update_registered_converter(
         RareCategoryGrouper, "OnnxshipRareCategoryGrouper", _grouper_shape, _grouper_converter
     )
     update_registered_converter(CategoryCodes, "OnnxshipCategoryCodes", _codes_shape, _codes_converter)
     boosters.register()  # LightGBM and XGBoost classifiers, where installed
+    update_registered_converter(OneHotEncoder, "SklearnOneHotEncoder", onehot.shape, onehot.convert)
+    update_registered_converter(SimpleImputer, "SklearnSimpleImputer", imputer.shape, imputer.convert)
+    for scaler, alias in ((RobustScaler, "SklearnRobustScaler"), (MaxAbsScaler, "SklearnMaxAbsScaler")):
+        update_registered_converter(scaler, alias, scaling.shape, scaling.convert, options=scaling.OPTIONS)
+    update_registered_converter(
+        VotingClassifier, "SklearnVotingClassifier", voting.shape, voting.convert, options=voting.OPTIONS
+    )
+    update_registered_converter(
+        KNeighborsClassifier,
+        "SklearnKNeighborsClassifier",
+        neighbors.shape,
+        neighbors.convert,
+        options=neighbors.OPTIONS,
+    )
+    update_registered_converter(
+        FunctionTransformer, "SklearnFunctionTransformer", ufuncs.shape, ufuncs.convert
+    )
+    # Its own alias: "SklearnLinearClassifier", which it shares in skl2onnx, converts LogisticRegression.
+    update_registered_converter(
+        LinearDiscriminantAnalysis,
+        "OnnxshipLinearDiscriminantAnalysis",
+        discriminant.shape,
+        discriminant.convert,
+        options=discriminant.OPTIONS,
+    )
 
 
 def register(modules: list[str]) -> None:

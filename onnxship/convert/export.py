@@ -10,14 +10,19 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import onnx
+import pandas as pd
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import BaseEnsemble, HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
+from sklearn.preprocessing import MaxAbsScaler, OrdinalEncoder, RobustScaler, StandardScaler
+from sklearn.tree import BaseDecisionTree
 
 from onnxship.contract import spec
-from onnxship.convert import converters, schema, thresholds
+from onnxship.convert import converters, schema, support, thresholds
 from onnxship.convert.graph import normalize, simplify
 from onnxship.core.errors import UserError
 from onnxship.core.files import json_bytes, versions
@@ -27,6 +32,9 @@ from onnxship.train import boosters
 from onnxship.train.lineage import Trained, positive_column
 from onnxship.train.table import Roles
 from onnxship.train.transformers import CategoryCodes
+
+# Models whose splits compare a scaled value with a threshold (see exact_scaling).
+TREE_MODELS = (BaseDecisionTree, BaseEnsemble, HistGradientBoostingClassifier, HistGradientBoostingRegressor)
 
 # The lowest default-domain opset the exported graphs are written for (params.yaml allows no lower).
 MIN_OPSET = 13
@@ -82,28 +90,19 @@ def convert(
 ) -> onnx.ModelProto:
     """skl2onnx conversion with ZipMap off, so probabilities are a plain [batch, 2] float tensor.
 
+    ``pipeline`` may be any fitted classifier: ours, a user's Pipeline (nested ColumnTransformers,
+    Pipelines, ensembles) or a bare estimator. A step that will not convert stops it with a
+    UserError naming the step by its path (``onnxship.convert.support``), before skl2onnx runs or
+    from skl2onnx's own failure.
+
     ``linear_as_matmul`` exports a linear classifier as MatMul + Add + Sigmoid instead of the
     ai.onnx.ml LinearClassifier op, so that dynamic quantization has something to quantize.
     """
     check_opset(target_opset)
     converters.register(list(converter_modules))
-    missing = unregistered_steps(pipeline)
-    if missing:
-        path, cls = missing[0]
-        raise UserError(
-            f"skl2onnx has no converter for step '{path}' ({cls.__module__}.{cls.__name__}): register "
-            "one with skl2onnx.update_registered_converter in a module listed under "
-            "export.converter_modules (see plugins/clip.py)"
-        )
-    categorical = getattr(pipeline.steps[-1][1], "is_categorical_", None)
-    if categorical is not None and categorical.any():
-        # skl2onnx 1.20 converts the trees but not their category-set splits: measured 904 of 3,000
-        # decisions flipped (onnx/sklearn-onnx#1051). Codes as plain numbers convert exactly.
-        raise UserError(
-            "HistGradientBoosting with native categorical features (categorical_features) does not "
-            "convert to ONNX correctly (onnx/sklearn-onnx#1051): leave categorical_features unset; "
-            "onnxship gives trees ordinal category codes as numbers"
-        )
+    found = support.problems(pipeline)
+    if found:
+        raise UserError(support.describe(*found[0]))
     # Trees compare in float32 in ONNX: round each split threshold so that they compare exactly as
     # scikit-learn does (onnxship.convert.thresholds). A copy: best_model.joblib stays as trained.
     exact = thresholds.align(lean(pipeline, roles))
@@ -115,24 +114,19 @@ def convert(
             exact.thresholds,
             exact.nearest_above,
         )
-    converted = exact.estimator
-    estimator = converted.steps[-1][1]
+    converted = joined_inputs(exact.estimator, roles)
     try:
         model = to_onnx(
             converted,
             initial_types=initial_types(roles),
-            options={id(estimator): {"zipmap": False}},
+            options={id(final_estimator(converted)): {"zipmap": False}, **exact_scaling(converted)},
             target_opset=target_opset,
             black_op={"LinearClassifier"} if linear_as_matmul else None,
         )
     except UserError:  # a converter's own one line (e.g. a LightGBM setting ONNX cannot express)
         raise
-    except Exception as exc:  # skl2onnx raises many types; the user needs the name and the hook
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(
-            f"skl2onnx cannot convert this pipeline ({detail}); every step must have a registered "
-            "converter: register one with skl2onnx.update_registered_converter"
-        ) from exc
+    except Exception as exc:  # skl2onnx raises many types; the user needs the step and the way out
+        raise UserError(conversion_error(exc, pipeline, converted)) from exc
     return normalize(simplify(model))
 
 
@@ -154,6 +148,42 @@ def lean(pipeline: Pipeline, roles: Roles) -> Pipeline:
     return copy
 
 
+def exact_scaling(estimator) -> dict:
+    """skl2onnx options that make every Standard/RobustScaler of a model with trees compute exactly what
+    scikit-learn computes on float32 input, (x - mean) / scale in float32 (Sub, Div), instead of
+    the Scaler op's (x - mean) * (1 / scale): one unit in the last place apart, enough for a row
+    on a split threshold to take the other branch (measured on the bundled data: StandardScaler in
+    front of HistGradientBoosting, 0.11 max diff and 2 flipped decisions; in front of a forest,
+    0.033). Robust and MaxAbsScaler get the same from onnxship.convert.scaling. MinMaxScaler
+    needs nothing (both compute in float32). Models without trees keep the Scaler op, so their
+    exports do not change."""
+    found = [step for _, step in support.steps(estimator)]
+    if not any(
+        isinstance(step, TREE_MODELS) or type(step).__name__.startswith(("LGBM", "XGB")) for step in found
+    ):
+        return {}
+    options = {
+        id(step): {"div": "div"} for step in found if isinstance(step, StandardScaler) and step.with_std
+    }
+    options.update(
+        {id(step): {"exact": True} for step in found if isinstance(step, RobustScaler | MaxAbsScaler)}
+    )
+    return options
+
+
+def joined_inputs(estimator, roles: Roles):
+    """``estimator``, or, for a bare estimator or a Pipeline not starting with a ColumnTransformer
+    on an all-numeric table, ``estimator`` behind a passthrough ColumnTransformer: the graph has one
+    input per column, and skl2onnx hands a first step that is not a ColumnTransformer all of them,
+    which a single-input converter refuses ("at most 1 input(s) is(are) supported")."""
+    first = estimator.steps[0][1] if isinstance(estimator, Pipeline) else estimator
+    if isinstance(first, ColumnTransformer) or roles.categorical or len(roles.numeric) < 2:
+        return estimator
+    empty = pd.DataFrame(np.zeros((1, len(roles.numeric)), np.float32), columns=roles.numeric)
+    join = ColumnTransformer([("features", "passthrough", list(roles.numeric))]).fit(empty)
+    return Pipeline([("inputs", join), ("model", estimator)])
+
+
 def clone_fitted(pipeline: Pipeline) -> Pipeline:
     return copy_module.deepcopy(pipeline)
 
@@ -171,19 +201,35 @@ def check_opset(target_opset: int) -> None:
         )
 
 
-def unregistered_steps(estimator, path: str = "") -> list[tuple[str, type]]:
-    """Every step of a (nested) pipeline whose type skl2onnx has no converter for."""
-    from skl2onnx._supported_operators import sklearn_operator_name_map
-    from sklearn.compose import ColumnTransformer
+def final_estimator(estimator):
+    """The estimator at the end of a (nested) Pipeline: the one whose output is the model's."""
+    while isinstance(estimator, Pipeline):
+        estimator = estimator.steps[-1][1]
+    return estimator
 
-    if isinstance(estimator, Pipeline):
-        children = [(name, step) for name, step in estimator.steps]
-    elif isinstance(estimator, ColumnTransformer):
-        children = [(name, step) for name, step, _ in estimator.transformers_]
-    else:
-        registered = type(estimator) in sklearn_operator_name_map or estimator in ("drop", "passthrough")
-        return [] if registered else [(path, type(estimator))]
-    return [bad for name, step in children for bad in unregistered_steps(step, f"{path}/{name}".strip("/"))]
+
+def unregistered_steps(estimator) -> list[tuple[str, type]]:
+    """(path, class) of every step of any estimator (a bare one, nested Pipelines,
+    ColumnTransformers, ensembles) whose type skl2onnx has no converter for."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+
+    return [
+        (path, type(step))
+        for path, step in support.steps(estimator)
+        if not isinstance(step, support.STRUCTURAL) and type(step) not in sklearn_operator_name_map
+    ]
+
+
+def conversion_error(error: BaseException, estimator, converted) -> str:
+    """One line for a skl2onnx failure: the step it failed on (if found; named as in
+    ``estimator``, looked up in ``converted`` too, the copy that went to skl2onnx), its class,
+    skl2onnx's own first line, and the way out."""
+    text = str(error).strip()
+    detail = text.splitlines()[0] if text else type(error).__name__
+    step = support.failing_step(error, estimator) or support.failing_step(error, converted)
+    if step is None:
+        return f"skl2onnx cannot convert this model ({type(error).__name__}: {detail}); {support.WAY_OUT}"
+    return support.describe(*step, f"skl2onnx failed ({type(error).__name__}: {detail}); {support.WAY_OUT}")
 
 
 def feature_schema(

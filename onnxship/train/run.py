@@ -70,8 +70,14 @@ class Refit:
     iterations: int | None
 
 
-def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams) -> TrainResult:
-    """Train on the CSV ``frame`` (every cell a string, as ``data.read_csv`` reads it)."""
+# Raises a UserError if the unfitted pipeline of a candidate (named) will not convert to ONNX.
+Check = Callable[[Pipeline, str], None]
+
+
+def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams, check: Check | None = None) -> TrainResult:
+    """Train on the CSV ``frame`` (every cell a string, as ``data.read_csv`` reads it). ``check``
+    (the stage passes onnxship.convert.support.check_convertible; train may not import convert)
+    sees every candidate's unfitted pipeline before any CV time is spent on it."""
     dataset = prepare(frame, dp, tp)
     idx_train, idx_test = split_rows(dataset.y, tp)
     X_train, y_train = dataset.X.iloc[idx_train], dataset.y[idx_train]
@@ -101,8 +107,10 @@ def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams) -> TrainResult:
             return factories.build(family, dataset.roles)
         return models.build_pipeline(family, dataset.roles, tp, rows=rows)
 
-    for spec in filter(factories.is_factory, tp.candidates):
-        build(spec, len(y_train))  # imports and checks each factory before any CV starts
+    for family in tp.candidates:  # each factory imported and checked, each candidate convertible, before CV
+        candidate = build(family, len(y_train))
+        if check is not None:
+            check(candidate, family)
     found = search(build, X_train, y_train, tp)
     threshold, objective_value = threshold_for(y_train, found.oof, tp)
     refitted = refit(build, found, X_train, y_train, tp)
