@@ -254,8 +254,32 @@ def stacking(numeric, categorical):
 
 
 # --- LightGBM / XGBoost ----------------------------------------------------------------------------
-# The `boosters` branch registers onnxmltools' converters; its zoo entries (LGBMClassifier and
-# XGBClassifier behind `frame(...)`) go here and into SUPPORTED.
+# onnxmltools' converters, registered by onnxship.convert.boosters, behind a user's own front.
+
+
+def lightgbm_onehot(numeric, categorical):
+    from lightgbm import LGBMClassifier
+
+    booster = LGBMClassifier(n_estimators=60, num_leaves=15, random_state=0, n_jobs=1, verbose=-1)
+    return model(frame(numeric, categorical, dense=True), booster)
+
+
+def xgboost_ordinal(numeric, categorical):
+    from xgboost import XGBClassifier
+
+    codes = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+    booster = XGBClassifier(n_estimators=60, max_depth=4, random_state=0, n_jobs=1)
+    return model(frame(numeric, categorical, encoder=codes, dense=True), booster)
+
+
+def xgboost_infrequent(numeric, categorical):
+    from xgboost import XGBClassifier
+
+    encoder = OneHotEncoder(min_frequency=50, handle_unknown="infrequent_if_exist", sparse_output=False)
+    booster = XGBClassifier(n_estimators=40, max_depth=3, random_state=0, n_jobs=1)
+    return model(
+        frame(numeric, categorical, [("scale", StandardScaler())], encoder=encoder, dense=True), booster
+    )
 
 
 # --- refused: each must fail with one line naming its step ------------------------------------------
@@ -333,6 +357,9 @@ SUPPORTED = {
     "hist_gradient_boosting": Entry(hist_gradient_boosting),
     "soft_voting": Entry(soft_voting),
     "stacking": Entry(stacking),
+    "lightgbm_onehot": Entry(lightgbm_onehot),
+    "xgboost_ordinal": Entry(xgboost_ordinal),
+    "xgboost_infrequent": Entry(xgboost_infrequent),
 }
 UNSUPPORTED = {
     "spline_logistic": Entry(spline_logistic, step="preprocess/numeric/spline"),
