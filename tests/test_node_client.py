@@ -146,3 +146,10 @@ def test_node_client_refuses_bad_input_with_one_line(served, tmp_path, break_it,
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last, result.stderr
     assert not out.exists() and list(tmp_path.glob(".node.jsonl*")) == []
+
+
+def test_node_client_help_prints_usage_and_exits_0():
+    for flag in ("--help", "-h"):
+        result = run_node(flag)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert result.stdout.startswith("usage: node score.mjs --input") and "--version-check" in result.stdout

@@ -355,3 +355,9 @@ def test_overhead_report_is_consistent(served):
     assert report["ratio"] == pytest.approx(report["scorer_p50_us"] / report["session_run_p50_us"], abs=2e-3)
     assert report["overhead_pct"] == pytest.approx(100 * (report["ratio"] - 1), abs=0.1)
     assert report["goal_overhead_pct"] == 30.0 and report["meets_goal"] == (report["ratio"] <= 1.3)
+
+
+def test_help_prints_usage_and_exits_0():
+    for args in (["--help"], ["score", "--help"], ["check", "--help"]):
+        result = cli(*args)
+        assert result.returncode == 0 and result.stdout.startswith("usage:"), (args, result.stderr)

@@ -20,7 +20,24 @@ import ort from "onnxruntime-node";
 import { loadArtifacts } from "./artifacts.mjs";
 import { csvParser, jsonParser, scoreLines, UserError, utf8Lines } from "./contract.mjs";
 
+const USAGE = `usage: node score.mjs --input FILE.csv|.jsonl --output FILE.jsonl [--artifacts DIR]
+                      [--batch-size N] [--version-check strict|warn|off]
+
+Score raw records with model.onnx and its contract (onnx_features.json, onnx_metadata.json).
+  --input FILE          a CSV with a header row, or JSON lines (.jsonl, .ndjson, .json), UTF-8
+  --output FILE.jsonl   JSON lines {"row", "probability", "decision", "label"}
+  --artifacts DIR       the folder of model.onnx and its contract (default: artifacts)
+  --batch-size N        rows per model call (default: 512)
+  --version-check MODE  strict (default), warn or off: a contract version this client does not know
+  --help                print this and exit
+Errors: one line "error: ..." on stderr and exit code 2.
+`;
+
 function parseArgs(argv) {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
   const args = { artifacts: "artifacts", batchSize: 512, versionCheck: "strict" };
   const names = { "--artifacts": "artifacts", "--input": "input", "--output": "output",
     "--batch-size": "batchSize", "--version-check": "versionCheck" };
