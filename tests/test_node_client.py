@@ -152,4 +152,5 @@ def test_node_client_help_prints_usage_and_exits_0():
     for flag in ("--help", "-h"):
         result = run_node(flag)
         assert result.returncode == 0 and result.stderr == "", result.stderr
-        assert result.stdout.startswith("usage: node score.mjs --input") and "--version-check" in result.stdout
+        assert result.stdout.startswith("usage: node score.mjs --input"), result.stdout
+        assert "--version-check" in result.stdout
