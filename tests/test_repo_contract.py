@@ -64,7 +64,9 @@ def test_every_stage_depends_on_exactly_the_code_it_runs():
     assert set(stages) == STAGE_SCRIPTS
     for name, stage in stages.items():
         script = REPO / "scripts" / f"{name}.py"
-        assert stage["cmd"] == f"python scripts/{name}.py"
+        # `-m` from the project root: the stage imports the onnxship of the folder it runs in (DVC's
+        # experiment copies under .dvc/tmp/exps/ included), not the editable install's checkout.
+        assert stage["cmd"] == f"python -m scripts.{name}"
         assert f"scripts/{name}.py" in stage["deps"] and "requirements.txt" in stage["deps"]
         imported = local_imports(script)
         if "artifacts/best_model.joblib" in stage["deps"] or name == "train":
@@ -127,6 +129,55 @@ def test_artifact_paths_are_the_ones_dvc_yaml_declares():
             for out in stage.get(key, []):
                 declared.add(out if isinstance(out, str) else next(iter(out)))
     assert named == declared
+
+
+REPORTS = [
+    "lineage.json",
+    "quantize_report.json",
+    "parity_report.json",
+    "benchmark.json",
+    "recommendation.json",
+]
+
+
+def out_options(stage: dict, kind: str) -> dict[str, dict]:
+    """{path: options} of a stage's ``outs`` or ``metrics`` (an entry is a path or {path: options})."""
+    return {
+        (entry if isinstance(entry, str) else next(iter(entry))): (
+            {} if isinstance(entry, str) else next(iter(entry.values()))
+        )
+        for entry in stage.get(kind, [])
+    }
+
+
+def test_the_headline_is_the_only_metric_and_the_full_reports_are_committed_outputs():
+    # `dvc metrics show` prints one short row (tests/test_pipeline_e2e.py measures its width) instead
+    # of every number of five reports; the reports stay in git, so `dvc metrics diff` and the docs'
+    # `git show <rev>:artifacts/parity_report.json` work without a pull.
+    stages = dvc_stages()
+    metrics = {
+        path: (name, opts)
+        for name, stage in stages.items()
+        for path, opts in out_options(stage, "metrics").items()
+    }
+    assert metrics == {"artifacts/metrics.json": ("recommend", {"cache": False})}
+    outs = {path: opts for stage in stages.values() for path, opts in out_options(stage, "outs").items()}
+    for report in REPORTS:
+        assert outs[f"artifacts/{report}"].get("cache") is False, report
+    # What the headline reads, the recommend stage depends on.
+    assert {f"artifacts/{r}" for r in ("lineage.json", "parity_report.json", "benchmark.json")} <= set(
+        stages["recommend"]["deps"]
+    )
+
+
+def test_the_shipped_model_is_a_registry_artifact_the_pipeline_writes():
+    artifacts = YAML(typ="safe").load((REPO / "dvc.yaml").read_text())["artifacts"]
+    assert list(artifacts) == ["model"]
+    model = artifacts["model"]
+    assert model["type"] == "model" and model["desc"] and model["labels"]
+    from onnxship.core.paths import Artifacts
+
+    assert model["path"] == str(Artifacts().model_onnx) in out_options(dvc_stages()["export"], "outs")
 
 
 # The light scorer's folders: what a service installs with numpy and onnxruntime alone.

@@ -79,5 +79,10 @@ class Artifacts:
     def recommendation(self) -> Path:
         return self.root / "recommendation.json"
 
+    @property
+    def metrics(self) -> Path:
+        """The headline numbers (onnxship.verify.headline): what `dvc metrics show` prints."""
+        return self.root / "metrics.json"
+
     def plot(self, name: str) -> Path:
         return self.root / "plots" / name
