@@ -8,12 +8,13 @@ import csv
 import io
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.dvc_project import STAGES, dvc, edit_params, git, ran_stages, repro
+from tests.dvc_project import STAGES, dvc, edit_params, env, git, ran_stages, repro
 
 pytestmark = pytest.mark.e2e
 BASELINE = "main"  # the branch `built_project` commits its results on
@@ -154,3 +155,27 @@ def test_a_temp_experiment_runs_in_a_dvc_temp_workspace(project):
     baseline = next(row for row in shown if row["name"] == BASELINE)
     runs = [rev["data"] for exp in baseline["experiments"] for rev in exp["revs"]]
     assert [run["params"]["params.yaml"]["data"]["parity"]["margin"] for run in runs] == [0.03]
+
+
+def test_the_registered_model_downloads_with_dvc_artifacts_get_by_version_and_stage(project, tmp_path):
+    # docs/dvc.md's registry example, offline: a folder remote, GTO tags, `dvc artifacts get`.
+    dvc(project, "remote", "add", "-d", "local", str(tmp_path / "remote"))
+    git(project, "commit", "-qam", "a DVC remote")
+    dvc(project, "push")
+    identity = {
+        f"GIT_{who}_{what}": value
+        for who in ("AUTHOR", "COMMITTER")
+        for what, value in (("NAME", "t"), ("EMAIL", "t@t"))
+    }
+    gto = shutil.which("gto", path=env()["PATH"])
+    for args in (
+        ["register", "model", "--version", "v1.0.0"],
+        ["assign", "model", "--version", "v1.0.0", "--stage", "prod"],
+    ):
+        subprocess.run([gto, *args], cwd=project, env=env(**identity), check=True, capture_output=True)
+    shipped = (project / "artifacts" / "model.onnx").read_bytes()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for i, how in enumerate((["--rev", "v1.0.0"], ["--stage", "prod"])):
+        dvc(elsewhere, "artifacts", "get", str(project), "model", *how, "-o", f"model{i}.onnx")
+        assert (elsewhere / f"model{i}.onnx").read_bytes() == shipped, how
