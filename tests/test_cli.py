@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import runpy
+import shutil
 import subprocess
 import sys
 
@@ -126,3 +128,25 @@ def test_unconvertible_step_fails_train_before_cv_without_writing(tmp_path, monk
     assert "no converter" in last and "export.converter_modules" in last and "docs/data.md" in last
     assert "Traceback" not in stderr and " fold " not in stderr  # refused before any CV fold ran
     assert not (tmp_path / "artifacts" / "best_model.joblib").exists()
+
+
+def test_a_stage_run_as_dvc_yaml_runs_it_imports_the_onnxship_of_its_own_folder(tmp_path):
+    # What DVC does for `dvc exp run --queue/--temp`: the stage runs in a copy of the repository
+    # (.dvc/tmp/exps/...) while PYTHONPATH or an editable install points at the checkout (REPO here).
+    copy = tmp_path / "exp_workspace"
+    for folder in ("onnxship", "scripts"):
+        shutil.copytree(REPO / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def stage(*command: str) -> str:
+        result = subprocess.run([sys.executable, *command], cwd=copy, env=env, capture_output=True, text=True)
+        assert result.returncode == 2, result.stderr
+        return result.stderr.strip()
+
+    # `python scripts/x.py` puts scripts/ first on sys.path: Python finds the checkout's package,
+    # which the guard refuses.
+    assert "must run its own onnxship package" in stage("scripts/recommend.py")
+    # `python -m scripts.x` (dvc.yaml's cmd) puts the folder first: its own package runs, and gets as
+    # far as the missing params.yaml.
+    refusal = stage("-m", "scripts.recommend")
+    assert "own onnxship" not in refusal and "params.yaml" in refusal, refusal
