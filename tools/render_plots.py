@@ -20,8 +20,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools import svg_plots
-
 HERE = Path(__file__).resolve().parent / "plots"
 LIBRARIES = [
     "vega/build/vega.min.js",
@@ -44,6 +42,9 @@ def template() -> str:
 
 def render_diff(revisions: list[str], out: Path) -> int:
     """`dvc plots diff REVISIONS` drawn as static SVG into ``out``/index.html."""
+    # `python tools/render_plots.py` (the older spelling) puts tools/ first on sys.path, not the root.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tools import svg_plots
     result = subprocess.run(
         [sys.executable, "-m", "dvc", "plots", "diff", *revisions, "--json"], capture_output=True, text=True
     )
