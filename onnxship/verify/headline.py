@@ -1,4 +1,4 @@
-"""The headline: a dozen numbers from the full reports, for `dvc metrics show` and `dvc metrics diff`.
+"""The headline: ten numbers from the full reports, for `dvc metrics show` and `dvc metrics diff`.
 
 The full reports (lineage, parity, benchmark, quantize, recommendation) hold hundreds of values;
 declared as DVC metrics they made a 374-column table. ``metrics.json`` holds what a reader compares
