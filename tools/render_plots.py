@@ -45,6 +45,7 @@ def render_diff(revisions: list[str], out: Path) -> int:
     # `python tools/render_plots.py` (the older spelling) puts tools/ first on sys.path, not the root.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tools import svg_plots
+
     result = subprocess.run(
         [sys.executable, "-m", "dvc", "plots", "diff", *revisions, "--json"], capture_output=True, text=True
     )
