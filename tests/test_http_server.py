@@ -274,7 +274,7 @@ def test_a_bad_artifacts_folder_is_one_line_and_exit_2_before_listening(served):
     assert done.returncode == 2 and "--keep" in done.stderr
 
 
-def test_int8_backend_and_dynamic_int8_is_not_batched_across_requests(staged, tmp_path):
+def test_int8_backend_and_no_batching_across_requests_for_dynamic_int8_or_threads(staged, tmp_path):
     from onnxship.serve.http.options import HttpOptions
     from onnxship.serve.http.server import load
 
@@ -292,6 +292,8 @@ def test_int8_backend_and_dynamic_int8_is_not_batched_across_requests(staged, tm
         health["batching"]["across_requests"] is False
         and "activation ranges" in health["batching"]["why_not"]
     )
+    _, health = load(HttpOptions(artifacts=str(folder), threads=2))  # trees split by batch size
+    assert health["batching"]["across_requests"] is False and "--threads 1" in health["batching"]["why_not"]
 
 
 def test_sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0(staged, tmp_path, expected):

@@ -9,12 +9,14 @@ than one request, or several are queued) it first waits up to ``wait_s`` for mor
 never delayed. A request is never split across batches unless it alone holds more than ``max_rows``.
 
 Why the answers are the same as unbatched, bit for bit: every row of a batch goes through the same
-float32 graph independently (tree ensembles and linear models compute each row on its own, one
-intra-op thread by default), and the decision is taken per row in float64.
+float32 graph independently (tree ensembles and linear models compute each row on its own with one
+intra-op thread, the default), and the decision is taken per row in float64.
 tests/test_http_server.py compares batched answers with single-record ones with ``==``. A
 dynamically quantized INT8 graph is the exception: it computes each call's activation ranges from the
 whole batch, so a row's score depends on its neighbours; for it the server runs each request on its
-own (``across_requests=False``), as the CLI scorer runs each of its batches.
+own (``across_requests=False``), as the CLI scorer runs each of its batches. So does more than one
+intra-op thread: ONNX Runtime then splits a tree ensemble's work differently by batch size, and a
+row's sum may differ in the last float32 bit (server.MANY_THREADS).
 """
 
 from __future__ import annotations
