@@ -10,6 +10,7 @@ a new request on a kept-alive connection, and exits 0.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import signal
 import socket
@@ -78,6 +79,8 @@ def load(options: HttpOptions) -> tuple[Scorer, dict]:
             "onnx_metadata.json": hashlib.sha256((folder / METADATA_FILE).read_bytes()).hexdigest(),
         },
         "onnxruntime": onnxruntime.__version__,
+        # uvicorn parses HTTP with httptools when it is installed (the serve extra), else with h11
+        "http_parser": "httptools" if importlib.util.find_spec("httptools") else "h11",
         "threads": options.threads,
         "batching": {
             "across_requests": why_not is None,
@@ -131,7 +134,7 @@ def serve(options: HttpOptions) -> int:
     print(
         f"serving {health['model_file']} ({health['backend']}, sha256 {health['sha256']['model'][:12]}...) "
         f"on http://{host}:{port} (batching {batching}, up to {policy.max_rows} rows, wait "
-        f"{options.batch_wait_ms:g} ms); SIGTERM stops it",
+        f"{options.batch_wait_ms:g} ms; {health['http_parser']}); SIGTERM stops it",
         file=sys.stderr,
         flush=True,
     )
