@@ -303,7 +303,8 @@ def test_sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0(
     head = "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     head += f"Content-Length: {len(body)}\r\n\r\n"
     sock.sendall(head.encode() + body[:100])  # the request is in flight: half its body sent
-    time.sleep(0.3)
+    while server.request("GET", "/health")[1]["in_flight"] != 1:  # until the server reads it
+        time.sleep(0.05)
     server.proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     assert server.request("GET", "/ping")[0] == 0  # no new connection is accepted

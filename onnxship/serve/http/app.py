@@ -45,6 +45,7 @@ class Served:
     health: dict  # /health's fixed part (sha256s, backend, batching policy)
     metadata: bytes  # /metadata's body
     stopping: Callable[[], bool] = lambda: False  # True once SIGTERM arrived: new requests get 503
+    in_flight: int = 0  # /invocations requests being read or scored now
 
 
 def json_response(obj: Any, status: int = 200, headers: dict | None = None) -> Response:
@@ -121,6 +122,13 @@ def routes(served: Served) -> list[Route]:
     async def invocations(request: Request) -> Response:
         if served.stopping():
             raise HttpError(503, "the server is shutting down", headers={"Connection": "close"})
+        served.in_flight += 1
+        try:
+            return await score(request)
+        finally:
+            served.in_flight -= 1
+
+    async def score(request: Request) -> Response:
         require_json(request)
         body = await read_body(request, served.max_body_bytes)
         records = protocol.records(protocol.parse_body(body))
@@ -136,7 +144,8 @@ def routes(served: Served) -> list[Route]:
         return json_response({"status": "ok"})
 
     async def health(request: Request) -> Response:
-        return json_response({**served.health, "batches": served.batcher.stats.as_dict()})
+        counters = {"in_flight": served.in_flight, "batches": served.batcher.stats.as_dict()}
+        return json_response({**served.health, **counters})
 
     async def metadata(request: Request) -> Response:
         return Response(served.metadata, media_type=JSON)
