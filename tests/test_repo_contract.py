@@ -188,6 +188,11 @@ LIGHT_ALLOWED = {"numpy", "onnxruntime", "onnxship"}
 # standalone scorer pulls in none of them).
 SPARK = "onnxship/serve/spark"
 SPARK_ALLOWED = LIGHT_ALLOWED | {"pyspark", "pandas", "pyarrow"}
+# And the HTTP server, another optional extra (requirements-serve.txt): Starlette and uvicorn, imported
+# only by its server and app modules (the CLI imports them when asked to serve, not before).
+HTTP = "onnxship/serve/http"
+HTTP_ALLOWED = LIGHT_ALLOWED | {"starlette", "uvicorn"}
+HTTP_MODULES = {"server.py", "app.py"}
 LIGHT_ONNXSHIP = ("onnxship.contract", "onnxship.serve", "onnxship.core.errors", "onnxship.core.files",
                   "onnxship.core.paths")  # fmt: skip
 
@@ -213,12 +218,29 @@ def test_the_light_scorer_imports_only_numpy_onnxruntime_and_the_standard_librar
     assert len(files) > 8 and any(SPARK in str(f) for f in files)
     for path in files:
         allowed = SPARK_ALLOWED if path.parent == REPO / SPARK else LIGHT_ALLOWED
+        if path.parent == REPO / HTTP and path.name in HTTP_MODULES:
+            allowed = HTTP_ALLOWED
         for name in imported_modules(path):
             top = name.split(".")[0]
             if top == "onnxship":
                 assert name == "onnxship" or name.startswith(LIGHT_ONNXSHIP), f"{path.name} imports {name}"
             else:
                 assert top in sys.stdlib_module_names or top in allowed, f"{path.name} imports {name}"
+
+
+def test_the_scorer_cli_imports_no_http_stack_until_asked_to_serve():
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from onnxship.serve import cli\n"
+        "from onnxship.serve.http import batcher, options, protocol\n"
+        "print(json.dumps(sorted(n for n in sys.modules if n.split('.')[0] in ('starlette', 'uvicorn'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []
 
 
 def test_package_imports_go_one_way():

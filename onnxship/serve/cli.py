@@ -1,4 +1,4 @@
-"""The scorer's command line: ``python -m onnxship.serve score|check|overhead``."""
+"""The scorer's command line: ``python -m onnxship.serve score|check|overhead|http``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from onnxship.contract.runtime import VERSION_CHECKS
 from onnxship.core.errors import UserError
 from onnxship.serve.files import FileOptions, read_csv_records, score_file
+from onnxship.serve.http import options as http_options
 from onnxship.serve.overhead import overhead
 from onnxship.serve.scorer import Scorer
 
@@ -61,11 +62,25 @@ def _parser() -> argparse.ArgumentParser:
     cost.add_argument("--rows", type=int, default=200, help="rows taken from the input (default: 200)")
     cost.add_argument("--repetitions", type=int, default=2000)
     cost.add_argument("--warmup", type=int, default=200)
+
+    http_options.add_parser(commands, common)
     return parser
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"warning: {message}", file=sys.stderr)
+
+
+def _serve_http(args: argparse.Namespace) -> int:
+    options = http_options.from_args(args)
+    try:  # the serve extra: imported only for this command
+        from onnxship.serve.http.server import serve
+    except ImportError as exc:
+        raise UserError(
+            f"the HTTP server needs the serve extra ({exc.name} is not installed): "
+            "pip install --require-hashes -r requirements-serve.txt"
+        ) from None
+    return serve(options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.threads < 1:
             raise UserError(f"--threads must be at least 1, got {args.threads}")
+        if args.command == "http":
+            return _serve_http(args)
         if args.command == "overhead":
             records = read_csv_records(args.input, args.rows)
             report = overhead(
