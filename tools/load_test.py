@@ -261,7 +261,9 @@ def stop_server(process: subprocess.Popen) -> int | None:
 
 
 def run(args: argparse.Namespace, base: str) -> dict:
-    """Every cell against ``base``, in order."""
+    """Every cell against ``base``, in order, with the machine's load average (1, 5, 15 min) before and
+    after: the figures depend on what else the cores run."""
+    load_before = [round(v, 2) for v in os.getloadavg()]
     features = json.loads((Path(args.artifacts) / "onnx_features.json").read_text(encoding="utf-8"))
     records = typed_records(args.records or Path(args.artifacts) / "test.csv", features)
     expected = expected_scores(records, args.artifacts)
@@ -296,7 +298,8 @@ def run(args: argparse.Namespace, base: str) -> dict:
         "malformed_share": args.malformed_share,
         "payload": args.payload,
         "answers": args.answers,
-        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "load_average_before": load_before,
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "cpus": os.cpu_count(),
         "cells": cells,
     }
