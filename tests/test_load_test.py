@@ -218,3 +218,9 @@ def test_the_command_line_starts_the_server_and_stops_it_with_sigterm(reference,
         (3, 5, 12),
     ]
     assert report["server_exit_code"] == 0 and report["records"] == 20
+
+
+def test_a_server_that_dies_before_ping_is_reported_with_its_exit_code(tmp_path):
+    command = "python -c 'import sys; sys.exit(3)'"
+    with pytest.raises(SystemExit, match="exited with code 3 before answering /ping"):
+        load_test.main(["--command", command, "--artifacts", str(tmp_path)])
