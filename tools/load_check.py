@@ -146,6 +146,7 @@ class Traffic:
     ):
         self.records, self.batch, self.share, self.payload = records, batch, malformed_share, payload
         self.proba = proba
+        self._bodies: dict[tuple[int, bool], bytes] = {}
         self.numeric = next(k for k, v in records[0].items() if isinstance(v, float))
 
     def request(self, i: int, seed: int = 0) -> Request:
@@ -155,12 +156,17 @@ class Traffic:
         if self.share and draw.random() < self.share:
             kind = list(MALFORMED)[draw.randrange(len(MALFORMED))]
             return self._malformed(kind, chosen, draw)
-        return Request(self._encode(chosen, i), "good", rows)
+        split = self.payload == "split" or (self.payload == "mixed" and i % 2 == 1)
+        return Request(self._encode(chosen, rows[0], split), "good", rows)
 
-    def _encode(self, chosen: list[dict], i: int) -> bytes:
-        split = self.payload == "split" or (self.payload == "mixed" and i % 2)
-        body = {"dataframe_split": split_body(chosen)} if split else {"dataframe_records": chosen}
-        return json.dumps(body).encode()
+    def _encode(self, chosen: list[dict], start: int, split: bool) -> bytes:
+        # One body per first record and form, shared by every request that sends it: 20,000 requests
+        # of 64 records hold at most len(records) bodies of about 30 kB each, not 20,000.
+        key = (start, split)
+        if key not in self._bodies:
+            body = {"dataframe_split": split_body(chosen)} if split else {"dataframe_records": chosen}
+            self._bodies[key] = json.dumps(body).encode()
+        return self._bodies[key]
 
     def _malformed(self, kind: str, chosen: list[dict], draw: random.Random) -> Request:
         if kind == "bad_json":
