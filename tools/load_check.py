@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from onnxship.core.errors import UserError
+
 TOLERANCE = 1e-6  # probability: the answer's vs the CLI scorer's
 # A malformed request's kind -> the status the protocol gives it (issue 24's server: 400 for JSON that
 # does not parse or does not have the shape, 422 for a record the contract refuses).
@@ -97,7 +99,7 @@ def expected_scores(records: list[dict], artifacts: str | Path) -> list[Expected
         ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
-            raise SystemExit(f"error: the CLI scorer failed: {done.stderr.strip()[-500:]}")
+            raise UserError(f"the CLI scorer failed: {done.stderr.strip()[-500:]}")
         lines = scored.read_text(encoding="utf-8").splitlines()
     answers = [json.loads(line) for line in lines]
     return [Expected(float(a["probability"]), int(a["decision"]), str(a["label"])) for a in answers]

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from onnxship.core.errors import UserError
 from tools.load_check import Expected, ProbaAnswers, Traffic, expected_scores, percentile, typed_records
 
 LOOPBACK = {"127.0.0.1", "localhost"}
@@ -79,10 +80,10 @@ class Tally:
 
 
 def loopback_url(url: str) -> str:
-    """``url`` without a trailing slash, if it is http on 127.0.0.1 or localhost; SystemExit otherwise."""
+    """``url`` without a trailing slash, if it is http on 127.0.0.1 or localhost; UserError otherwise."""
     parts = urlsplit(url)
     if parts.scheme != "http" or parts.hostname not in LOOPBACK or not parts.port:
-        raise SystemExit(f"error: --url must be http://127.0.0.1:PORT or http://localhost:PORT, got {url!r}")
+        raise UserError(f"--url must be http://127.0.0.1:PORT or http://localhost:PORT, got {url!r}")
     return url.rstrip("/")
 
 
@@ -97,9 +98,7 @@ def wait_ready(base: str, process: subprocess.Popen | None, timeout: float) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise SystemExit(
-                f"error: the server exited with code {process.returncode} before answering /ping"
-            )
+            raise UserError(f"the server exited with code {process.returncode} before answering /ping")
         try:
             with urllib.request.urlopen(f"{base}/ping", timeout=2) as answer:
                 if answer.status == 200:
@@ -107,7 +106,7 @@ def wait_ready(base: str, process: subprocess.Popen | None, timeout: float) -> N
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.2)
-    raise SystemExit(f"error: {base}/ping did not answer 200 within {timeout:.0f} s")
+    raise UserError(f"{base}/ping did not answer 200 within {timeout:.0f} s")
 
 
 async def _one(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[int, bytes, float]:
@@ -309,9 +308,18 @@ def run(args: argparse.Namespace, base: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit code: 0 if every answer was right, 1 if not, 2 for an error (one ``error:`` line)."""
     args = _parser().parse_args(argv)
+    try:
+        return _load(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _load(args: argparse.Namespace) -> int:
     if args.requests < 1 or args.max_seconds <= 0 or not 0 <= args.malformed_share < 1:
-        raise SystemExit("error: --requests and --max-seconds must be positive, --malformed-share in [0, 1)")
+        raise UserError("--requests and --max-seconds must be positive, --malformed-share in [0, 1)")
     process = None
     with tempfile.TemporaryDirectory(prefix="load_test_") as folder:
         if args.command:
@@ -321,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             wait_ready(base, process, args.start_timeout)
             report = run(args, base)
-        except SystemExit:
+        except UserError:
             if process:
                 print((Path(folder) / "server.log").read_text(errors="replace")[-2000:], file=sys.stderr)
             raise
