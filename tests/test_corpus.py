@@ -183,10 +183,8 @@ def scores(output: Path) -> list[dict]:
     if output.suffix == ".csv":
         with open(output, newline="") as handle:
             rows = list(csv.DictReader(handle))
-        return [
-            {"row": int(r["row"]), "probability": float(r["probability"]), "decision": r["decision"] == "1"}
-            for r in rows
-        ]
+        convert = {"row": int, "probability": float, "decision": lambda v: v == "1"}
+        return [{k: convert.get(k, str)(v) for k, v in r.items()} for r in rows]
     return [json.loads(line) for line in output.read_text().splitlines()]
 
 
