@@ -183,10 +183,8 @@ def scores(output: Path) -> list[dict]:
     if output.suffix == ".csv":
         with open(output, newline="") as handle:
             rows = list(csv.DictReader(handle))
-        return [
-            {"row": int(r["row"]), "probability": float(r["probability"]), "decision": r["decision"] == "1"}
-            for r in rows
-        ]
+        convert = {"row": int, "probability": float, "decision": lambda v: v == "1"}
+        return [{k: convert.get(k, str)(v) for k, v in r.items()} for r in rows]
     return [json.loads(line) for line in output.read_text().splitlines()]
 
 
@@ -207,7 +205,13 @@ def run_client(who: str, case: dict, paths: tuple[Path, Path, Path], tmp_path: P
     if case.get("command", "score") != "score":
         return None
     result = scores(output)
-    assert len(result) == case["expect"]["rows"], who
+    expect = case["expect"]
+    assert len(result) == expect["rows"], who
+    if "fields" in expect:  # --id-column / --keep: the copied fields, in order, as text
+        assert [list(r) for r in result] == [expect["fields"]] * len(result), who
+    for key, row in (("first", 0), ("second", 1)):
+        for name, text in (expect.get(key) or {}).items():
+            assert result[row][name] == text, f"{who}: row {row + 1} {name}"
     output.unlink()
     return result
 
@@ -222,6 +226,10 @@ def test_scorer_case(case, served_once, tmp_path, capsys):
         python, node = results["python"], results["node"]
         assert [r["row"] for r in python] == [r["row"] for r in node]
         assert [r["decision"] for r in python] == [r["decision"] for r in node]
+        # Everything but the probability (compared below, to 1e-6) is the same: copied fields too.
+        assert [{k: v for k, v in r.items() if k != "probability"} for r in python] == [
+            {k: v for k, v in r.items() if k != "probability"} for r in node
+        ]
         for p, n in zip(python, node, strict=True):
             assert abs(p["probability"] - n["probability"]) <= 1e-6
 

@@ -18,7 +18,7 @@ from onnx import numpy_helper
 
 from onnxship.contract import artifacts, spec
 from onnxship.contract.artifacts import Contract
-from onnxship.convert import export, quantize, quantize_run
+from onnxship.convert import decision, export, quantize, quantize_run
 from onnxship.core.files import json_bytes
 from onnxship.core.params import ParityParams, load_params
 from onnxship.train import data, training
@@ -40,7 +40,9 @@ class Case:
             y[:2000], self.pipeline.predict_proba(X.iloc[:2000])[:, 1], "f1"
         )
         raw = churn_raw().iloc[3000:4000].reset_index(drop=True)
-        self.fp32 = export.convert(self.pipeline, roles, target_opset=17)
+        # As the export stage ships it: the label output applies the tuned threshold.
+        rule = decision.Decision(self.threshold, 1, list(self.pipeline.classes_), "yes", "no")
+        self.fp32 = decision.apply_threshold(export.convert(self.pipeline, roles, target_opset=17), rule)
         self.features = export.feature_schema(self.fp32, roles, self.pipeline)
         edges, edge_cases = parity.edge_rows(raw.iloc[0], self.features, raw)
         self.rows = pd.concat([raw, edges], ignore_index=True).to_dict("records")
@@ -230,6 +232,23 @@ def onnx_reasons(report: dict) -> list[str]:
 
 def findings(report: dict, backend: str = "onnx") -> list[dict]:
     return report["backends"][backend]["diagnosis"]["findings"]
+
+
+def test_a_label_output_at_0_5_fails_the_gate_though_its_probabilities_agree():
+    """skl2onnx's own label (the larger probability, i.e. 0.5) instead of the tuned threshold: the
+    probabilities are right, so only the label check catches it, naming the first row it disagrees on."""
+    c = case(FAMILIES[0])
+    argmax = export.convert(c.pipeline, c.roles, target_opset=17)
+    result = c.gate(fp32=argmax)["backends"]["onnx"]
+    assert result["max_abs_diff"] <= result["tolerance"]["max_abs_diff"] and result["flipped"] == 0
+    assert result["graph_label"]["mismatched"] > 0  # rows with threshold <= p < 0.5
+    (reason,) = result["reasons"]
+    assert reason.startswith(f"the graph's label output disagrees with the rule p >= {c.threshold!r} on ")
+    assert c.gate()["backends"]["onnx"]["graph_label"] == {
+        "rows": len(c.rows),
+        "mismatched": 0,
+        "mismatched_rows": [],
+    }
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -21,11 +21,14 @@ import pytest
 from onnxship.core.errors import UserError
 from onnxship.serve import spark
 from onnxship.serve.files import FileOptions, score_file
+from onnxship.serve.passthrough import Passthrough, keep_list
 from onnxship.serve.scorer import Scorer
 from onnxship.serve.spark import worker
 from onnxship.train import data
 from onnxship.verify import parity
 from tests.conftest import REPO
+
+SCORES = ["probability", "decision", "label"]
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +96,25 @@ def test_csv_scores_equal_the_standalone_scorer_on_test_and_edge_rows(session, v
     assert got["decision"].tolist() == decision.tolist()
     assert got["label"].tolist() == [scorer.label(d) for d in decision]
     assert summary["positives"] == int(decision.sum())
+
+
+def test_id_column_and_keep_copy_what_the_standalone_scorer_copies(session, verified, built, tmp_path):
+    """The same --id-column / --keep on the same CSV: Spark's columns are the CLI's after `row`,
+    with the same values (Spark reads CSV cells as text, as the CLI copies them)."""
+    frame = raw_frame(built.served).head(40)
+    source = write_csv(tmp_path / "rows.csv", list(frame.columns), frame.values.tolist())
+    keep = keep_list(" state, id ,account_length")
+    run_spark(session, verified, source, tmp_path / "scores.parquet", id_column="id", keep=list(keep))
+    got = pd.read_parquet(tmp_path / "scores.parquet")
+    got = got.assign(order=got["id"].astype(int)).sort_values("order").drop(columns="order")
+
+    options = FileOptions(passthrough=Passthrough("id", keep))
+    score_file(Scorer(built.served), source, tmp_path / "cli.csv", options)
+    cli_rows = pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False)
+    assert list(got.columns) == list(cli_rows.columns)[1:] == ["id", "state", "account_length", *SCORES]
+    for name in ("id", "state", "account_length", "label"):
+        assert got[name].tolist() == cli_rows[name].tolist(), name
+    assert got["decision"].tolist() == (cli_rows["decision"] == "1").tolist()
 
 
 def test_parquet_with_typed_columns_scores_as_the_standalone_scorer_scores_those_values(

@@ -275,7 +275,8 @@ function checkHeader(header, required, file) {
   }
 }
 
-export function csvParser(required, file) {
+// ``kept``: the fields --id-column / --keep copy (passthrough's ``fields``), which the header must hold.
+export function csvParser(required, file, kept = []) {
   const split = csvSplitter();
   let header = null;
   let row = 0;
@@ -288,6 +289,7 @@ export function csvParser(required, file) {
       pending = false;
       header = cells;
       checkHeader(header, required, file);
+      checkKept(header, kept, file);
       return null;
     }
     if (text === "" && !pending) return null; // a blank line is not a row
@@ -310,6 +312,7 @@ export function csvParser(required, file) {
   return parser;
 }
 
+// Returns [row, record, text]: the line's text gives copied numbers as written (keptValues).
 export function jsonParser() {
   let row = 0;
   return (lineNumber, text) => {
@@ -324,7 +327,7 @@ export function jsonParser() {
     if (record === null || typeof record !== "object" || Array.isArray(record)) {
       return [row, new InvalidRecord(row, lineNumber, `row ${row} (line ${lineNumber}) is not a JSON object`)];
     }
-    return [row, record];
+    return [row, record, text];
   };
 }
 
@@ -403,24 +406,30 @@ export async function scoreValues(contract, Tensor, values) {
 
 // Scores the lines of an input ([line number, text], from utf8Lines) in batches of ``batchSize``
 // rows: ``parse`` is csvParser or jsonParser, ``onBatch(rows)`` receives [{row, probability,
-// decision, label}] in input order, batch by batch. An invalid row stops scoring (an InvalidRecord
-// is thrown), unless ``onInvalid(invalidRecord)`` is given: then it is reported and left out.
-export async function scoreLines(contract, Tensor, lines, { parse, batchSize, onBatch, onInvalid = null }) {
-  let batch = { values: [], rows: [] };
+// decision, label}] in input order, batch by batch (with ``kept``, from passthrough(), the copied
+// fields come after row). An invalid row stops scoring (an InvalidRecord is thrown), unless
+// ``onInvalid(invalidRecord)`` is given: then it is reported and left out.
+export async function scoreLines(contract, Tensor, lines, {
+  parse, batchSize, onBatch, onInvalid = null, kept = passthrough(null, []),
+}) {
+  let batch = { values: [], rows: [], copied: [] };
   const flush = async () => {
     if (!batch.rows.length) return;
     const scored = await scoreValues(contract, Tensor, batch.values);
-    await onBatch(scored.map((s, i) => ({ row: batch.rows[i], ...s })));
-    batch = { values: [], rows: [] };
+    await onBatch(scored.map((s, i) => Object.assign(keptRecord(batch.rows[i], kept.fields, batch.copied[i]), s)));
+    batch = { values: [], rows: [], copied: [] };
   };
   let last = 0;
   for await (const [lineNumber, text] of lines) {
     last = lineNumber;
     const parsed = parse(lineNumber, text);
     if (parsed === null) continue;
-    const [row, record] = parsed;
+    const [row, record, source] = parsed;
     let values;
+    let copied;
     try {
+      if (record instanceof InvalidRecord) throw record;
+      copied = keptValues(kept, row, lineNumber, record, source);
       values = recordValues(contract.inputs, row, lineNumber, record);
     } catch (err) {
       if (!(err instanceof InvalidRecord) || onInvalid === null) throw err;
@@ -429,8 +438,105 @@ export async function scoreLines(contract, Tensor, lines, { parse, batchSize, on
     }
     batch.values.push(values);
     batch.rows.push(row);
+    batch.copied.push(copied);
     if (batch.rows.length >= batchSize) await flush();
   }
   if (parse.finish) parse.finish(last);
   await flush();
+}
+
+// --- input fields copied to the scores (--id-column, --keep) -----------------------------------------
+// The rules of onnxship.serve.passthrough (docs/serving.md states them once): the id first, each
+// name once; a name the output uses is refused; a CSV header without a field is refused; a record
+// without it, or with an empty id, is an invalid row; values are copied as text, JSON numbers as
+// written in the line, null as "", an object or array refused.
+
+export const OUTPUT_FIELDS = ["row", "probability", "decision", "label"];
+
+// --keep "a, b" -> ["a", "b"]: split on commas, spaces around names dropped, empty names ignored.
+export function keepList(text) {
+  return (text || "").split(",").map((name) => name.trim()).filter((name) => name !== "");
+}
+
+export function passthrough(idColumn, keep) {
+  const fields = [...new Set([...(idColumn ? [idColumn] : []), ...keep])];
+  for (const name of fields) {
+    if (OUTPUT_FIELDS.includes(name)) {
+      throw new UserError(`column '${name}' would clash with the output's ${name}: rename it in the input`);
+    }
+  }
+  return { idColumn: idColumn || null, fields };
+}
+
+function checkKept(header, kept, file) {
+  for (const name of kept) {
+    if (!header.includes(name)) {
+      const names = [...header].sort().map((n) => `'${n}'`).join(", ");
+      throw new UserError(`${file} has no column '${name}' to keep: choose among [${names}]`);
+    }
+  }
+}
+
+// A record's copied fields as text (``text``: its JSON line, for numbers as written).
+export function keptValues(kept, row, lineNumber, record, text) {
+  let sources = null;
+  const where = `row ${row} (line ${lineNumber})`;
+  return kept.fields.map((name) => {
+    if (!Object.hasOwn(record, name)) {
+      throw new InvalidRecord(row, lineNumber, `${where}, column '${name}': the field is missing`);
+    }
+    const value = record[name];
+    let copied;
+    if (typeof value === "string") copied = value;
+    else if (value === null) copied = "";
+    else if (typeof value === "boolean") copied = value ? "true" : "false";
+    else if (typeof value === "number") {
+      sources = sources || memberSources(text);
+      copied = sources.get(name);
+    } else {
+      const kind = Array.isArray(value) ? "an array" : "an object";
+      throw new InvalidRecord(row, lineNumber,
+        `${where}, column '${name}': expected text, a number, true, false or null to copy, got ${kind}`);
+    }
+    if (name === kept.idColumn && copied === "") {
+      throw new InvalidRecord(row, lineNumber, `${where}: the id column '${name}' is empty: every row needs an id`);
+    }
+    return copied;
+  });
+}
+
+function keptRecord(row, fields, copied) {
+  const out = { row };
+  fields.forEach((name, j) => {
+    // defineProperty: a field named "__proto__" is copied as data, not as the object's prototype.
+    Object.defineProperty(out, name, { value: copied[j], enumerable: true, writable: true, configurable: true });
+  });
+  return out;
+}
+
+// Map of key -> the value's source text, for each member of a JSON object text (valid JSON).
+function memberSources(text) {
+  const found = new Map();
+  const space = (i) => { while (i < text.length && " \t\n\r".includes(text[i])) i += 1; return i; };
+  const stringEnd = (i) => { let j = i + 1; while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1; return j + 1; };
+  let i = space(0) + 1; // past "{"
+  for (;;) {
+    i = space(i);
+    if (text[i] === "}") return found;
+    const keyEnd = stringEnd(i);
+    const key = JSON.parse(text.slice(i, keyEnd));
+    i = space(space(keyEnd) + 1); // past ":"
+    const start = i;
+    let depth = 0;
+    while (i < text.length) {
+      const c = text[i];
+      if (c === '"') { i = stringEnd(i); continue; }
+      if (c === "{" || c === "[") depth += 1;
+      else if ((c === "}" || c === "]") && depth-- === 0) break;
+      else if (c === "," && depth === 0) break;
+      i += 1;
+    }
+    found.set(key, text.slice(start, i).trim());
+    if (text[i] === ",") i += 1;
+  }
 }

@@ -5,10 +5,11 @@
 // artifacts.mjs reads a folder on disk with them.
 //
 //   node score.mjs --artifacts ../../artifacts --input rows.csv --output scores.jsonl [--batch-size 512]
-//                  [--version-check strict|warn|off]
+//                  [--version-check strict|warn|off] [--id-column NAME] [--keep a,b]
 //
 // Input: a CSV with a header (.csv, RFC 4180 quoting) or JSON lines (.jsonl, .ndjson, .json), UTF-8.
-// Output: JSON lines {"row", "probability", "decision", "label"} (.jsonl), written to a temp file and
+// Output: JSON lines {"row", "probability", "decision", "label"} (.jsonl; --id-column and --keep copy
+// input fields as text after "row", as the Python scorer does), written to a temp file and
 // renamed at the end. Errors: one line "error: ..." on stderr and exit code 2; the input rules (and
 // the refusals) are the Python scorer's, checked case by case by tests/corpus.
 
@@ -18,7 +19,9 @@ import {
 import path from "node:path";
 import ort from "onnxruntime-node";
 import { loadArtifacts } from "./artifacts.mjs";
-import { csvParser, jsonParser, scoreLines, UserError, utf8Lines } from "./contract.mjs";
+import {
+  csvParser, jsonParser, keepList, passthrough, scoreLines, UserError, utf8Lines,
+} from "./contract.mjs";
 
 const USAGE = `usage: node score.mjs --input FILE.csv|.jsonl --output FILE.jsonl [--artifacts DIR]
                       [--batch-size N] [--version-check strict|warn|off]
@@ -40,7 +43,8 @@ function parseArgs(argv) {
   }
   const args = { artifacts: "artifacts", batchSize: 512, versionCheck: "strict" };
   const names = { "--artifacts": "artifacts", "--input": "input", "--output": "output",
-    "--batch-size": "batchSize", "--version-check": "versionCheck" };
+    "--batch-size": "batchSize", "--version-check": "versionCheck", "--id-column": "idColumn",
+    "--keep": "keep" };
   for (let i = 0; i < argv.length; i += 2) {
     const key = names[argv[i]];
     if (!key || i + 1 >= argv.length) throw new UserError(`unknown or incomplete option ${argv[i]}`);
@@ -54,6 +58,7 @@ function parseArgs(argv) {
   if (!["strict", "warn", "off"].includes(args.versionCheck)) {
     throw new UserError("--version-check must be strict, warn or off");
   }
+  args.kept = passthrough(args.idColumn, keepList(args.keep));
   args.inputFormat = fileFormat(args.input, "input");
   if (fileFormat(args.output, "output") !== "jsonl") {
     throw new UserError(`this client writes JSON lines: name the output ${args.output} .jsonl`);
@@ -86,7 +91,7 @@ async function main() {
   const contract = await loadArtifacts(args.artifacts, args.versionCheck);
   if (contract.warning) process.stderr.write(`warning: ${contract.warning}\n`);
   const parse = args.inputFormat === "csv"
-    ? csvParser(contract.inputs.map((input) => input.name), args.input)
+    ? csvParser(contract.inputs.map((input) => input.name), args.input, args.kept.fields)
     : jsonParser();
   // Stream the input line by line and score it in batches: a large file is never held whole.
   const tmp = path.join(folder, `.${path.basename(args.output)}.${process.pid}.tmp`);
@@ -95,6 +100,7 @@ async function main() {
     await scoreLines(contract, ort.Tensor, utf8Lines(createReadStream(args.input), args.input), {
       parse,
       batchSize: args.batchSize,
+      kept: args.kept,
       onBatch: (rows) => writeSync(out, rows.map((r) => JSON.stringify(r)).join("\n") + "\n"),
     });
     closeSync(out);

@@ -22,7 +22,7 @@ from sklearn.preprocessing import MaxAbsScaler, OrdinalEncoder, RobustScaler, St
 from sklearn.tree import BaseDecisionTree
 
 from onnxship.contract import spec
-from onnxship.convert import converters, schema, support, thresholds
+from onnxship.convert import converters, decision, schema, support, thresholds
 from onnxship.convert.graph import normalize, simplify
 from onnxship.core.errors import UserError
 from onnxship.core.files import json_bytes, versions
@@ -63,6 +63,7 @@ def build(trained: Trained, params: ExportParams) -> Exported:
         params.linear_as_matmul,
         params.converter_modules,
     )
+    decision.apply_threshold(model, tuned_decision(trained))
     onnx.checker.check_model(model, full_check=True)
     model_bytes = model.SerializeToString()
     recorded = trained.lineage.get("training_categories")  # a model that is not ours
@@ -72,6 +73,18 @@ def build(trained: Trained, params: ExportParams) -> Exported:
     schema.validate(features, "onnx_features")
     schema.validate(meta, "onnx_metadata")
     return Exported(model_bytes, features_bytes, meta)
+
+
+def tuned_decision(trained: Trained) -> decision.Decision:
+    """What the graph's label output applies: train's threshold on the positive class's column."""
+    target = trained.lineage["target"]
+    return decision.Decision(
+        threshold=trained.threshold,
+        positive_column=positive_column(trained.pipeline.classes_, trained.lineage),
+        classes=list(trained.pipeline.classes_),
+        positive_label=target["positive_label"],
+        negative_label=target["negative_label"],
+    )
 
 
 def initial_types(roles: Roles) -> list[tuple[str, object]]:
@@ -328,16 +341,15 @@ def _converter_packages(lineage: dict) -> tuple[str, ...]:
 
 
 def outputs(model: onnx.ModelProto) -> list[dict]:
-    """Every graph output with its type and whether a client should read it.
-
-    Only the probability output is meant to be read: ``label`` applies 0.5, not the tuned threshold.
-    """
+    """Every graph output with its type and what it is for: the probabilities the contract's rule
+    reads, and ``label``, which applies that rule at the tuned threshold (onnxship.convert.decision)."""
+    uses = {spec.PROBABILITY_OUTPUT: "probabilities", decision.LABEL_OUTPUT: "decision"}
     described = []
     for output in model.graph.output:
         tensor = output.type.tensor_type
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
         shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-        use = "probabilities" if output.name == spec.PROBABILITY_OUTPUT else "ignore"
+        use = uses.get(output.name, "ignore")
         described.append({"name": output.name, "dtype": dtype, "shape": shape, "use": use})
     return described
 

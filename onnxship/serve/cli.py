@@ -13,6 +13,7 @@ from onnxship.core.errors import UserError
 from onnxship.serve.files import FileOptions, read_csv_records, score_file
 from onnxship.serve.http import options as http_options
 from onnxship.serve.overhead import overhead
+from onnxship.serve.passthrough import Passthrough, keep_list
 from onnxship.serve.scorer import Scorer
 
 
@@ -49,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--input-format", choices=["csv", "jsonl"], help="default: from the suffix")
     score.add_argument("--output-format", choices=["csv", "jsonl"], help="default: from the suffix")
     score.add_argument("--batch-size", type=int, default=1024, help="rows per session.run (default: 1024)")
+    score.add_argument(
+        "--id-column", help="a field naming each row: copied to the output, and a row without it is invalid"
+    )
+    score.add_argument(
+        "--keep", help="comma-separated fields to copy to the output as text (after --id-column, if given)"
+    )
     score.add_argument("--skip-invalid", action="store_true", help="leave invalid rows out and report them")
     score.add_argument("--summary", help="also write a JSON summary (counts, first invalid rows) here")
     score.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
@@ -113,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             skip_invalid=args.skip_invalid,
             progress=args.progress,
             summary_path=args.summary,
+            passthrough=Passthrough(args.id_column, keep_list(args.keep)),
         )
         summary = score_file(scorer, args.input, args.output, options)
     except UserError as exc:

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,6 +20,7 @@ import numpy as np
 from onnxship.contract.encode import InvalidRecord
 from onnxship.core.errors import UserError
 from onnxship.core.files import atomic_open
+from onnxship.serve.passthrough import JsonRecord, Passthrough
 from onnxship.serve.scorer import Scorer
 from onnxship.serve.summary import ScoreSummary, require_columns, require_folder
 
@@ -44,9 +45,14 @@ def _text_lines(handle: IO[bytes], path: Path, counter: _Counter) -> Iterator[st
 
 
 def read_csv(
-    handle: IO[bytes], path: Path, counter: _Counter, required: Sequence[str]
+    handle: IO[bytes],
+    path: Path,
+    counter: _Counter,
+    required: Sequence[str],
+    passthrough: Passthrough | None = None,
 ) -> Iterator[tuple[int, int, Any]]:
-    """(row, line, record) per data row; a record is a dict, or an InvalidRecord for a bad row."""
+    """(row, line, record) per data row; a record is a dict, or an InvalidRecord for a bad row. The
+    header must hold the ``required`` columns and those ``passthrough`` copies."""
     reader = csv.reader(_text_lines(handle, path, counter), strict=True)
     try:
         header = next(reader, None)
@@ -56,6 +62,8 @@ def read_csv(
         if duplicates:
             raise UserError(f"{path} has duplicate column names {duplicates}: rename them")
         require_columns(path, header, required)
+        if passthrough is not None:
+            passthrough.check_header(path, header)
         row = 0
         for cells in reader:
             if not cells:
@@ -78,8 +86,11 @@ def read_csv(
         raise UserError(f"{path} line {reader.line_num} is not valid CSV ({exc})") from None
 
 
-def read_jsonl(handle: IO[bytes], path: Path, counter: _Counter) -> Iterator[tuple[int, int, Any]]:
-    """(row, line, record) per non-blank line; a line that is not a JSON object is an InvalidRecord."""
+def read_jsonl(
+    handle: IO[bytes], path: Path, counter: _Counter, keep_text: bool = False
+) -> Iterator[tuple[int, int, Any]]:
+    """(row, line, record) per non-blank line; a line that is not a JSON object is an InvalidRecord.
+    With ``keep_text`` a record is a JsonRecord holding its line (to copy numbers as written)."""
     row = 0
     for line, text in enumerate(_text_lines(handle, path, counter), 1):
         if not text.strip():
@@ -95,6 +106,10 @@ def read_jsonl(handle: IO[bytes], path: Path, counter: _Counter) -> Iterator[tup
             continue
         if not isinstance(record, dict):
             yield row, line, InvalidRecord(row, None, "is not a JSON object {...}", line)
+        elif keep_text:
+            record = JsonRecord(record)
+            record.text = text
+            yield row, line, record
         else:
             yield row, line, record
 
@@ -159,23 +174,26 @@ def atomic_output(path: Path) -> Iterator[IO[str]]:
 
 
 class _Writer:
-    """Scores as CSV (row,probability,decision,label) or JSON lines, probability as an exact float."""
+    """Scores as CSV (row,[copied fields,]probability,decision,label) or JSON lines with the same
+    keys, probability as an exact float; copied fields (``--id-column``, ``--keep``) as text."""
 
-    def __init__(self, handle: IO[str], fmt: str) -> None:
-        self.handle, self.fmt = handle, fmt
+    def __init__(self, handle: IO[str], fmt: str, fields: Sequence[str] = ()) -> None:
+        self.handle, self.fmt, self.fields = handle, fmt, tuple(fields)
         if fmt == "csv":
-            handle.write("row,probability,decision,label\n")
+            names = ["row", *self.fields, "probability", "decision", "label"]
+            handle.write(",".join(_csv_cell(n) for n in names) + "\n")
 
-    def write(
-        self, rows: Sequence[int], probability: np.ndarray, decision: np.ndarray, scorer: Scorer
-    ) -> None:
-        lines = []
-        for row, p, d in zip(rows, probability.tolist(), decision.tolist(), strict=True):
-            label = scorer.label(d)
+    def write(self, batch: _Batches, probability: np.ndarray, decision: np.ndarray) -> None:
+        lines, label_of = [], batch.scorer.label
+        rows, kept = batch.rows, batch.kept
+        for i, (p, d) in enumerate(zip(probability.tolist(), decision.tolist(), strict=True)):
             if self.fmt == "csv":
-                lines.append(f"{row},{p!r},{int(d)},{_csv_cell(label)}\n")
+                copied = "".join(f"{_csv_cell(text)}," for text in kept[i])
+                lines.append(f"{rows[i]},{copied}{p!r},{int(d)},{_csv_cell(label_of(d))}\n")
             else:
-                lines.append(json.dumps({"row": row, "probability": p, "decision": d, "label": label}) + "\n")
+                record = {"row": rows[i], **dict(zip(self.fields, kept[i], strict=True))}
+                record.update(probability=p, decision=d, label=label_of(d))
+                lines.append(json.dumps(record) + "\n")
         self.handle.write("".join(lines))
 
 
@@ -219,6 +237,7 @@ class FileOptions:
     skip_invalid: bool = False  # leave invalid rows out and count them, instead of stopping
     progress: str = "auto"  # "auto" (a terminal and 1 MiB or more), "always" or "never"
     summary_path: str | Path | None = None  # also write the summary JSON here
+    passthrough: Passthrough = field(default_factory=Passthrough)  # --id-column, --keep
 
 
 def score_file(
@@ -242,18 +261,20 @@ def score_file(
         raise UserError(f"input file {source} cannot be read ({exc.strerror})") from None
     with handle, atomic_output(target) as out:
         counter = _Counter()
+        kept = options.passthrough
         if in_fmt == "csv":
-            records = read_csv(handle, source, counter, [spec["name"] for spec in scorer.inputs])
+            records = read_csv(handle, source, counter, [spec["name"] for spec in scorer.inputs], kept)
         else:
-            records = read_jsonl(handle, source, counter)
-        batches = _Batches(scorer, _Writer(out, out_fmt), summary, options.batch_size)
+            records = read_jsonl(handle, source, counter, keep_text=bool(kept.fields))
+        batches = _Batches(scorer, _Writer(out, out_fmt, kept.fields), summary, options.batch_size)
         bar = Progress(size, show)
         for row, line, record in records:
             summary.rows_read += 1
             try:
                 if isinstance(record, InvalidRecord):
                     raise record
-                batches.add(row, scorer.values(record, row, line))
+                copied = kept.values(record, row, line) if kept.fields else []
+                batches.add(row, scorer.values(record, row, line), copied)
             except InvalidRecord as invalid:
                 if not options.skip_invalid:
                     raise UserError(
@@ -293,10 +314,12 @@ class _Batches:
         self.scorer, self.writer, self.summary, self.size = scorer, writer, summary, size
         self.rows: list[int] = []
         self.values: list[list] = []
+        self.kept: list[list[str]] = []
 
-    def add(self, row: int, values: list) -> None:
+    def add(self, row: int, values: list, kept: list[str]) -> None:
         self.rows.append(row)
         self.values.append(values)
+        self.kept.append(kept)
 
     def full(self) -> bool:
         return len(self.values) >= self.size
@@ -306,7 +329,8 @@ class _Batches:
             return
         probability = self.scorer.probabilities(self.scorer.feeds(self.values))
         decision = self.scorer.decide(probability)
-        self.writer.write(self.rows, probability, decision, self.scorer)
+        self.writer.write(self, probability, decision)
         self.summary.add_scored(len(self.rows), int(decision.sum()))
         self.rows.clear()
         self.values.clear()
+        self.kept.clear()

@@ -26,6 +26,7 @@ from onnxship.train import table
 from onnxship.train.table import Roles
 from onnxship.verify.diagnose.records import DiagnosisInput
 from onnxship.verify.diagnose.run import diagnose
+from onnxship.verify.label_check import label_check
 from onnxship.verify.metadata_check import check_metadata
 
 
@@ -197,6 +198,9 @@ def judge_backend(gate: GateInput, name: str, reference: np.ndarray) -> tuple[di
     result["test_rows_one_batch"] = {k: batch[k] for k in HEADLINE}
     batch_reasons = verdict(batch, tolerance["max_abs_diff"], tolerance["min_agreement"])
     result["reasons"] += [f"scored as one batch of {n_test} rows: {r}" for r in batch_reasons]
+    labels = label_check(scorer, gate.rows, gate.cases, gate.pipeline.classes_)
+    result["graph_label"] = {k: labels[k] for k in ("rows", "mismatched", "mismatched_rows")}
+    result["reasons"] += labels["reasons"]
     result["passed"] = not result["reasons"]
     return result, alone
 

@@ -18,6 +18,7 @@ from typing import IO
 from onnxship.contract.runtime import VERSION_CHECKS
 from onnxship.core.errors import UserError
 from onnxship.serve.cli import OneLineParser
+from onnxship.serve.passthrough import keep_list
 from onnxship.serve.spark.driver import DEFAULT_BATCH_SIZE, ScoreOptions, input_format, load_artifacts, score
 from onnxship.serve.spark.session import start_session
 from onnxship.serve.summary import ScoreSummary, require_folder
@@ -64,13 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=out)
     try:
         conf = dict(_setting(item) for item in args.conf)
-        options = ScoreOptions(
-            id_column=args.id_column,
-            keep=[c.strip() for c in args.keep.split(",") if c.strip()] if args.keep else None,
-            skip_invalid=args.skip_invalid,
-            batch_size=args.batch_size,
-            input_format=args.input_format,
-        )
+        options = score_options(args)
         # Before Spark starts: bad input names or artifacts cost no JVM and no task.
         input_format(args.input, args.input_format)
         if args.summary is not None:
@@ -93,6 +88,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     _report(summary, log, out)
     return 0
+
+
+def score_options(args: argparse.Namespace) -> ScoreOptions:
+    """The job's options from the command line. ``--id-column`` and ``--keep`` follow the rules of
+    every scorer (onnxship.serve.passthrough); without either, Spark keeps every input column."""
+    return ScoreOptions(
+        id_column=args.id_column,
+        keep=list(keep_list(args.keep)) if args.keep else None,
+        skip_invalid=args.skip_invalid,
+        batch_size=args.batch_size,
+        input_format=args.input_format,
+    )
 
 
 def _report(summary: ScoreSummary, log: str | None, out: IO[str]) -> None:
