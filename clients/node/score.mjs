@@ -24,7 +24,7 @@ import {
 } from "./contract.mjs";
 
 const USAGE = `usage: node score.mjs --input FILE.csv|.jsonl --output FILE.jsonl [--artifacts DIR]
-                      [--batch-size N] [--version-check strict|warn|off]
+                      [--batch-size N] [--version-check strict|warn|off] [--id-column NAME] [--keep a,b]
 
 Score raw records with model.onnx and its contract (onnx_features.json, onnx_metadata.json).
   --input FILE          a CSV with a header row, or JSON lines (.jsonl, .ndjson, .json), UTF-8
@@ -32,6 +32,8 @@ Score raw records with model.onnx and its contract (onnx_features.json, onnx_met
   --artifacts DIR       the folder of model.onnx and its contract (default: artifacts)
   --batch-size N        rows per model call (default: 512)
   --version-check MODE  strict (default), warn or off: a contract version this client does not know
+  --id-column NAME      copy this input field (as text) into each output line, after "row"
+  --keep a,b            copy these input fields too (docs/serving.md: fields copied to the scores)
   --help                print this and exit
 Errors: one line "error: ..." on stderr and exit code 2.
 `;
