@@ -19,6 +19,7 @@ import pytest
 
 from onnxship.serve.scorer import Scorer
 from tests.conftest import REPO
+from tools.web_page import install_client
 
 CLIENT = REPO / "clients" / "node"
 
@@ -29,19 +30,7 @@ def node_client() -> Path:
     for tool in ("node", "npm"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not on PATH: the Node client test needs Node.js >= 18 and npm")
-    lock = json.loads((CLIENT / "package-lock.json").read_text())
-    wanted = lock["packages"]["node_modules/onnxruntime-node"]["version"]
-    installed = CLIENT / "node_modules" / "onnxruntime-node" / "package.json"
-    if not installed.exists() or json.loads(installed.read_text())["version"] != wanted:
-        result = subprocess.run(
-            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-            cwd=CLIENT,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
-    return CLIENT
+    return install_client(CLIENT, "onnxruntime-node")
 
 
 def run_node(*args: str) -> subprocess.CompletedProcess:

@@ -81,6 +81,13 @@ def read_json(path: str | Path) -> Any:
         raise UserError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
 
 
+def read_required(path: str | Path, *keys: str) -> Any:
+    """``read_json(path)``, checked to have every dotted key in ``keys`` (``require``)."""
+    obj = read_json(path)
+    require(obj, path, *keys)
+    return obj
+
+
 def require(obj: Any, path: str | Path, *keys: str) -> None:
     """Check that the JSON artifact ``obj`` read from ``path`` has every dotted key in ``keys``
     (e.g. "settings.threads"), so a truncated or hand-edited file is a clear error, not a KeyError."""

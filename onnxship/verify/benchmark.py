@@ -56,8 +56,7 @@ class BenchmarkResult:
 
 def run_all(paths: Artifacts, params: BenchmarkParams) -> BenchmarkResult:
     """Check the artifacts, measure every backend in its own process, and assemble the report."""
-    lineage = files.read_json(paths.lineage)
-    files.require(lineage, paths.lineage, "chosen.family", "model_sha256", "threshold.value", "roles")
+    lineage = files.read_required(paths.lineage, "chosen.family", "model_sha256", "threshold.value", "roles")
     contract_artifacts.load(paths.root)  # a clear error now if the contract files are missing or refused
     check_int8(paths)
     settings = params.model_dump()
@@ -86,8 +85,7 @@ def run_all(paths: Artifacts, params: BenchmarkParams) -> BenchmarkResult:
 def check_int8(paths: Artifacts) -> None:
     """The INT8 file is measured only if it is the one quantize wrote (a clear error here, rather than
     a traceback from the measuring process)."""
-    report = files.read_json(paths.quantize_report)
-    files.require(report, paths.quantize_report, "int8_sha256")
+    report = files.read_required(paths.quantize_report, "int8_sha256")
     if not paths.model_int8.is_file():
         raise UserError(f"{paths.model_int8} not found: run the quantize stage first (dvc repro)")
     if files.sha256_file(paths.model_int8) != report["int8_sha256"]:

@@ -51,13 +51,12 @@ def headline(lineage: dict, parity: dict, benchmark: dict, recommendation: dict)
 
 def from_artifacts(paths: Artifacts, recommendation: dict) -> dict:
     """metrics.json: ``headline`` on the reports under ``paths`` and the stage's recommendation."""
-    reports = []
-    for path, keys in (
-        (paths.lineage, LINEAGE_KEYS),
-        (paths.parity_report, PARITY_KEYS),
-        (paths.benchmark, BENCHMARK_KEYS),
-    ):
-        report = files.read_json(path)
-        files.require(report, path, *keys)
-        reports.append(report)
+    reports = [
+        files.read_required(path, *keys)
+        for path, keys in (
+            (paths.lineage, LINEAGE_KEYS),
+            (paths.parity_report, PARITY_KEYS),
+            (paths.benchmark, BENCHMARK_KEYS),
+        )
+    ]
     return headline(*reports, recommendation)

@@ -83,15 +83,14 @@ def recommend(parity: dict, benchmark: dict, quantize: dict, serving_batch_size:
 def from_artifacts(paths: Artifacts, serving_batch_size: int) -> dict:
     """recommendation.json: ``recommend`` on the reports under ``paths`` (each checked for the keys
     it needs first), with train's model selection record copied from lineage.json."""
-    reports = []
-    for path, keys in (
-        (paths.parity_report, PARITY_KEYS),
-        (paths.benchmark, BENCHMARK_KEYS),
-        (paths.quantize_report, QUANTIZE_KEYS),
-    ):
-        report = files.read_json(path)
-        files.require(report, path, *keys)
-        reports.append(report)
+    reports = [
+        files.read_required(path, *keys)
+        for path, keys in (
+            (paths.parity_report, PARITY_KEYS),
+            (paths.benchmark, BENCHMARK_KEYS),
+            (paths.quantize_report, QUANTIZE_KEYS),
+        )
+    ]
     choice = recommend(*reports, serving_batch_size)
     # Why this model (family, tree count) was trained: train's speed-weighted selection.
     choice["model_selection"] = files.read_json(paths.lineage).get("selection")
