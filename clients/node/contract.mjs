@@ -1,9 +1,13 @@
 // The onnxship contract in plain JavaScript, for every JavaScript client: the Node client
 // (score.mjs, onnxruntime-node) and the web page (clients/web, onnxruntime-web) import this one file.
-// It imports nothing: reading files or URLs, hashing and the ONNX Runtime build are the caller's
-// (passed in), so the same checks, parsing rules and refusals run in Node and in a browser.
+// It imports only its siblings (checks.mjs and the compiled schemas): reading files or URLs, hashing
+// and the ONNX Runtime build are the caller's (passed in), so the same checks, parsing rules and
+// refusals run in Node and in a browser. It reads onnx_features.json v1 (one [n, 1] tensor per input)
+// and v2 (packed: one float32 [n, K] and one string [n, M] tensor); packFeeds builds either.
 
-export const CONTRACT_VERSION = 1;
+import {
+  featuresProblem, FIX, graphProblem, metadataProblem, schemaRefusal, schemaViolation, shown, VERSIONS,
+} from "./checks.mjs";
 
 export class UserError extends Error {}
 
@@ -56,20 +60,27 @@ export function parseJson(text) {
   return value;
 }
 
-// A contract file's bytes -> its object: strict UTF-8, JSON without duplicate keys, schema version 1.
+// A contract file's bytes -> its object: strict UTF-8, JSON without duplicate keys, a schema version
+// this client reads, valid under that version's JSON Schema (onnxship.contract.artifacts._parse).
 export function contractObject(bytes, file) {
+  const base = file.split("/").pop();
   let obj;
   try {
     obj = parseJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch (err) {
-    throw new UserError(`${file} is not valid JSON (${err.message}); re-run the export stage (dvc repro)`);
+    throw new UserError(`${file} is not valid JSON (${String(err.message).split("\n")[0]}); ${FIX}`);
   }
   if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
-    throw new UserError(`${file} is not a JSON object; re-run the export stage (dvc repro)`);
+    throw new UserError(`${file} is not a JSON object; ${FIX}`);
   }
-  if (obj.schema_version !== CONTRACT_VERSION) {
-    throw new UserError(`${file} has schema_version ${obj.schema_version}; this client reads version 1`);
+  const version = obj.schema_version;
+  const known = VERSIONS[base.replace(/\.json$/, "")];
+  if (!known.includes(version)) {
+    throw new UserError(`${file} has schema_version ${shown(version)}; this client reads ${base} version `
+      + `${known.join(" and ")}: use the onnxship that exported the model`);
   }
+  const violation = schemaViolation(obj, base.replace(/\.json$/, ""), version);
+  if (violation !== null) throw new UserError(schemaRefusal(file, version, violation));
   return obj;
 }
 
@@ -109,23 +120,12 @@ export async function int8Model(read, where) {
   return { file: "model.int8.onnx", sha256: report.int8_sha256, recordedIn: name };
 }
 
-// The decision rule and the encoding are ones this client implements.
-function checkRules(features, metadata) {
-  if (metadata.decision_operator !== ">=" || metadata.decision_precision !== "float64") {
-    throw new UserError("onnx_metadata.json states a decision rule this client does not implement");
-  }
-  const threshold = metadata.threshold;
-  if (typeof threshold !== "number" || !Number.isFinite(threshold) || threshold < 0 || threshold > 1) {
-    // A probability's threshold: outside [0, 1] every row would get the same verdict.
-    throw new UserError(`onnx_metadata.json has threshold ${JSON.stringify(threshold)}: it must be a finite number from 0 to 1`);
-  }
-  const index = metadata.positive_class_index;
-  if (!Number.isInteger(index) || index < 0 || index >= metadata.class_order.length) {
-    throw new UserError(`onnx_metadata.json has positive_class_index ${JSON.stringify(index)} outside class_order`);
-  }
-  const cat = features.encoding.categorical;
-  if (cat.missing_tokens.length !== 1 || cat.missing_tokens[0] !== cat.missing_value) {
-    throw new UserError("onnx_features.json states categorical missing tokens this client does not know");
+// The rules that tie fields together, which no schema can state (Python: checks.refusal).
+function checkFields(features, metadata, where) {
+  for (const [name, problem] of [
+    ["onnx_features.json", featuresProblem(features)], ["onnx_metadata.json", metadataProblem(metadata)],
+  ]) {
+    if (problem !== null) throw new UserError(`${where(name)}: ${problem}; ${FIX}`);
   }
 }
 
@@ -136,47 +136,74 @@ function checkRules(features, metadata) {
 //   runtime {name, version, override}, versionCheck, createSession(bytes) -> Promise<session>, and
 //   optionally model(metadata) -> Promise<{file, sha256}> (another graph, e.g. the INT8 file).
 export async function loadContract(source) {
-  const objects = {};
+  const raw = {};
   for (const name of ["onnx_features.json", "onnx_metadata.json"]) {
-    const bytes = await source.read(name);
-    if (bytes === null) throw new UserError(`${source.where(name)} not found: ${source.hint}`);
-    objects[name] = { obj: contractObject(bytes, source.where(name)), bytes };
+    raw[name] = await source.read(name);
+    if (raw[name] === null) throw new UserError(`${source.where(name)} not found: ${source.hint}`);
   }
-  const features = objects["onnx_features.json"].obj;
-  const metadata = objects["onnx_metadata.json"].obj;
-  try {
-    return await checkedContract(source, features, objects["onnx_features.json"].bytes, metadata);
-  } catch (err) {
-    if (err instanceof UserError) throw err;
-    // A contract file that parses but lacks what it must say (a key missing, a wrong type).
-    throw new UserError(
-      `${source.folder}/onnx_features.json or onnx_metadata.json is incomplete (${err.message}); `
-      + "re-run the export stage (dvc repro)",
-    );
-  }
-}
-
-async function checkedContract(source, features, featuresBytes, metadata) {
-  if (await source.sha256(featuresBytes) !== metadata.features_sha256) {
-    throw new UserError("onnx_features.json does not match the sha256 in onnx_metadata.json");
-  }
+  const features = contractObject(raw["onnx_features.json"], source.where("onnx_features.json"));
+  const metadata = contractObject(raw["onnx_metadata.json"], source.where("onnx_metadata.json"));
   const model = source.model
     ? await source.model(metadata)
     : { file: metadata.model_file, sha256: metadata.model_sha256 };
   const modelBytes = await source.read(model.file);
-  if (modelBytes === null) throw new UserError(`${source.where(model.file)} not found`);
+  if (modelBytes === null) {
+    throw new UserError(`${source.where(model.file)} not found: copy it with the JSON files it belongs to`);
+  }
+  // The order of the Python loader's checks: hashes, runtime version, fields together, the graph.
+  if (await source.sha256(raw["onnx_features.json"]) !== metadata.features_sha256) {
+    throw new UserError(`${source.where("onnx_features.json")} does not match the sha256 in onnx_metadata.json: `
+      + "the two files come from different exports; copy both from the same export");
+  }
   if (await source.sha256(modelBytes) !== model.sha256) {
-    throw new UserError(`${source.where(model.file)} does not match the sha256 in ${model.recordedIn || "onnx_metadata.json"}: refusing it`);
+    throw new UserError(`${source.where(model.file)} does not match the sha256 in `
+      + `${model.recordedIn || "onnx_metadata.json"}: refusing a model the contract does not describe; `
+      + "copy model.onnx and its JSON files from the same export");
   }
   const warning = runtimeWarning(metadata.versions.onnxruntime, source.runtime, source.versionCheck);
-  checkRules(features, metadata);
+  checkFields(features, metadata, source.where);
   let session;
   try {
     session = await source.createSession(modelBytes);
   } catch (err) {
     throw new UserError(`${source.folder}: onnxruntime cannot load the model (${String(err.message).split("\n")[0]})`);
   }
-  return { session, metadata, features, inputs: converters(features), warning, modelFile: model.file };
+  const problem = graphProblem(features, metadata, session);
+  if (problem !== null) {
+    throw new UserError(`${source.folder}: ${problem}: copy model.onnx and its JSON files from the same export`);
+  }
+  const inputs = converters(features);
+  return { session, metadata, features, inputs, layout: layout(features, inputs), warning, modelFile: model.file };
+}
+
+// The graph's input tensors and which record fields fill them: v1, one [n, 1] tensor per field; v2,
+// the packed tensors, each field at its ``index`` (checked: 0, 1, ... in inputs order).
+function layout(features, inputs) {
+  if (features.schema_version === 1) {
+    return inputs.map((input, j) => ({ onnxName: input.onnxName, numeric: input.numeric, fields: [j] }));
+  }
+  return features.tensors.map((tensor) => ({
+    onnxName: tensor.onnx_name,
+    numeric: tensor.dtype === "float32",
+    fields: features.inputs.flatMap((spec, j) => (spec.tensor === tensor.onnx_name ? [j] : [])),
+  }));
+}
+
+// The feeds of a batch (values: one array of converted values per row, in input order), v1 or v2 alike:
+// each tensor [n, fields] row-major, float32 or string. ``Tensor``: the ONNX Runtime build's class.
+export function packFeeds(contract, Tensor, values) {
+  const n = values.length;
+  const feeds = {};
+  for (const { onnxName, numeric, fields } of contract.layout) {
+    const width = fields.length;
+    const data = numeric ? new Float32Array(n * width) : new Array(n * width);
+    for (let i = 0; i < n; i += 1) {
+      const row = values[i];
+      for (let k = 0; k < width; k += 1) data[i * width + k] = row[fields[k]];
+    }
+    feeds[onnxName] = new Tensor(numeric ? "float32" : "string", data, [n, width]);
+  }
+  return feeds;
 }
 
 // The contract, turned into one converter per input: raw value -> what the tensor holds.
@@ -185,7 +212,8 @@ function converters(features) {
   const categorical = features.encoding.categorical;
   const numericMissing = new Set(numeric.missing_tokens);
   const categoricalMissing = new Set(categorical.missing_tokens);
-  const numberText = new RegExp(numeric.number_pattern);
+  // Matched against the whole text, as Python's re.fullmatch; the u flag reads it as the schema checked.
+  const numberText = new RegExp(`^(?:${numeric.number_pattern})$`, "u");
 
   const toNumber = (value) => {
     let x;
@@ -211,7 +239,7 @@ function converters(features) {
   };
   return features.inputs.map((spec) => ({
     name: spec.name,
-    onnxName: spec.onnx_name,
+    onnxName: spec.onnx_name, // v1 only; v2 fields go into their tensor (layout)
     numeric: spec.dtype === "float32",
     convert: spec.dtype === "float32" ? toNumber : toCategory,
   }));
@@ -385,16 +413,9 @@ export async function* utf8Lines(chunks, file) {
 // applies the contract's decision rule: [{probability, decision, label}] in the batch's order.
 // ``Tensor`` is the ONNX Runtime build's own class (onnxruntime-node or onnxruntime-web).
 export async function scoreValues(contract, Tensor, values) {
-  const { session, metadata, inputs } = contract;
+  const { session, metadata } = contract;
   const n = values.length;
-  const feeds = {};
-  inputs.forEach((input, j) => {
-    const column = values.map((row) => row[j]);
-    feeds[input.onnxName] = input.numeric
-      ? new Tensor("float32", Float32Array.from(column), [n, 1])
-      : new Tensor("string", column, [n, 1]);
-  });
-  const result = await session.run(feeds, [metadata.probability_output]);
+  const result = await session.run(packFeeds(contract, Tensor, values), [metadata.probability_output]);
   const probabilities = result[metadata.probability_output].data; // Float32Array, [n, 2] row-major
   const width = probabilities.length / n;
   return values.map((_, i) => {

@@ -1,22 +1,26 @@
 """Loading the three contract files with every check a client makes before it scores anything.
 
-A client refuses: a JSON file that is not an object or has another ``schema_version``; an
+A client refuses: a file that is not JSON (duplicate keys, NaN and Infinity included) or not an
+object, or has a ``schema_version`` it does not read; a file that breaks its JSON Schema
+(``onnxship.contract.schema``: every field's type, range and allowed values); an
 onnx_features.json whose sha256 is not the one in onnx_metadata.json (files of two exports); a
 model.onnx whose sha256 is not the metadata's; an ONNX Runtime of another major version (policy);
-a decision rule or missing-value rule it does not implement. The Python scorer, the parity gate,
-the benchmark and the Spark job all load through ``load``/``from_bytes``; the Node client follows
-the same rules (clients/node/score.mjs) and is tested on the same cases.
+fields that do not fit together (``onnxship.contract.checks``); a graph whose inputs or probability
+output are not the contract's (``check_graph``, once a session exists). The Python scorer, the
+parity gate, the benchmark, the HTTP server and the Spark job all load through ``load``/``from_bytes``;
+the JavaScript clients make the same checks in clients/node/contract.mjs and are tested on the same
+cases. docs/contract.md says what the hashes guard against and what they do not.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from onnxship.contract import spec
+from onnxship.contract import checks, schema
 from onnxship.contract.runtime import check_runtime
 from onnxship.core.errors import UserError
 from onnxship.core.paths import FEATURES_FILE, METADATA_FILE
@@ -32,24 +36,30 @@ class Contract:
     source: str  # where it came from, for messages
 
 
-def _parse(name: str, data: bytes, source: str) -> dict:
+def _parse(name: str, data: bytes, source: str) -> tuple[dict, int]:
+    """A contract file's bytes -> (its object, its schema version), or a UserError."""
     try:
-        obj = json.loads(data, object_pairs_hook=_no_duplicate_keys)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(
-            f"{source}/{name} is not valid JSON ({exc}); re-run the export stage (dvc repro)"
-        ) from None
-    except ValueError as exc:  # a duplicate key
-        raise UserError(f"{source}/{name}: {exc}; re-run the export stage (dvc repro)") from None
+        obj = json.loads(data, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise UserError(f"{source}/{name} is not valid JSON ({_first_line(exc)}); {schema.FIX}") from None
+    except ValueError as exc:  # a duplicate key, NaN or Infinity
+        raise UserError(f"{source}/{name}: {exc}; {schema.FIX}") from None
     if not isinstance(obj, dict):
-        raise UserError(f"{source}/{name} is not a JSON object; re-run the export stage (dvc repro)")
+        raise UserError(f"{source}/{name} is not a JSON object; {schema.FIX}")
     version = obj.get("schema_version")
-    if version != spec.CONTRACT_VERSION:
+    known = schema.VERSIONS[name.removesuffix(".json")]
+    if isinstance(version, bool) or version not in known:
+        readable = " and ".join(str(v) for v in known)
         raise UserError(
-            f"{source}/{name} has schema_version {version!r}; this client reads contract version "
-            f"{spec.CONTRACT_VERSION}: use the onnxship that exported the model"
+            f"{source}/{name} has schema_version {schema.shown(version)}; this client reads "
+            f"{name} version {readable}: use the onnxship that exported the model"
         )
-    return obj
+    schema.check(obj, f"{source}/{name}", version)
+    return obj, version
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
@@ -61,6 +71,11 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     return seen
 
 
+def _no_constant(name: str) -> None:
+    # Python's json reads NaN and Infinity, which are not JSON (and which JavaScript's JSON.parse refuses).
+    raise ValueError(f"{name} is not JSON")
+
+
 def from_bytes(
     features_bytes: bytes,
     metadata_bytes: bytes,
@@ -69,23 +84,49 @@ def from_bytes(
     source: str = "artifacts",
     verify_model: bool = True,
 ) -> Contract:
-    """Parse and check the contract files and the model bytes.
+    """Parse and check the contract files and the model bytes: each file against its JSON Schema,
+    then the hashes, then the rules that tie fields together (``checks``). The graph itself is
+    checked against the contract when a session is made (``check_graph``).
 
     ``verify_model=False`` accepts a model whose sha256 is not the metadata's: another graph with the
     same inputs and outputs (the INT8 file), which the metadata does not describe.
     """
-    features = _parse(FEATURES_FILE, features_bytes, source)
-    metadata = _parse(METADATA_FILE, metadata_bytes, source)
-    try:
-        _check_hashes(metadata, features_bytes, model_bytes, source, verify_model)
-        _check_rules(features, metadata, version_check)
-    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
-        # A contract file that parses but lacks what it must say: not a bug of the caller's.
-        raise UserError(
-            f"{source}/{FEATURES_FILE} or {METADATA_FILE} is incomplete ({type(exc).__name__}: {exc}); "
-            "re-run the export stage (dvc repro)"
-        ) from None
+    features, _ = _parse(FEATURES_FILE, features_bytes, source)
+    metadata, _ = _parse(METADATA_FILE, metadata_bytes, source)
+    return _checked(features, metadata, (features_bytes, model_bytes), version_check, source, verify_model)
+
+
+def _checked(
+    features: dict,
+    metadata: dict,
+    raw: tuple[bytes, bytes],
+    version_check: str,
+    source: str,
+    verify_model: bool,
+) -> Contract:
+    """The checks after each file's schema, in the JavaScript clients' order too."""
+    features_bytes, model_bytes = raw
+    _check_hashes(metadata, features_bytes, model_bytes, source, verify_model)
+    check_runtime(metadata["versions"]["onnxruntime"], policy=version_check)
+    for name, problem in (
+        (FEATURES_FILE, checks.features_problem(features)),
+        (METADATA_FILE, checks.metadata_problem(metadata)),
+    ):
+        if problem:
+            raise UserError(checks.refusal(f"{source}/{name}", problem))
     return Contract(features=features, metadata=metadata, model=model_bytes, source=source)
+
+
+def check_graph(contract: Contract, session: Any) -> None:
+    """The session's graph has the inputs the contract describes and the probability output it
+    names (float32, one column per class): else a UserError."""
+    inputs = {i.name: i.type for i in session.get_inputs()}
+    outputs = {o.name: (o.type, o.shape) for o in session.get_outputs()}
+    problem = checks.graph_problem(contract.features, contract.metadata, inputs, outputs)
+    if problem:
+        raise UserError(
+            f"{contract.source}: {problem}: copy model.onnx and its JSON files from the same export"
+        )
 
 
 def _check_hashes(
@@ -106,30 +147,6 @@ def _check_hashes(
         )
 
 
-def _check_rules(features: dict, metadata: dict, version_check: str) -> None:
-    """The runtime, the decision rule and the encoding are ones this client implements."""
-    check_runtime(metadata["versions"]["onnxruntime"], policy=version_check)
-    rule = (metadata["decision_operator"], metadata["decision_precision"])
-    if rule != (spec.DECISION_OPERATOR, spec.DECISION_PRECISION):
-        raise UserError(f"{METADATA_FILE} states a decision rule this client does not implement: {rule}")
-    threshold = metadata["threshold"]
-    if (
-        not isinstance(threshold, int | float)
-        or isinstance(threshold, bool)
-        or not math.isfinite(threshold)
-        or not 0 <= threshold <= 1  # a probability's threshold: outside [0, 1] every row gets one verdict
-    ):
-        raise UserError(
-            f"{METADATA_FILE} has threshold {threshold!r}: it must be a finite number from 0 to 1"
-        )
-    categorical = features["encoding"]["categorical"]
-    if categorical["missing_tokens"] != [categorical["missing_value"]]:
-        raise UserError(f"{FEATURES_FILE} states categorical missing tokens this client does not know")
-    index = metadata["positive_class_index"]
-    if not isinstance(index, int) or not 0 <= index < len(metadata["class_order"]):
-        raise UserError(f"{METADATA_FILE} has positive_class_index {index!r} outside class_order")
-
-
 def load(
     folder: str | Path,
     version_check: str = "strict",
@@ -148,19 +165,14 @@ def load(
         if not path.is_file():
             raise UserError(f"{path} not found: point --artifacts at the folder the export stage wrote")
         raw[name] = path.read_bytes()
-    metadata = _parse(METADATA_FILE, raw[METADATA_FILE], str(folder))
-    model_path = folder / (model_file or str(metadata.get("model_file", "")))
+    features, _ = _parse(FEATURES_FILE, raw[FEATURES_FILE], str(folder))
+    metadata, _ = _parse(METADATA_FILE, raw[METADATA_FILE], str(folder))
+    model_path = folder / (model_file or metadata["model_file"])
     if not model_path.is_file():
         raise UserError(f"{model_path} not found: copy it with the JSON files it belongs to")
     # The very bytes the session will load are hashed, so the file cannot change in between.
-    return from_bytes(
-        raw[FEATURES_FILE],
-        raw[METADATA_FILE],
-        model_path.read_bytes(),
-        version_check,
-        str(folder),
-        verify_model=model_file is None,
-    )
+    raw_bytes = (raw[FEATURES_FILE], model_path.read_bytes())
+    return _checked(features, metadata, raw_bytes, version_check, str(folder), model_file is None)
 
 
 def with_model(contract: Contract, model: bytes) -> Contract:

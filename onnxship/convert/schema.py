@@ -1,52 +1,47 @@
-"""The JSON Schemas (draft 2020-12) of the ONNX contract files, and validation against them.
+"""The export stage's check of what it is about to write against the contract's JSON Schemas.
 
-The export stage validates what it is about to write, so a client never receives a contract file
-that breaks its documented shape. The schemas live in ``schemas/`` at the repository root, one file
-per contract file and version (``onnx_features.v1.json``, ``onnx_metadata.v1.json``).
+The schemas and their validation are the clients' own (``onnxship.contract.schema``, used by every
+client when it loads a contract): the export stage refuses to write a contract file that a client
+would refuse, so a client never receives one that breaks its documented shape.
 """
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from pathlib import Path
 
-import jsonschema
-
-from onnxship.contract.spec import CONTRACT_VERSION
+from onnxship.contract import schema
 from onnxship.core.errors import UserError
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
-VERSION = CONTRACT_VERSION
-NAMES = ("onnx_features", "onnx_metadata")
+NAMES = schema.NAMES
 
 
-def path(name: str, version: int = VERSION) -> Path:
-    """The schema file of contract file ``name`` (e.g. "onnx_features") at ``version``."""
-    return SCHEMA_DIR / f"{name}.v{version}.json"
+def _version(instance: object, name: str) -> int:
+    """The schema version ``instance`` claims, if this code knows it; else the newest."""
+    known = schema.VERSIONS[name]
+    claimed = instance.get("schema_version") if isinstance(instance, dict) else None
+    return claimed if claimed in known and not isinstance(claimed, bool) else known[-1]
 
 
-@cache
-def load(name: str, version: int = VERSION) -> dict:
-    return json.loads(path(name, version).read_text(encoding="utf-8"))
+def path(name: str, version: int = 1) -> Path:
+    return schema.path(name, version)
+
+
+def load(name: str, version: int = 1) -> dict:
+    return schema.load(name, version)
 
 
 def errors(instance: object, name: str) -> list[str]:
-    """Every way ``instance`` breaks the schema, as ``<json path>: <message>``, most relevant first."""
-    found = list(jsonschema.Draft202012Validator(load(name)).iter_errors(instance))
-    if not found:
-        return []
-    best = jsonschema.exceptions.best_match(found)
-    rest = [error for error in found if error is not best]
-    return [f"{error.json_path}: {error.message}" for error in [best, *rest]]
+    """Every way ``instance`` breaks its schema, one line each, most relevant first."""
+    return [v.text for v in schema.violations(instance, name, _version(instance, name))]
 
 
 def validate(instance: object, name: str) -> None:
-    """Raise a UserError naming the first violation if ``instance`` does not match the schema."""
+    """Raise a UserError naming the first violation if ``instance`` does not match its schema."""
+    version = _version(instance, name)
     problems = errors(instance, name)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise UserError(
-            f"{name}.json does not match {path(name).name}: {problems[0]}{more}; "
+            f"{name}.json does not match {schema.path(name, version).name}: {problems[0]}{more}; "
             "nothing was written: fix the export code or the inputs it read (lineage.json)"
         )

@@ -64,14 +64,9 @@ class Scorer:
                 f"{contract.source}: onnxruntime cannot load the model ({detail[:200]}); "
                 "copy model.onnx and its JSON files from the same export"
             ) from None
+        artifacts.check_graph(contract, self.session)  # the inputs and the probability output
         self.encoder = Encoder(self.features)
         self.inputs = self.encoder.inputs
-        graph = {i.name: i.type for i in self.session.get_inputs()}
-        if graph != self.encoder.input_types():
-            raise UserError(
-                f"{contract.source}: the model has inputs {graph}, but onnx_features.json describes "
-                f"{self.encoder.input_types()}: copy model.onnx and its JSON files from the same export"
-            )
         meta = self.metadata
         self.threshold = float(meta["threshold"])
         self.positive_label, self.negative_label = meta["positive_label"], meta["negative_label"]

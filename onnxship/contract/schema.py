@@ -1,0 +1,137 @@
+"""The contract files' JSON Schemas (``schemas/*.json``, draft 2020-12) and validation against them.
+
+Every client validates onnx_features.json and onnx_metadata.json against these schemas before it
+reads a field: the Python loader here (jsonschema), the JavaScript clients with ajv's compiled code
+(clients/node/schemas.mjs). Both turn the first violation into the same one-line message (``refusal``
+here, ``schemaRefusal`` in clients/node/contract.mjs): the file, the field's path, what it must be,
+and how to fix it. The export stage validates what it writes with the same schemas.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+
+from onnxship.core.errors import UserError
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+NAMES = ("onnx_features", "onnx_metadata")
+# The versions of each file this client reads; onnx_metadata.json keeps its own version.
+VERSIONS = {"onnx_features": (1, 2), "onnx_metadata": (1,)}
+FIX = "re-run the export stage (dvc repro)"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def path(name: str, version: int) -> Path:
+    """The schema file of contract file ``name`` (e.g. "onnx_features") at ``version``."""
+    return SCHEMA_DIR / f"{name}.v{version}.json"
+
+
+@cache
+def load(name: str, version: int) -> dict:
+    return json.loads(path(name, version).read_text(encoding="utf-8"))
+
+
+@cache
+def _validator(name: str, version: int) -> jsonschema.Draft202012Validator:
+    # "format" is an assertion here, as in ajv: number_pattern must compile as a regex.
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    return jsonschema.Draft202012Validator(load(name, version), format_checker=checker)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One way an instance breaks a schema: where, which keyword, and the line that says so."""
+
+    path: tuple  # keys and indices from the document's root
+    keyword: str
+    text: str  # "<path> ...: <what it must be>", without the file's name
+
+    @property
+    def where(self) -> str:
+        return json_path(self.path)
+
+
+def json_path(parts: Sequence[str | int]) -> str:
+    """``$.inputs[0].dtype``: the form both clients print (clients/node/contract.mjs ``jsonPath``)."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.fullmatch(part):
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return out
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value as compact JSON, cut at ``limit`` characters (JavaScript's ``shown``)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def rule(keyword: str, expected: object, parent: dict) -> str:
+    """What a value must be, from the keyword it breaks (the same words as clients/node/contract.mjs)."""
+    listed = ", ".join(shown(v) for v in expected) if isinstance(expected, list) else ""
+    title = parent.get("title") if isinstance(parent, dict) else None
+    words = {
+        "type": f"must be of type {' or '.join(expected) if isinstance(expected, list) else expected}",
+        "const": f"must be {shown(expected)}",
+        "enum": f"must be one of [{listed}]",
+        "minimum": f"must be at least {expected}",
+        "maximum": f"must be at most {expected}",
+        "minLength": "must not be empty" if expected == 1 else f"must have at least {expected} characters",
+        "maxLength": f"must have at most {expected} characters",
+        "minItems": f"must have at least {expected} items",
+        "maxItems": f"must have at most {expected} items",
+        "uniqueItems": "must not repeat an item",
+        "pattern": f"must be {title}" if title else f"must match {expected}",
+        "format": f"must be {title}" if title else f"must be a valid {expected}",
+    }
+    return words.get(keyword, f"breaks the schema's {keyword} rule {shown(expected)}")
+
+
+def _violation(error: jsonschema.ValidationError) -> Violation:
+    parts = tuple(error.absolute_path)
+    keyword, instance = error.validator, error.instance
+    if keyword == "required":
+        missing = next(name for name in error.validator_value if name not in instance)
+        return Violation((*parts, missing), keyword, f"{json_path((*parts, missing))} is missing")
+    if keyword == "additionalProperties":
+        allowed = error.schema.get("properties", {})
+        extra = next(name for name in instance if name not in allowed)
+        return Violation((*parts, extra), keyword, f"{json_path((*parts, extra))} is not a contract field")
+    what = rule(keyword, error.validator_value, error.schema)
+    text = f"{json_path(parts)} is {shown(instance)}, but it {what}"
+    return Violation(parts, str(keyword), text)
+
+
+def violations(instance: object, name: str, version: int) -> list[Violation]:
+    """Every way ``instance`` breaks the schema, the most relevant first."""
+    found = list(_validator(name, version).iter_errors(instance))
+    if not found:
+        return []
+    best = jsonschema.exceptions.best_match(found)
+    return [_violation(error) for error in [best, *(e for e in found if e is not best)]]
+
+
+def refusal(file: str, version: int, violation: Violation) -> str:
+    """The one line a client prints for a contract file that breaks its schema."""
+    name = file.rsplit("/", 1)[-1].removesuffix(".json")
+    return f"{file} does not match {name}.v{version}.json: {violation.text}; {FIX}"
+
+
+def check(instance: dict, file: str, version: int) -> None:
+    """Raise a UserError with the first violation if ``instance`` breaks its schema (``file``: the
+    path shown, ending in onnx_features.json or onnx_metadata.json)."""
+    name = file.rsplit("/", 1)[-1].removesuffix(".json")
+    found = violations(instance, name, version)
+    if found:
+        raise UserError(refusal(file, version, found[0]))
