@@ -28,7 +28,7 @@ const isRegex = (text) => { try { new RegExp(text, "u"); return true; } catch { 
 
 const ajv = new Ajv2020({
   strict: true,
-  allErrors: false,
+  allErrors: true, // every violation: the clients tell the same one (checks.mjs schemaViolation)
   verbose: true, // errors carry the keyword's value and the subschema: the one-line message needs them
   code: { source: true, esm: true, lines: true, formats: new codeModule._Code(`{ regex: ${isRegex.toString()} }`) },
   formats: { regex: isRegex },

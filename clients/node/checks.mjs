@@ -63,12 +63,35 @@ function pathParts(document, pointer) {
   return parts;
 }
 
-// The first way ``document`` breaks the schema of ``name`` at ``version``, as one line without the
-// file's name (Python's Violation.text), or null.
+// Which of several violations is told (Python's schema._order): the one nearest the root, then the
+// first path in text order, then the first keyword of RANK.
+const RANK = ["required", "additionalProperties", "type", "const", "enum", "minimum", "maximum", "minLength",
+  "maxLength", "minItems", "maxItems", "uniqueItems", "pattern", "format"];
+function orderKey(document, error) {
+  const parts = pathParts(document, error.instancePath);
+  const rank = RANK.indexOf(error.keyword);
+  return [parts.length, jsonPath(parts), rank < 0 ? RANK.length : rank];
+}
+function compareKeys(a, b) {
+  for (let i = 0; i < a.length; i += 1) {
+    if (a[i] < b[i]) return -1;
+    if (a[i] > b[i]) return 1;
+  }
+  return 0;
+}
+
+// The way ``document`` breaks the schema of ``name`` at ``version`` that is told first, as one line
+// without the file's name (Python's Violation.text), or null. ajv reports every error (allErrors).
 export function schemaViolation(document, name, version) {
   const validate = VALIDATORS[name][version];
   if (validate(document)) return null;
-  const error = validate.errors.find((e) => e.keyword !== "if");
+  let error = null;
+  let best = null;
+  for (const candidate of validate.errors) {
+    if (candidate.keyword === "if") continue; // ajv's summary of a failed "then"/"else", told by its own
+    const key = orderKey(document, candidate);
+    if (best === null || compareKeys(key, best) < 0) { error = candidate; best = key; }
+  }
   const parts = pathParts(document, error.instancePath);
   if (error.keyword === "required") return `${jsonPath([...parts, error.params.missingProperty])} is missing`;
   if (error.keyword === "additionalProperties") {

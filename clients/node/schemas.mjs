@@ -110,207 +110,349 @@ evaluated0.props = undefined;
 if(evaluated0.dynamicItems){
 evaluated0.items = undefined;
 }
-if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
-let missing0;
-if((((((data.schema_version === undefined) && (missing0 = "schema_version")) || ((data.missing_field === undefined) && (missing0 = "missing_field"))) || ((data.extra_fields === undefined) && (missing0 = "extra_fields"))) || ((data.encoding === undefined) && (missing0 = "encoding"))) || ((data.inputs === undefined) && (missing0 = "inputs"))){
-validate20.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'",schema:schema31.required,parentSchema:schema31,data}];
-return false;
+if(data.schema_version === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "schema_version"},message:"must have required property '"+"schema_version"+"'",schema:schema31.required,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err0];
 }
 else {
-const _errs1 = errors;
+vErrors.push(err0);
+}
+errors++;
+}
+if(data.missing_field === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "missing_field"},message:"must have required property '"+"missing_field"+"'",schema:schema31.required,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if(data.extra_fields === undefined){
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "extra_fields"},message:"must have required property '"+"extra_fields"+"'",schema:schema31.required,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(data.encoding === undefined){
+const err3 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "encoding"},message:"must have required property '"+"encoding"+"'",schema:schema31.required,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+if(data.inputs === undefined){
+const err4 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "inputs"},message:"must have required property '"+"inputs"+"'",schema:schema31.required,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
 for(const key0 in data){
 if(!(((((key0 === "schema_version") || (key0 === "missing_field")) || (key0 === "extra_fields")) || (key0 === "encoding")) || (key0 === "inputs"))){
-validate20.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema31,data}];
-return false;
-break;
+const err5 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
 }
 }
-if(_errs1 === errors){
 if(data.schema_version !== undefined){
 let data0 = data.schema_version;
-const _errs2 = errors;
 if(1 !== data0){
-validate20.errors = [{instancePath:instancePath+"/schema_version",schemaPath:"#/properties/schema_version/const",keyword:"const",params:{allowedValue: 1},message:"must be equal to constant",schema:1,parentSchema:schema31.properties.schema_version,data:data0}];
-return false;
-}
-var valid0 = _errs2 === errors;
+const err6 = {instancePath:instancePath+"/schema_version",schemaPath:"#/properties/schema_version/const",keyword:"const",params:{allowedValue: 1},message:"must be equal to constant",schema:1,parentSchema:schema31.properties.schema_version,data:data0};
+if(vErrors === null){
+vErrors = [err6];
 }
 else {
-var valid0 = true;
+vErrors.push(err6);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.missing_field !== undefined){
 let data1 = data.missing_field;
-const _errs3 = errors;
 if("error" !== data1){
-validate20.errors = [{instancePath:instancePath+"/missing_field",schemaPath:"#/properties/missing_field/const",keyword:"const",params:{allowedValue: "error"},message:"must be equal to constant",schema:"error",parentSchema:schema31.properties.missing_field,data:data1}];
-return false;
-}
-var valid0 = _errs3 === errors;
+const err7 = {instancePath:instancePath+"/missing_field",schemaPath:"#/properties/missing_field/const",keyword:"const",params:{allowedValue: "error"},message:"must be equal to constant",schema:"error",parentSchema:schema31.properties.missing_field,data:data1};
+if(vErrors === null){
+vErrors = [err7];
 }
 else {
-var valid0 = true;
+vErrors.push(err7);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.extra_fields !== undefined){
 let data2 = data.extra_fields;
-const _errs4 = errors;
 if("ignore" !== data2){
-validate20.errors = [{instancePath:instancePath+"/extra_fields",schemaPath:"#/properties/extra_fields/const",keyword:"const",params:{allowedValue: "ignore"},message:"must be equal to constant",schema:"ignore",parentSchema:schema31.properties.extra_fields,data:data2}];
-return false;
-}
-var valid0 = _errs4 === errors;
+const err8 = {instancePath:instancePath+"/extra_fields",schemaPath:"#/properties/extra_fields/const",keyword:"const",params:{allowedValue: "ignore"},message:"must be equal to constant",schema:"ignore",parentSchema:schema31.properties.extra_fields,data:data2};
+if(vErrors === null){
+vErrors = [err8];
 }
 else {
-var valid0 = true;
+vErrors.push(err8);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.encoding !== undefined){
 let data3 = data.encoding;
-const _errs5 = errors;
-if(errors === _errs5){
 if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
-let missing1;
-if(((data3.numeric === undefined) && (missing1 = "numeric")) || ((data3.categorical === undefined) && (missing1 = "categorical"))){
-validate20.errors = [{instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/required",keyword:"required",params:{missingProperty: missing1},message:"must have required property '"+missing1+"'",schema:schema31.properties.encoding.required,parentSchema:schema31.properties.encoding,data:data3}];
-return false;
+if(data3.numeric === undefined){
+const err9 = {instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/required",keyword:"required",params:{missingProperty: "numeric"},message:"must have required property '"+"numeric"+"'",schema:schema31.properties.encoding.required,parentSchema:schema31.properties.encoding,data:data3};
+if(vErrors === null){
+vErrors = [err9];
 }
 else {
-const _errs7 = errors;
+vErrors.push(err9);
+}
+errors++;
+}
+if(data3.categorical === undefined){
+const err10 = {instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/required",keyword:"required",params:{missingProperty: "categorical"},message:"must have required property '"+"categorical"+"'",schema:schema31.properties.encoding.required,parentSchema:schema31.properties.encoding,data:data3};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
 for(const key1 in data3){
 if(!((key1 === "numeric") || (key1 === "categorical"))){
-validate20.errors = [{instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.encoding,data:data3}];
-return false;
-break;
+const err11 = {instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.encoding,data:data3};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
 }
 }
-if(_errs7 === errors){
 if(data3.numeric !== undefined){
 let data4 = data3.numeric;
-const _errs8 = errors;
-if(errors === _errs8){
 if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
-let missing2;
-if((((((((data4.dtype === undefined) && (missing2 = "dtype")) || ((data4.json_types === undefined) && (missing2 = "json_types"))) || ((data4.number_pattern === undefined) && (missing2 = "number_pattern"))) || ((data4.parse === undefined) && (missing2 = "parse"))) || ((data4.missing_tokens === undefined) && (missing2 = "missing_tokens"))) || ((data4.missing_value === undefined) && (missing2 = "missing_value"))) || ((data4.non_finite === undefined) && (missing2 = "non_finite"))){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: missing2},message:"must have required property '"+missing2+"'",schema:schema31.properties.encoding.properties.numeric.required,parentSchema:schema31.properties.encoding.properties.numeric,data:data4}];
-return false;
+if(data4.dtype === undefined){
+const err12 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "dtype"},message:"must have required property '"+"dtype"+"'",schema:schema31.properties.encoding.properties.numeric.required,parentSchema:schema31.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err12];
 }
 else {
-const _errs10 = errors;
+vErrors.push(err12);
+}
+errors++;
+}
+if(data4.json_types === undefined){
+const err13 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "json_types"},message:"must have required property '"+"json_types"+"'",schema:schema31.properties.encoding.properties.numeric.required,parentSchema:schema31.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+if(data4.number_pattern === undefined){
+const err14 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "number_pattern"},message:"must have required property '"+"number_pattern"+"'",schema:schema31.properties.encoding.properties.numeric.required,parentSchema:schema31.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+if(data4.parse === undefined){
+const err15 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "parse"},message:"must have required property '"+"parse"+"'",schema:schema31.properties.encoding.properties.numeric.required,parentSchema:schema31.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+if(data4.missing_tokens === undefined){
+const err16 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "missing_tokens"},message:"must have required property '"+"missing_tokens"+"'",schema:schema31.properties.encoding.properties.numeric.required,parentSchema:schema31.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+if(data4.missing_value === undefined){
+const err17 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "missing_value"},message:"must have required property '"+"missing_value"+"'",schema:schema31.properties.encoding.properties.numeric.required,parentSchema:schema31.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+if(data4.non_finite === undefined){
+const err18 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "non_finite"},message:"must have required property '"+"non_finite"+"'",schema:schema31.properties.encoding.properties.numeric.required,parentSchema:schema31.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
 for(const key2 in data4){
 if(!(((((((key2 === "dtype") || (key2 === "json_types")) || (key2 === "number_pattern")) || (key2 === "parse")) || (key2 === "missing_tokens")) || (key2 === "missing_value")) || (key2 === "non_finite"))){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.encoding.properties.numeric,data:data4}];
-return false;
-break;
+const err19 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
 }
 }
-if(_errs10 === errors){
 if(data4.dtype !== undefined){
 let data5 = data4.dtype;
-const _errs11 = errors;
 if("float32" !== data5){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/dtype",schemaPath:"#/properties/encoding/properties/numeric/properties/dtype/const",keyword:"const",params:{allowedValue: "float32"},message:"must be equal to constant",schema:"float32",parentSchema:schema31.properties.encoding.properties.numeric.properties.dtype,data:data5}];
-return false;
-}
-var valid2 = _errs11 === errors;
+const err20 = {instancePath:instancePath+"/encoding/numeric/dtype",schemaPath:"#/properties/encoding/properties/numeric/properties/dtype/const",keyword:"const",params:{allowedValue: "float32"},message:"must be equal to constant",schema:"float32",parentSchema:schema31.properties.encoding.properties.numeric.properties.dtype,data:data5};
+if(vErrors === null){
+vErrors = [err20];
 }
 else {
-var valid2 = true;
+vErrors.push(err20);
 }
-if(valid2){
+errors++;
+}
+}
 if(data4.json_types !== undefined){
 let data6 = data4.json_types;
-const _errs12 = errors;
 if(!func0(data6, schema31.properties.encoding.properties.numeric.properties.json_types.const)){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/json_types",schemaPath:"#/properties/encoding/properties/numeric/properties/json_types/const",keyword:"const",params:{allowedValue: schema31.properties.encoding.properties.numeric.properties.json_types.const},message:"must be equal to constant",schema:schema31.properties.encoding.properties.numeric.properties.json_types.const,parentSchema:schema31.properties.encoding.properties.numeric.properties.json_types,data:data6}];
-return false;
-}
-var valid2 = _errs12 === errors;
+const err21 = {instancePath:instancePath+"/encoding/numeric/json_types",schemaPath:"#/properties/encoding/properties/numeric/properties/json_types/const",keyword:"const",params:{allowedValue: schema31.properties.encoding.properties.numeric.properties.json_types.const},message:"must be equal to constant",schema:schema31.properties.encoding.properties.numeric.properties.json_types.const,parentSchema:schema31.properties.encoding.properties.numeric.properties.json_types,data:data6};
+if(vErrors === null){
+vErrors = [err21];
 }
 else {
-var valid2 = true;
+vErrors.push(err21);
 }
-if(valid2){
+errors++;
+}
+}
 if(data4.number_pattern !== undefined){
 let data7 = data4.number_pattern;
-const _errs13 = errors;
-if(errors === _errs13){
-if(errors === _errs13){
 if(typeof data7 === "string"){
 if(func2(data7) > 200){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema31.properties.encoding.properties.numeric.properties.number_pattern,data:data7}];
-return false;
+const err22 = {instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema31.properties.encoding.properties.numeric.properties.number_pattern,data:data7};
+if(vErrors === null){
+vErrors = [err22];
 }
 else {
+vErrors.push(err22);
+}
+errors++;
+}
 if(func2(data7) < 1){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.encoding.properties.numeric.properties.number_pattern,data:data7}];
-return false;
+const err23 = {instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.encoding.properties.numeric.properties.number_pattern,data:data7};
+if(vErrors === null){
+vErrors = [err23];
 }
 else {
+vErrors.push(err23);
+}
+errors++;
+}
 if(!pattern4.test(data7)){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/pattern",keyword:"pattern",params:{pattern: "^\\^?(?:(?:[ -#%-',\\-/->@-Z_-z~]|\\\\[\\\\^$.|?*+()\\[\\]{}/t]|\\[\\^?-?(?:(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t])(?:-(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t]))?)+-?\\]|\\))(?:(?:[?*+]|\\{[0-9]{1,4}(?:,[0-9]{0,4})?\\})\\??)?|\\((?:\\?:)?|\\|)*\\$?(?![\\s\\S])"},message:"must match pattern \""+"^\\^?(?:(?:[ -#%-',\\-/->@-Z_-z~]|\\\\[\\\\^$.|?*+()\\[\\]{}/t]|\\[\\^?-?(?:(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t])(?:-(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t]))?)+-?\\]|\\))(?:(?:[?*+]|\\{[0-9]{1,4}(?:,[0-9]{0,4})?\\})\\??)?|\\((?:\\?:)?|\\|)*\\$?(?![\\s\\S])"+"\"",schema:"^\\^?(?:(?:[ -#%-',\\-/->@-Z_-z~]|\\\\[\\\\^$.|?*+()\\[\\]{}/t]|\\[\\^?-?(?:(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t])(?:-(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t]))?)+-?\\]|\\))(?:(?:[?*+]|\\{[0-9]{1,4}(?:,[0-9]{0,4})?\\})\\??)?|\\((?:\\?:)?|\\|)*\\$?(?![\\s\\S])",parentSchema:schema31.properties.encoding.properties.numeric.properties.number_pattern,data:data7}];
-return false;
+const err24 = {instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/pattern",keyword:"pattern",params:{pattern: "^\\^?(?:(?:[ -#%-',\\-/->@-Z_-z~]|\\\\[\\\\^$.|?*+()\\[\\]{}/t]|\\[\\^?-?(?:(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t])(?:-(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t]))?)+-?\\]|\\))(?:(?:[?*+]|\\{[0-9]{1,4}(?:,[0-9]{0,4})?\\})\\??)?|\\((?:\\?:)?|\\|)*\\$?(?![\\s\\S])"},message:"must match pattern \""+"^\\^?(?:(?:[ -#%-',\\-/->@-Z_-z~]|\\\\[\\\\^$.|?*+()\\[\\]{}/t]|\\[\\^?-?(?:(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t])(?:-(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t]))?)+-?\\]|\\))(?:(?:[?*+]|\\{[0-9]{1,4}(?:,[0-9]{0,4})?\\})\\??)?|\\((?:\\?:)?|\\|)*\\$?(?![\\s\\S])"+"\"",schema:"^\\^?(?:(?:[ -#%-',\\-/->@-Z_-z~]|\\\\[\\\\^$.|?*+()\\[\\]{}/t]|\\[\\^?-?(?:(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t])(?:-(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t]))?)+-?\\]|\\))(?:(?:[?*+]|\\{[0-9]{1,4}(?:,[0-9]{0,4})?\\})\\??)?|\\((?:\\?:)?|\\|)*\\$?(?![\\s\\S])",parentSchema:schema31.properties.encoding.properties.numeric.properties.number_pattern,data:data7};
+if(vErrors === null){
+vErrors = [err24];
 }
 else {
+vErrors.push(err24);
+}
+errors++;
+}
 if(!(formats0(data7))){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/format",keyword:"format",params:{format: "regex"},message:"must match format \""+"regex"+"\"",schema:"regex",parentSchema:schema31.properties.encoding.properties.numeric.properties.number_pattern,data:data7}];
-return false;
+const err25 = {instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/format",keyword:"format",params:{format: "regex"},message:"must match format \""+"regex"+"\"",schema:"regex",parentSchema:schema31.properties.encoding.properties.numeric.properties.number_pattern,data:data7};
+if(vErrors === null){
+vErrors = [err25];
 }
+else {
+vErrors.push(err25);
 }
-}
+errors++;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.encoding.properties.numeric.properties.number_pattern.type,parentSchema:schema31.properties.encoding.properties.numeric.properties.number_pattern,data:data7}];
-return false;
-}
-}
-}
-var valid2 = _errs13 === errors;
+const err26 = {instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.encoding.properties.numeric.properties.number_pattern.type,parentSchema:schema31.properties.encoding.properties.numeric.properties.number_pattern,data:data7};
+if(vErrors === null){
+vErrors = [err26];
 }
 else {
-var valid2 = true;
+vErrors.push(err26);
 }
-if(valid2){
+errors++;
+}
+}
 if(data4.parse !== undefined){
 let data8 = data4.parse;
-const _errs15 = errors;
 if("float64_then_float32" !== data8){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/parse",schemaPath:"#/properties/encoding/properties/numeric/properties/parse/const",keyword:"const",params:{allowedValue: "float64_then_float32"},message:"must be equal to constant",schema:"float64_then_float32",parentSchema:schema31.properties.encoding.properties.numeric.properties.parse,data:data8}];
-return false;
-}
-var valid2 = _errs15 === errors;
+const err27 = {instancePath:instancePath+"/encoding/numeric/parse",schemaPath:"#/properties/encoding/properties/numeric/properties/parse/const",keyword:"const",params:{allowedValue: "float64_then_float32"},message:"must be equal to constant",schema:"float64_then_float32",parentSchema:schema31.properties.encoding.properties.numeric.properties.parse,data:data8};
+if(vErrors === null){
+vErrors = [err27];
 }
 else {
-var valid2 = true;
+vErrors.push(err27);
 }
-if(valid2){
+errors++;
+}
+}
 if(data4.missing_tokens !== undefined){
 let data9 = data4.missing_tokens;
-const _errs16 = errors;
-if(errors === _errs16){
 if(Array.isArray(data9)){
 if(data9.length > 100){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/missing_tokens",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items",schema:100,parentSchema:schema31.properties.encoding.properties.numeric.properties.missing_tokens,data:data9}];
-return false;
+const err28 = {instancePath:instancePath+"/encoding/numeric/missing_tokens",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items",schema:100,parentSchema:schema31.properties.encoding.properties.numeric.properties.missing_tokens,data:data9};
+if(vErrors === null){
+vErrors = [err28];
 }
 else {
-var valid3 = true;
+vErrors.push(err28);
+}
+errors++;
+}
 const len0 = data9.length;
 for(let i0=0; i0<len0; i0++){
 let data10 = data9[i0];
-const _errs18 = errors;
 if(typeof data10 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/missing_tokens/" + i0,schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.encoding.properties.numeric.properties.missing_tokens.items.type,parentSchema:schema31.properties.encoding.properties.numeric.properties.missing_tokens.items,data:data10}];
-return false;
+const err29 = {instancePath:instancePath+"/encoding/numeric/missing_tokens/" + i0,schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.encoding.properties.numeric.properties.missing_tokens.items.type,parentSchema:schema31.properties.encoding.properties.numeric.properties.missing_tokens.items,data:data10};
+if(vErrors === null){
+vErrors = [err29];
 }
-var valid3 = _errs18 === errors;
-if(!valid3){
-break;
+else {
+vErrors.push(err29);
+}
+errors++;
 }
 }
-if(valid3){
 let i1 = data9.length;
 let j0;
 if(i1 > 1){
@@ -322,230 +464,274 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/missing_tokens",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema31.properties.encoding.properties.numeric.properties.missing_tokens,data:data9}];
-return false;
+const err30 = {instancePath:instancePath+"/encoding/numeric/missing_tokens",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema31.properties.encoding.properties.numeric.properties.missing_tokens,data:data9};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
 break;
 }
 indices0[item0] = i1;
 }
 }
 }
-}
+else {
+const err31 = {instancePath:instancePath+"/encoding/numeric/missing_tokens",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.encoding.properties.numeric.properties.missing_tokens.type,parentSchema:schema31.properties.encoding.properties.numeric.properties.missing_tokens,data:data9};
+if(vErrors === null){
+vErrors = [err31];
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/missing_tokens",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.encoding.properties.numeric.properties.missing_tokens.type,parentSchema:schema31.properties.encoding.properties.numeric.properties.missing_tokens,data:data9}];
-return false;
+vErrors.push(err31);
+}
+errors++;
 }
 }
-var valid2 = _errs16 === errors;
-}
-else {
-var valid2 = true;
-}
-if(valid2){
 if(data4.missing_value !== undefined){
 let data11 = data4.missing_value;
-const _errs20 = errors;
 if("NaN" !== data11){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/missing_value",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_value/const",keyword:"const",params:{allowedValue: "NaN"},message:"must be equal to constant",schema:"NaN",parentSchema:schema31.properties.encoding.properties.numeric.properties.missing_value,data:data11}];
-return false;
-}
-var valid2 = _errs20 === errors;
+const err32 = {instancePath:instancePath+"/encoding/numeric/missing_value",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_value/const",keyword:"const",params:{allowedValue: "NaN"},message:"must be equal to constant",schema:"NaN",parentSchema:schema31.properties.encoding.properties.numeric.properties.missing_value,data:data11};
+if(vErrors === null){
+vErrors = [err32];
 }
 else {
-var valid2 = true;
+vErrors.push(err32);
 }
-if(valid2){
+errors++;
+}
+}
 if(data4.non_finite !== undefined){
 let data12 = data4.non_finite;
-const _errs21 = errors;
 if("error" !== data12){
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric/non_finite",schemaPath:"#/properties/encoding/properties/numeric/properties/non_finite/const",keyword:"const",params:{allowedValue: "error"},message:"must be equal to constant",schema:"error",parentSchema:schema31.properties.encoding.properties.numeric.properties.non_finite,data:data12}];
-return false;
-}
-var valid2 = _errs21 === errors;
+const err33 = {instancePath:instancePath+"/encoding/numeric/non_finite",schemaPath:"#/properties/encoding/properties/numeric/properties/non_finite/const",keyword:"const",params:{allowedValue: "error"},message:"must be equal to constant",schema:"error",parentSchema:schema31.properties.encoding.properties.numeric.properties.non_finite,data:data12};
+if(vErrors === null){
+vErrors = [err33];
 }
 else {
-var valid2 = true;
+vErrors.push(err33);
 }
-}
-}
-}
-}
-}
-}
+errors++;
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.encoding.properties.numeric.type,parentSchema:schema31.properties.encoding.properties.numeric,data:data4}];
-return false;
-}
-}
-var valid1 = _errs8 === errors;
+const err34 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.encoding.properties.numeric.type,parentSchema:schema31.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err34];
 }
 else {
-var valid1 = true;
+vErrors.push(err34);
 }
-if(valid1){
+errors++;
+}
+}
 if(data3.categorical !== undefined){
 let data13 = data3.categorical;
-const _errs22 = errors;
-if(errors === _errs22){
 if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
-let missing3;
-if(((((((data13.dtype === undefined) && (missing3 = "dtype")) || ((data13.json_types === undefined) && (missing3 = "json_types"))) || ((data13.missing_tokens === undefined) && (missing3 = "missing_tokens"))) || ((data13.missing_value === undefined) && (missing3 = "missing_value"))) || ((data13.normalization === undefined) && (missing3 = "normalization"))) || ((data13.unknown_category === undefined) && (missing3 = "unknown_category"))){
-validate20.errors = [{instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema31.properties.encoding.properties.categorical.required,parentSchema:schema31.properties.encoding.properties.categorical,data:data13}];
-return false;
+if(data13.dtype === undefined){
+const err35 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: "dtype"},message:"must have required property '"+"dtype"+"'",schema:schema31.properties.encoding.properties.categorical.required,parentSchema:schema31.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err35];
 }
 else {
-const _errs24 = errors;
+vErrors.push(err35);
+}
+errors++;
+}
+if(data13.json_types === undefined){
+const err36 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: "json_types"},message:"must have required property '"+"json_types"+"'",schema:schema31.properties.encoding.properties.categorical.required,parentSchema:schema31.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+if(data13.missing_tokens === undefined){
+const err37 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: "missing_tokens"},message:"must have required property '"+"missing_tokens"+"'",schema:schema31.properties.encoding.properties.categorical.required,parentSchema:schema31.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+if(data13.missing_value === undefined){
+const err38 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: "missing_value"},message:"must have required property '"+"missing_value"+"'",schema:schema31.properties.encoding.properties.categorical.required,parentSchema:schema31.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+if(data13.normalization === undefined){
+const err39 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: "normalization"},message:"must have required property '"+"normalization"+"'",schema:schema31.properties.encoding.properties.categorical.required,parentSchema:schema31.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+if(data13.unknown_category === undefined){
+const err40 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: "unknown_category"},message:"must have required property '"+"unknown_category"+"'",schema:schema31.properties.encoding.properties.categorical.required,parentSchema:schema31.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
 for(const key3 in data13){
 if(!((((((key3 === "dtype") || (key3 === "json_types")) || (key3 === "missing_tokens")) || (key3 === "missing_value")) || (key3 === "normalization")) || (key3 === "unknown_category"))){
-validate20.errors = [{instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.encoding.properties.categorical,data:data13}];
-return false;
-break;
+const err41 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
 }
 }
-if(_errs24 === errors){
 if(data13.dtype !== undefined){
 let data14 = data13.dtype;
-const _errs25 = errors;
 if("string" !== data14){
-validate20.errors = [{instancePath:instancePath+"/encoding/categorical/dtype",schemaPath:"#/properties/encoding/properties/categorical/properties/dtype/const",keyword:"const",params:{allowedValue: "string"},message:"must be equal to constant",schema:"string",parentSchema:schema31.properties.encoding.properties.categorical.properties.dtype,data:data14}];
-return false;
-}
-var valid5 = _errs25 === errors;
+const err42 = {instancePath:instancePath+"/encoding/categorical/dtype",schemaPath:"#/properties/encoding/properties/categorical/properties/dtype/const",keyword:"const",params:{allowedValue: "string"},message:"must be equal to constant",schema:"string",parentSchema:schema31.properties.encoding.properties.categorical.properties.dtype,data:data14};
+if(vErrors === null){
+vErrors = [err42];
 }
 else {
-var valid5 = true;
+vErrors.push(err42);
 }
-if(valid5){
+errors++;
+}
+}
 if(data13.json_types !== undefined){
 let data15 = data13.json_types;
-const _errs26 = errors;
 if(!func0(data15, schema31.properties.encoding.properties.categorical.properties.json_types.const)){
-validate20.errors = [{instancePath:instancePath+"/encoding/categorical/json_types",schemaPath:"#/properties/encoding/properties/categorical/properties/json_types/const",keyword:"const",params:{allowedValue: schema31.properties.encoding.properties.categorical.properties.json_types.const},message:"must be equal to constant",schema:schema31.properties.encoding.properties.categorical.properties.json_types.const,parentSchema:schema31.properties.encoding.properties.categorical.properties.json_types,data:data15}];
-return false;
-}
-var valid5 = _errs26 === errors;
+const err43 = {instancePath:instancePath+"/encoding/categorical/json_types",schemaPath:"#/properties/encoding/properties/categorical/properties/json_types/const",keyword:"const",params:{allowedValue: schema31.properties.encoding.properties.categorical.properties.json_types.const},message:"must be equal to constant",schema:schema31.properties.encoding.properties.categorical.properties.json_types.const,parentSchema:schema31.properties.encoding.properties.categorical.properties.json_types,data:data15};
+if(vErrors === null){
+vErrors = [err43];
 }
 else {
-var valid5 = true;
+vErrors.push(err43);
 }
-if(valid5){
+errors++;
+}
+}
 if(data13.missing_tokens !== undefined){
 let data16 = data13.missing_tokens;
-const _errs27 = errors;
 if(!func0(data16, schema31.properties.encoding.properties.categorical.properties.missing_tokens.const)){
-validate20.errors = [{instancePath:instancePath+"/encoding/categorical/missing_tokens",schemaPath:"#/properties/encoding/properties/categorical/properties/missing_tokens/const",keyword:"const",params:{allowedValue: schema31.properties.encoding.properties.categorical.properties.missing_tokens.const},message:"must be equal to constant",schema:schema31.properties.encoding.properties.categorical.properties.missing_tokens.const,parentSchema:schema31.properties.encoding.properties.categorical.properties.missing_tokens,data:data16}];
-return false;
-}
-var valid5 = _errs27 === errors;
+const err44 = {instancePath:instancePath+"/encoding/categorical/missing_tokens",schemaPath:"#/properties/encoding/properties/categorical/properties/missing_tokens/const",keyword:"const",params:{allowedValue: schema31.properties.encoding.properties.categorical.properties.missing_tokens.const},message:"must be equal to constant",schema:schema31.properties.encoding.properties.categorical.properties.missing_tokens.const,parentSchema:schema31.properties.encoding.properties.categorical.properties.missing_tokens,data:data16};
+if(vErrors === null){
+vErrors = [err44];
 }
 else {
-var valid5 = true;
+vErrors.push(err44);
 }
-if(valid5){
+errors++;
+}
+}
 if(data13.missing_value !== undefined){
 let data17 = data13.missing_value;
-const _errs28 = errors;
 if("" !== data17){
-validate20.errors = [{instancePath:instancePath+"/encoding/categorical/missing_value",schemaPath:"#/properties/encoding/properties/categorical/properties/missing_value/const",keyword:"const",params:{allowedValue: ""},message:"must be equal to constant",schema:"",parentSchema:schema31.properties.encoding.properties.categorical.properties.missing_value,data:data17}];
-return false;
-}
-var valid5 = _errs28 === errors;
+const err45 = {instancePath:instancePath+"/encoding/categorical/missing_value",schemaPath:"#/properties/encoding/properties/categorical/properties/missing_value/const",keyword:"const",params:{allowedValue: ""},message:"must be equal to constant",schema:"",parentSchema:schema31.properties.encoding.properties.categorical.properties.missing_value,data:data17};
+if(vErrors === null){
+vErrors = [err45];
 }
 else {
-var valid5 = true;
+vErrors.push(err45);
 }
-if(valid5){
+errors++;
+}
+}
 if(data13.normalization !== undefined){
 let data18 = data13.normalization;
-const _errs29 = errors;
 if("none" !== data18){
-validate20.errors = [{instancePath:instancePath+"/encoding/categorical/normalization",schemaPath:"#/properties/encoding/properties/categorical/properties/normalization/const",keyword:"const",params:{allowedValue: "none"},message:"must be equal to constant",schema:"none",parentSchema:schema31.properties.encoding.properties.categorical.properties.normalization,data:data18}];
-return false;
-}
-var valid5 = _errs29 === errors;
+const err46 = {instancePath:instancePath+"/encoding/categorical/normalization",schemaPath:"#/properties/encoding/properties/categorical/properties/normalization/const",keyword:"const",params:{allowedValue: "none"},message:"must be equal to constant",schema:"none",parentSchema:schema31.properties.encoding.properties.categorical.properties.normalization,data:data18};
+if(vErrors === null){
+vErrors = [err46];
 }
 else {
-var valid5 = true;
+vErrors.push(err46);
 }
-if(valid5){
+errors++;
+}
+}
 if(data13.unknown_category !== undefined){
 let data19 = data13.unknown_category;
-const _errs30 = errors;
 if("pass_through" !== data19){
-validate20.errors = [{instancePath:instancePath+"/encoding/categorical/unknown_category",schemaPath:"#/properties/encoding/properties/categorical/properties/unknown_category/const",keyword:"const",params:{allowedValue: "pass_through"},message:"must be equal to constant",schema:"pass_through",parentSchema:schema31.properties.encoding.properties.categorical.properties.unknown_category,data:data19}];
-return false;
-}
-var valid5 = _errs30 === errors;
+const err47 = {instancePath:instancePath+"/encoding/categorical/unknown_category",schemaPath:"#/properties/encoding/properties/categorical/properties/unknown_category/const",keyword:"const",params:{allowedValue: "pass_through"},message:"must be equal to constant",schema:"pass_through",parentSchema:schema31.properties.encoding.properties.categorical.properties.unknown_category,data:data19};
+if(vErrors === null){
+vErrors = [err47];
 }
 else {
-var valid5 = true;
+vErrors.push(err47);
 }
-}
-}
-}
-}
-}
+errors++;
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.encoding.properties.categorical.type,parentSchema:schema31.properties.encoding.properties.categorical,data:data13}];
-return false;
-}
-}
-var valid1 = _errs22 === errors;
+const err48 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.encoding.properties.categorical.type,parentSchema:schema31.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err48];
 }
 else {
-var valid1 = true;
+vErrors.push(err48);
 }
-}
+errors++;
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.encoding.type,parentSchema:schema31.properties.encoding,data:data3}];
-return false;
-}
-}
-var valid0 = _errs5 === errors;
+const err49 = {instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.encoding.type,parentSchema:schema31.properties.encoding,data:data3};
+if(vErrors === null){
+vErrors = [err49];
 }
 else {
-var valid0 = true;
+vErrors.push(err49);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.inputs !== undefined){
 let data20 = data.inputs;
-const _errs31 = errors;
-if(errors === _errs31){
 if(Array.isArray(data20)){
 if(data20.length < 1){
-validate20.errors = [{instancePath:instancePath+"/inputs",schemaPath:"#/properties/inputs/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.inputs,data:data20}];
-return false;
+const err50 = {instancePath:instancePath+"/inputs",schemaPath:"#/properties/inputs/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.inputs,data:data20};
+if(vErrors === null){
+vErrors = [err50];
 }
 else {
-var valid6 = true;
+vErrors.push(err50);
+}
+errors++;
+}
 const len1 = data20.length;
 for(let i2=0; i2<len1; i2++){
 let data21 = data20[i2];
-const _errs33 = errors;
-const _errs34 = errors;
 const _errs36 = errors;
-let valid8 = true;
+let valid10 = true;
 const _errs37 = errors;
 if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
 if(data21.role !== undefined){
 if("numeric" !== data21.role){
-const err0 = {};
+const err51 = {};
 if(vErrors === null){
-vErrors = [err0];
+vErrors = [err51];
 }
 else {
-vErrors.push(err0);
+vErrors.push(err51);
 }
 errors++;
 }
@@ -567,48 +753,47 @@ const _errs39 = errors;
 if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
 if(data21.dtype !== undefined){
 let data23 = data21.dtype;
-const _errs40 = errors;
 if("float32" !== data23){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/dtype",schemaPath:"#/$defs/input/then/properties/dtype/const",keyword:"const",params:{allowedValue: "float32"},message:"must be equal to constant",schema:"float32",parentSchema:schema32.then.properties.dtype,data:data23}];
-return false;
-}
-var valid10 = _errs40 === errors;
+const err52 = {instancePath:instancePath+"/inputs/" + i2+"/dtype",schemaPath:"#/$defs/input/then/properties/dtype/const",keyword:"const",params:{allowedValue: "float32"},message:"must be equal to constant",schema:"float32",parentSchema:schema32.then.properties.dtype,data:data23};
+if(vErrors === null){
+vErrors = [err52];
 }
 else {
-var valid10 = true;
+vErrors.push(err52);
 }
-if(valid10){
+errors++;
+}
+}
 if(data21.missing_value !== undefined){
 let data24 = data21.missing_value;
-const _errs41 = errors;
 if("NaN" !== data24){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/missing_value",schemaPath:"#/$defs/input/then/properties/missing_value/const",keyword:"const",params:{allowedValue: "NaN"},message:"must be equal to constant",schema:"NaN",parentSchema:schema32.then.properties.missing_value,data:data24}];
-return false;
-}
-var valid10 = _errs41 === errors;
+const err53 = {instancePath:instancePath+"/inputs/" + i2+"/missing_value",schemaPath:"#/$defs/input/then/properties/missing_value/const",keyword:"const",params:{allowedValue: "NaN"},message:"must be equal to constant",schema:"NaN",parentSchema:schema32.then.properties.missing_value,data:data24};
+if(vErrors === null){
+vErrors = [err53];
 }
 else {
-var valid10 = true;
+vErrors.push(err53);
 }
-if(valid10){
+errors++;
+}
+}
 if(data21.categories !== undefined){
 let data25 = data21.categories;
-const _errs42 = errors;
 if(null !== data25){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/categories",schemaPath:"#/$defs/input/then/properties/categories/const",keyword:"const",params:{allowedValue: schema32.then.properties.categories.const},message:"must be equal to constant",schema:schema32.then.properties.categories.const,parentSchema:schema32.then.properties.categories,data:data25}];
-return false;
-}
-var valid10 = _errs42 === errors;
+const err54 = {instancePath:instancePath+"/inputs/" + i2+"/categories",schemaPath:"#/$defs/input/then/properties/categories/const",keyword:"const",params:{allowedValue: schema32.then.properties.categories.const},message:"must be equal to constant",schema:schema32.then.properties.categories.const,parentSchema:schema32.then.properties.categories,data:data25};
+if(vErrors === null){
+vErrors = [err54];
 }
 else {
-var valid10 = true;
+vErrors.push(err54);
 }
+errors++;
 }
 }
 }
 var _valid0 = _errs39 === errors;
-valid8 = _valid0;
-if(valid8){
+valid10 = _valid0;
+if(valid10){
 var props0 = {};
 props0.dtype = true;
 props0.missing_value = true;
@@ -622,48 +807,47 @@ const _errs43 = errors;
 if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
 if(data21.dtype !== undefined){
 let data26 = data21.dtype;
-const _errs44 = errors;
 if("string" !== data26){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/dtype",schemaPath:"#/$defs/input/else/properties/dtype/const",keyword:"const",params:{allowedValue: "string"},message:"must be equal to constant",schema:"string",parentSchema:schema32.else.properties.dtype,data:data26}];
-return false;
-}
-var valid11 = _errs44 === errors;
+const err55 = {instancePath:instancePath+"/inputs/" + i2+"/dtype",schemaPath:"#/$defs/input/else/properties/dtype/const",keyword:"const",params:{allowedValue: "string"},message:"must be equal to constant",schema:"string",parentSchema:schema32.else.properties.dtype,data:data26};
+if(vErrors === null){
+vErrors = [err55];
 }
 else {
-var valid11 = true;
+vErrors.push(err55);
 }
-if(valid11){
+errors++;
+}
+}
 if(data21.missing_value !== undefined){
 let data27 = data21.missing_value;
-const _errs45 = errors;
 if("" !== data27){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/missing_value",schemaPath:"#/$defs/input/else/properties/missing_value/const",keyword:"const",params:{allowedValue: ""},message:"must be equal to constant",schema:"",parentSchema:schema32.else.properties.missing_value,data:data27}];
-return false;
-}
-var valid11 = _errs45 === errors;
+const err56 = {instancePath:instancePath+"/inputs/" + i2+"/missing_value",schemaPath:"#/$defs/input/else/properties/missing_value/const",keyword:"const",params:{allowedValue: ""},message:"must be equal to constant",schema:"",parentSchema:schema32.else.properties.missing_value,data:data27};
+if(vErrors === null){
+vErrors = [err56];
 }
 else {
-var valid11 = true;
+vErrors.push(err56);
 }
-if(valid11){
+errors++;
+}
+}
 if(data21.categories !== undefined){
 let data28 = data21.categories;
-const _errs46 = errors;
 if(!(Array.isArray(data28))){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/categories",schemaPath:"#/$defs/input/else/properties/categories/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema32.else.properties.categories.type,parentSchema:schema32.else.properties.categories,data:data28}];
-return false;
-}
-var valid11 = _errs46 === errors;
+const err57 = {instancePath:instancePath+"/inputs/" + i2+"/categories",schemaPath:"#/$defs/input/else/properties/categories/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema32.else.properties.categories.type,parentSchema:schema32.else.properties.categories,data:data28};
+if(vErrors === null){
+vErrors = [err57];
 }
 else {
-var valid11 = true;
+vErrors.push(err57);
 }
+errors++;
 }
 }
 }
 var _valid0 = _errs43 === errors;
-valid8 = _valid0;
-if(valid8){
+valid10 = _valid0;
+if(valid10){
 if(props0 !== true){
 props0 = props0 || {};
 props0.dtype = true;
@@ -673,166 +857,251 @@ props0.categories = true;
 }
 ifClause0 = "else";
 }
-if(!valid8){
-const err1 = {instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/if",keyword:"if",params:{failingKeyword: ifClause0},message:"must match \""+ifClause0+"\" schema",schema:schema32.if,parentSchema:schema32,data:data21};
+if(!valid10){
+const err58 = {instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/if",keyword:"if",params:{failingKeyword: ifClause0},message:"must match \""+ifClause0+"\" schema",schema:schema32.if,parentSchema:schema32,data:data21};
 if(vErrors === null){
-vErrors = [err1];
+vErrors = [err58];
 }
 else {
-vErrors.push(err1);
+vErrors.push(err58);
 }
 errors++;
-validate20.errors = vErrors;
-return false;
 }
-if(errors === _errs34){
 if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
-let missing4;
-if(((((((((data21.name === undefined) && (missing4 = "name")) || ((data21.onnx_name === undefined) && (missing4 = "onnx_name"))) || ((data21.dtype === undefined) && (missing4 = "dtype"))) || ((data21.shape === undefined) && (missing4 = "shape"))) || ((data21.role === undefined) && (missing4 = "role"))) || ((data21.missing_allowed === undefined) && (missing4 = "missing_allowed"))) || ((data21.missing_value === undefined) && (missing4 = "missing_value"))) || ((data21.categories === undefined) && (missing4 = "categories"))){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema32.required,parentSchema:schema32,data:data21}];
-return false;
+if(data21.name === undefined){
+const err59 = {instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema32.required,parentSchema:schema32,data:data21};
+if(vErrors === null){
+vErrors = [err59];
 }
 else {
-const _errs48 = errors;
+vErrors.push(err59);
+}
+errors++;
+}
+if(data21.onnx_name === undefined){
+const err60 = {instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "onnx_name"},message:"must have required property '"+"onnx_name"+"'",schema:schema32.required,parentSchema:schema32,data:data21};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+if(data21.dtype === undefined){
+const err61 = {instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "dtype"},message:"must have required property '"+"dtype"+"'",schema:schema32.required,parentSchema:schema32,data:data21};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+if(data21.shape === undefined){
+const err62 = {instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "shape"},message:"must have required property '"+"shape"+"'",schema:schema32.required,parentSchema:schema32,data:data21};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+if(data21.role === undefined){
+const err63 = {instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "role"},message:"must have required property '"+"role"+"'",schema:schema32.required,parentSchema:schema32,data:data21};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+if(data21.missing_allowed === undefined){
+const err64 = {instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "missing_allowed"},message:"must have required property '"+"missing_allowed"+"'",schema:schema32.required,parentSchema:schema32,data:data21};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+if(data21.missing_value === undefined){
+const err65 = {instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "missing_value"},message:"must have required property '"+"missing_value"+"'",schema:schema32.required,parentSchema:schema32,data:data21};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
+}
+if(data21.categories === undefined){
+const err66 = {instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "categories"},message:"must have required property '"+"categories"+"'",schema:schema32.required,parentSchema:schema32,data:data21};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
 for(const key4 in data21){
 if(!((((((((key4 === "name") || (key4 === "onnx_name")) || (key4 === "dtype")) || (key4 === "shape")) || (key4 === "role")) || (key4 === "missing_allowed")) || (key4 === "missing_value")) || (key4 === "categories"))){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema32,data:data21}];
-return false;
-break;
+const err67 = {instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema32,data:data21};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
 }
 }
-if(_errs48 === errors){
 if(data21.name !== undefined){
 let data29 = data21.name;
-const _errs49 = errors;
-if(errors === _errs49){
 if(typeof data29 === "string"){
 if(func2(data29) < 1){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/name",schemaPath:"#/$defs/input/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema32.properties.name,data:data29}];
-return false;
+const err68 = {instancePath:instancePath+"/inputs/" + i2+"/name",schemaPath:"#/$defs/input/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema32.properties.name,data:data29};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/name",schemaPath:"#/$defs/input/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.properties.name.type,parentSchema:schema32.properties.name,data:data29}];
-return false;
-}
-}
-var valid12 = _errs49 === errors;
+const err69 = {instancePath:instancePath+"/inputs/" + i2+"/name",schemaPath:"#/$defs/input/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.properties.name.type,parentSchema:schema32.properties.name,data:data29};
+if(vErrors === null){
+vErrors = [err69];
 }
 else {
-var valid12 = true;
+vErrors.push(err69);
 }
-if(valid12){
+errors++;
+}
+}
 if(data21.onnx_name !== undefined){
 let data30 = data21.onnx_name;
-const _errs51 = errors;
-if(errors === _errs51){
 if(typeof data30 === "string"){
 if(func2(data30) < 1){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/onnx_name",schemaPath:"#/$defs/input/properties/onnx_name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema32.properties.onnx_name,data:data30}];
-return false;
+const err70 = {instancePath:instancePath+"/inputs/" + i2+"/onnx_name",schemaPath:"#/$defs/input/properties/onnx_name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema32.properties.onnx_name,data:data30};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/onnx_name",schemaPath:"#/$defs/input/properties/onnx_name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.properties.onnx_name.type,parentSchema:schema32.properties.onnx_name,data:data30}];
-return false;
-}
-}
-var valid12 = _errs51 === errors;
+const err71 = {instancePath:instancePath+"/inputs/" + i2+"/onnx_name",schemaPath:"#/$defs/input/properties/onnx_name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.properties.onnx_name.type,parentSchema:schema32.properties.onnx_name,data:data30};
+if(vErrors === null){
+vErrors = [err71];
 }
 else {
-var valid12 = true;
+vErrors.push(err71);
 }
-if(valid12){
+errors++;
+}
+}
 if(data21.dtype !== undefined){
 let data31 = data21.dtype;
-const _errs53 = errors;
 if(!((data31 === "float32") || (data31 === "string"))){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/dtype",schemaPath:"#/$defs/input/properties/dtype/enum",keyword:"enum",params:{allowedValues: schema32.properties.dtype.enum},message:"must be equal to one of the allowed values",schema:schema32.properties.dtype.enum,parentSchema:schema32.properties.dtype,data:data31}];
-return false;
-}
-var valid12 = _errs53 === errors;
+const err72 = {instancePath:instancePath+"/inputs/" + i2+"/dtype",schemaPath:"#/$defs/input/properties/dtype/enum",keyword:"enum",params:{allowedValues: schema32.properties.dtype.enum},message:"must be equal to one of the allowed values",schema:schema32.properties.dtype.enum,parentSchema:schema32.properties.dtype,data:data31};
+if(vErrors === null){
+vErrors = [err72];
 }
 else {
-var valid12 = true;
+vErrors.push(err72);
 }
-if(valid12){
+errors++;
+}
+}
 if(data21.shape !== undefined){
 let data32 = data21.shape;
-const _errs54 = errors;
 if(!func0(data32, schema32.properties.shape.const)){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/shape",schemaPath:"#/$defs/input/properties/shape/const",keyword:"const",params:{allowedValue: schema32.properties.shape.const},message:"must be equal to constant",schema:schema32.properties.shape.const,parentSchema:schema32.properties.shape,data:data32}];
-return false;
-}
-var valid12 = _errs54 === errors;
+const err73 = {instancePath:instancePath+"/inputs/" + i2+"/shape",schemaPath:"#/$defs/input/properties/shape/const",keyword:"const",params:{allowedValue: schema32.properties.shape.const},message:"must be equal to constant",schema:schema32.properties.shape.const,parentSchema:schema32.properties.shape,data:data32};
+if(vErrors === null){
+vErrors = [err73];
 }
 else {
-var valid12 = true;
+vErrors.push(err73);
 }
-if(valid12){
+errors++;
+}
+}
 if(data21.role !== undefined){
 let data33 = data21.role;
-const _errs55 = errors;
 if(!((data33 === "numeric") || (data33 === "categorical"))){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/role",schemaPath:"#/$defs/input/properties/role/enum",keyword:"enum",params:{allowedValues: schema32.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema32.properties.role.enum,parentSchema:schema32.properties.role,data:data33}];
-return false;
-}
-var valid12 = _errs55 === errors;
+const err74 = {instancePath:instancePath+"/inputs/" + i2+"/role",schemaPath:"#/$defs/input/properties/role/enum",keyword:"enum",params:{allowedValues: schema32.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema32.properties.role.enum,parentSchema:schema32.properties.role,data:data33};
+if(vErrors === null){
+vErrors = [err74];
 }
 else {
-var valid12 = true;
+vErrors.push(err74);
 }
-if(valid12){
+errors++;
+}
+}
 if(data21.missing_allowed !== undefined){
 let data34 = data21.missing_allowed;
-const _errs56 = errors;
 if(typeof data34 !== "boolean"){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/missing_allowed",schemaPath:"#/$defs/input/properties/missing_allowed/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema32.properties.missing_allowed.type,parentSchema:schema32.properties.missing_allowed,data:data34}];
-return false;
-}
-var valid12 = _errs56 === errors;
+const err75 = {instancePath:instancePath+"/inputs/" + i2+"/missing_allowed",schemaPath:"#/$defs/input/properties/missing_allowed/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema32.properties.missing_allowed.type,parentSchema:schema32.properties.missing_allowed,data:data34};
+if(vErrors === null){
+vErrors = [err75];
 }
 else {
-var valid12 = true;
+vErrors.push(err75);
 }
-if(valid12){
+errors++;
+}
+}
 if(data21.missing_value !== undefined){
 let data35 = data21.missing_value;
-const _errs58 = errors;
 if(!((data35 === "NaN") || (data35 === ""))){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/missing_value",schemaPath:"#/$defs/input/properties/missing_value/enum",keyword:"enum",params:{allowedValues: schema32.properties.missing_value.enum},message:"must be equal to one of the allowed values",schema:schema32.properties.missing_value.enum,parentSchema:schema32.properties.missing_value,data:data35}];
-return false;
-}
-var valid12 = _errs58 === errors;
+const err76 = {instancePath:instancePath+"/inputs/" + i2+"/missing_value",schemaPath:"#/$defs/input/properties/missing_value/enum",keyword:"enum",params:{allowedValues: schema32.properties.missing_value.enum},message:"must be equal to one of the allowed values",schema:schema32.properties.missing_value.enum,parentSchema:schema32.properties.missing_value,data:data35};
+if(vErrors === null){
+vErrors = [err76];
 }
 else {
-var valid12 = true;
+vErrors.push(err76);
 }
-if(valid12){
+errors++;
+}
+}
 if(data21.categories !== undefined){
 let data36 = data21.categories;
-const _errs59 = errors;
 if((!(Array.isArray(data36))) && (data36 !== null)){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/categories",schemaPath:"#/$defs/input/properties/categories/type",keyword:"type",params:{type: schema32.properties.categories.type},message:"must be array,null",schema:schema32.properties.categories.type,parentSchema:schema32.properties.categories,data:data36}];
-return false;
+const err77 = {instancePath:instancePath+"/inputs/" + i2+"/categories",schemaPath:"#/$defs/input/properties/categories/type",keyword:"type",params:{type: schema32.properties.categories.type},message:"must be array,null",schema:schema32.properties.categories.type,parentSchema:schema32.properties.categories,data:data36};
+if(vErrors === null){
+vErrors = [err77];
 }
-if(errors === _errs59){
+else {
+vErrors.push(err77);
+}
+errors++;
+}
 if(Array.isArray(data36)){
-var valid13 = true;
 const len2 = data36.length;
 for(let i3=0; i3<len2; i3++){
 let data37 = data36[i3];
-const _errs61 = errors;
 if(typeof data37 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/categories/" + i3,schemaPath:"#/$defs/input/properties/categories/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.properties.categories.items.type,parentSchema:schema32.properties.categories.items,data:data37}];
-return false;
+const err78 = {instancePath:instancePath+"/inputs/" + i2+"/categories/" + i3,schemaPath:"#/$defs/input/properties/categories/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.properties.categories.items.type,parentSchema:schema32.properties.categories.items,data:data37};
+if(vErrors === null){
+vErrors = [err78];
 }
-var valid13 = _errs61 === errors;
-if(!valid13){
-break;
+else {
+vErrors.push(err78);
+}
+errors++;
 }
 }
-if(valid13){
 let i4 = data36.length;
 let j1;
 if(i4 > 1){
@@ -844,8 +1113,14 @@ continue;
 }
 if(typeof indices1[item1] == "number"){
 j1 = indices1[item1];
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2+"/categories",schemaPath:"#/$defs/input/properties/categories/uniqueItems",keyword:"uniqueItems",params:{i: i4, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i4+" are identical)",schema:true,parentSchema:schema32.properties.categories,data:data36}];
-return false;
+const err79 = {instancePath:instancePath+"/inputs/" + i2+"/categories",schemaPath:"#/$defs/input/properties/categories/uniqueItems",keyword:"uniqueItems",params:{i: i4, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i4+" are identical)",schema:true,parentSchema:schema32.properties.categories,data:data36};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
 break;
 }
 indices1[item1] = i4;
@@ -854,54 +1129,39 @@ indices1[item1] = i4;
 }
 }
 }
-var valid12 = _errs59 === errors;
+else {
+const err80 = {instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema32.type,parentSchema:schema32,data:data21};
+if(vErrors === null){
+vErrors = [err80];
 }
 else {
-var valid12 = true;
+vErrors.push(err80);
 }
-}
-}
-}
-}
-}
-}
-}
+errors++;
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/inputs/" + i2,schemaPath:"#/$defs/input/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema32.type,parentSchema:schema32,data:data21}];
-return false;
+const err81 = {instancePath:instancePath+"/inputs",schemaPath:"#/properties/inputs/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.inputs.type,parentSchema:schema31.properties.inputs,data:data20};
+if(vErrors === null){
+vErrors = [err81];
 }
+else {
+vErrors.push(err81);
 }
-var valid6 = _errs33 === errors;
-if(!valid6){
-break;
-}
+errors++;
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/inputs",schemaPath:"#/properties/inputs/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.inputs.type,parentSchema:schema31.properties.inputs,data:data20}];
-return false;
-}
-}
-var valid0 = _errs31 === errors;
+const err82 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err82];
 }
 else {
-var valid0 = true;
+vErrors.push(err82);
 }
-}
-}
-}
-}
-}
-}
-}
-else {
-validate20.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data}];
-return false;
-}
+errors++;
 }
 validate20.errors = vErrors;
 return errors === 0;
@@ -924,207 +1184,359 @@ evaluated0.props = undefined;
 if(evaluated0.dynamicItems){
 evaluated0.items = undefined;
 }
-if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
-let missing0;
-if(((((((data.schema_version === undefined) && (missing0 = "schema_version")) || ((data.missing_field === undefined) && (missing0 = "missing_field"))) || ((data.extra_fields === undefined) && (missing0 = "extra_fields"))) || ((data.encoding === undefined) && (missing0 = "encoding"))) || ((data.tensors === undefined) && (missing0 = "tensors"))) || ((data.inputs === undefined) && (missing0 = "inputs"))){
-validate21.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'",schema:schema33.required,parentSchema:schema33,data}];
-return false;
+if(data.schema_version === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "schema_version"},message:"must have required property '"+"schema_version"+"'",schema:schema33.required,parentSchema:schema33,data};
+if(vErrors === null){
+vErrors = [err0];
 }
 else {
-const _errs1 = errors;
+vErrors.push(err0);
+}
+errors++;
+}
+if(data.missing_field === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "missing_field"},message:"must have required property '"+"missing_field"+"'",schema:schema33.required,parentSchema:schema33,data};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if(data.extra_fields === undefined){
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "extra_fields"},message:"must have required property '"+"extra_fields"+"'",schema:schema33.required,parentSchema:schema33,data};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(data.encoding === undefined){
+const err3 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "encoding"},message:"must have required property '"+"encoding"+"'",schema:schema33.required,parentSchema:schema33,data};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+if(data.tensors === undefined){
+const err4 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "tensors"},message:"must have required property '"+"tensors"+"'",schema:schema33.required,parentSchema:schema33,data};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+if(data.inputs === undefined){
+const err5 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "inputs"},message:"must have required property '"+"inputs"+"'",schema:schema33.required,parentSchema:schema33,data};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
 for(const key0 in data){
 if(!((((((key0 === "schema_version") || (key0 === "missing_field")) || (key0 === "extra_fields")) || (key0 === "encoding")) || (key0 === "tensors")) || (key0 === "inputs"))){
-validate21.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema33,data}];
-return false;
-break;
+const err6 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema33,data};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
 }
 }
-if(_errs1 === errors){
 if(data.schema_version !== undefined){
 let data0 = data.schema_version;
-const _errs2 = errors;
 if(2 !== data0){
-validate21.errors = [{instancePath:instancePath+"/schema_version",schemaPath:"#/properties/schema_version/const",keyword:"const",params:{allowedValue: 2},message:"must be equal to constant",schema:2,parentSchema:schema33.properties.schema_version,data:data0}];
-return false;
-}
-var valid0 = _errs2 === errors;
+const err7 = {instancePath:instancePath+"/schema_version",schemaPath:"#/properties/schema_version/const",keyword:"const",params:{allowedValue: 2},message:"must be equal to constant",schema:2,parentSchema:schema33.properties.schema_version,data:data0};
+if(vErrors === null){
+vErrors = [err7];
 }
 else {
-var valid0 = true;
+vErrors.push(err7);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.missing_field !== undefined){
 let data1 = data.missing_field;
-const _errs3 = errors;
 if("error" !== data1){
-validate21.errors = [{instancePath:instancePath+"/missing_field",schemaPath:"#/properties/missing_field/const",keyword:"const",params:{allowedValue: "error"},message:"must be equal to constant",schema:"error",parentSchema:schema33.properties.missing_field,data:data1}];
-return false;
-}
-var valid0 = _errs3 === errors;
+const err8 = {instancePath:instancePath+"/missing_field",schemaPath:"#/properties/missing_field/const",keyword:"const",params:{allowedValue: "error"},message:"must be equal to constant",schema:"error",parentSchema:schema33.properties.missing_field,data:data1};
+if(vErrors === null){
+vErrors = [err8];
 }
 else {
-var valid0 = true;
+vErrors.push(err8);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.extra_fields !== undefined){
 let data2 = data.extra_fields;
-const _errs4 = errors;
 if("ignore" !== data2){
-validate21.errors = [{instancePath:instancePath+"/extra_fields",schemaPath:"#/properties/extra_fields/const",keyword:"const",params:{allowedValue: "ignore"},message:"must be equal to constant",schema:"ignore",parentSchema:schema33.properties.extra_fields,data:data2}];
-return false;
-}
-var valid0 = _errs4 === errors;
+const err9 = {instancePath:instancePath+"/extra_fields",schemaPath:"#/properties/extra_fields/const",keyword:"const",params:{allowedValue: "ignore"},message:"must be equal to constant",schema:"ignore",parentSchema:schema33.properties.extra_fields,data:data2};
+if(vErrors === null){
+vErrors = [err9];
 }
 else {
-var valid0 = true;
+vErrors.push(err9);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.encoding !== undefined){
 let data3 = data.encoding;
-const _errs5 = errors;
-if(errors === _errs5){
 if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
-let missing1;
-if(((data3.numeric === undefined) && (missing1 = "numeric")) || ((data3.categorical === undefined) && (missing1 = "categorical"))){
-validate21.errors = [{instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/required",keyword:"required",params:{missingProperty: missing1},message:"must have required property '"+missing1+"'",schema:schema33.properties.encoding.required,parentSchema:schema33.properties.encoding,data:data3}];
-return false;
+if(data3.numeric === undefined){
+const err10 = {instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/required",keyword:"required",params:{missingProperty: "numeric"},message:"must have required property '"+"numeric"+"'",schema:schema33.properties.encoding.required,parentSchema:schema33.properties.encoding,data:data3};
+if(vErrors === null){
+vErrors = [err10];
 }
 else {
-const _errs7 = errors;
+vErrors.push(err10);
+}
+errors++;
+}
+if(data3.categorical === undefined){
+const err11 = {instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/required",keyword:"required",params:{missingProperty: "categorical"},message:"must have required property '"+"categorical"+"'",schema:schema33.properties.encoding.required,parentSchema:schema33.properties.encoding,data:data3};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
 for(const key1 in data3){
 if(!((key1 === "numeric") || (key1 === "categorical"))){
-validate21.errors = [{instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema33.properties.encoding,data:data3}];
-return false;
-break;
+const err12 = {instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema33.properties.encoding,data:data3};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
 }
 }
-if(_errs7 === errors){
 if(data3.numeric !== undefined){
 let data4 = data3.numeric;
-const _errs8 = errors;
-if(errors === _errs8){
 if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
-let missing2;
-if((((((((data4.dtype === undefined) && (missing2 = "dtype")) || ((data4.json_types === undefined) && (missing2 = "json_types"))) || ((data4.number_pattern === undefined) && (missing2 = "number_pattern"))) || ((data4.parse === undefined) && (missing2 = "parse"))) || ((data4.missing_tokens === undefined) && (missing2 = "missing_tokens"))) || ((data4.missing_value === undefined) && (missing2 = "missing_value"))) || ((data4.non_finite === undefined) && (missing2 = "non_finite"))){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: missing2},message:"must have required property '"+missing2+"'",schema:schema33.properties.encoding.properties.numeric.required,parentSchema:schema33.properties.encoding.properties.numeric,data:data4}];
-return false;
+if(data4.dtype === undefined){
+const err13 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "dtype"},message:"must have required property '"+"dtype"+"'",schema:schema33.properties.encoding.properties.numeric.required,parentSchema:schema33.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err13];
 }
 else {
-const _errs10 = errors;
+vErrors.push(err13);
+}
+errors++;
+}
+if(data4.json_types === undefined){
+const err14 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "json_types"},message:"must have required property '"+"json_types"+"'",schema:schema33.properties.encoding.properties.numeric.required,parentSchema:schema33.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+if(data4.number_pattern === undefined){
+const err15 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "number_pattern"},message:"must have required property '"+"number_pattern"+"'",schema:schema33.properties.encoding.properties.numeric.required,parentSchema:schema33.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+if(data4.parse === undefined){
+const err16 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "parse"},message:"must have required property '"+"parse"+"'",schema:schema33.properties.encoding.properties.numeric.required,parentSchema:schema33.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+if(data4.missing_tokens === undefined){
+const err17 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "missing_tokens"},message:"must have required property '"+"missing_tokens"+"'",schema:schema33.properties.encoding.properties.numeric.required,parentSchema:schema33.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+if(data4.missing_value === undefined){
+const err18 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "missing_value"},message:"must have required property '"+"missing_value"+"'",schema:schema33.properties.encoding.properties.numeric.required,parentSchema:schema33.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+if(data4.non_finite === undefined){
+const err19 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/required",keyword:"required",params:{missingProperty: "non_finite"},message:"must have required property '"+"non_finite"+"'",schema:schema33.properties.encoding.properties.numeric.required,parentSchema:schema33.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
 for(const key2 in data4){
 if(!(((((((key2 === "dtype") || (key2 === "json_types")) || (key2 === "number_pattern")) || (key2 === "parse")) || (key2 === "missing_tokens")) || (key2 === "missing_value")) || (key2 === "non_finite"))){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema33.properties.encoding.properties.numeric,data:data4}];
-return false;
-break;
+const err20 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema33.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
 }
 }
-if(_errs10 === errors){
 if(data4.dtype !== undefined){
 let data5 = data4.dtype;
-const _errs11 = errors;
 if("float32" !== data5){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/dtype",schemaPath:"#/properties/encoding/properties/numeric/properties/dtype/const",keyword:"const",params:{allowedValue: "float32"},message:"must be equal to constant",schema:"float32",parentSchema:schema33.properties.encoding.properties.numeric.properties.dtype,data:data5}];
-return false;
-}
-var valid2 = _errs11 === errors;
+const err21 = {instancePath:instancePath+"/encoding/numeric/dtype",schemaPath:"#/properties/encoding/properties/numeric/properties/dtype/const",keyword:"const",params:{allowedValue: "float32"},message:"must be equal to constant",schema:"float32",parentSchema:schema33.properties.encoding.properties.numeric.properties.dtype,data:data5};
+if(vErrors === null){
+vErrors = [err21];
 }
 else {
-var valid2 = true;
+vErrors.push(err21);
 }
-if(valid2){
+errors++;
+}
+}
 if(data4.json_types !== undefined){
 let data6 = data4.json_types;
-const _errs12 = errors;
 if(!func0(data6, schema33.properties.encoding.properties.numeric.properties.json_types.const)){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/json_types",schemaPath:"#/properties/encoding/properties/numeric/properties/json_types/const",keyword:"const",params:{allowedValue: schema33.properties.encoding.properties.numeric.properties.json_types.const},message:"must be equal to constant",schema:schema33.properties.encoding.properties.numeric.properties.json_types.const,parentSchema:schema33.properties.encoding.properties.numeric.properties.json_types,data:data6}];
-return false;
-}
-var valid2 = _errs12 === errors;
+const err22 = {instancePath:instancePath+"/encoding/numeric/json_types",schemaPath:"#/properties/encoding/properties/numeric/properties/json_types/const",keyword:"const",params:{allowedValue: schema33.properties.encoding.properties.numeric.properties.json_types.const},message:"must be equal to constant",schema:schema33.properties.encoding.properties.numeric.properties.json_types.const,parentSchema:schema33.properties.encoding.properties.numeric.properties.json_types,data:data6};
+if(vErrors === null){
+vErrors = [err22];
 }
 else {
-var valid2 = true;
+vErrors.push(err22);
 }
-if(valid2){
+errors++;
+}
+}
 if(data4.number_pattern !== undefined){
 let data7 = data4.number_pattern;
-const _errs13 = errors;
-if(errors === _errs13){
-if(errors === _errs13){
 if(typeof data7 === "string"){
 if(func2(data7) > 200){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema33.properties.encoding.properties.numeric.properties.number_pattern,data:data7}];
-return false;
+const err23 = {instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema33.properties.encoding.properties.numeric.properties.number_pattern,data:data7};
+if(vErrors === null){
+vErrors = [err23];
 }
 else {
+vErrors.push(err23);
+}
+errors++;
+}
 if(func2(data7) < 1){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema33.properties.encoding.properties.numeric.properties.number_pattern,data:data7}];
-return false;
+const err24 = {instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema33.properties.encoding.properties.numeric.properties.number_pattern,data:data7};
+if(vErrors === null){
+vErrors = [err24];
 }
 else {
+vErrors.push(err24);
+}
+errors++;
+}
 if(!pattern4.test(data7)){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/pattern",keyword:"pattern",params:{pattern: "^\\^?(?:(?:[ -#%-',\\-/->@-Z_-z~]|\\\\[\\\\^$.|?*+()\\[\\]{}/t]|\\[\\^?-?(?:(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t])(?:-(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t]))?)+-?\\]|\\))(?:(?:[?*+]|\\{[0-9]{1,4}(?:,[0-9]{0,4})?\\})\\??)?|\\((?:\\?:)?|\\|)*\\$?(?![\\s\\S])"},message:"must match pattern \""+"^\\^?(?:(?:[ -#%-',\\-/->@-Z_-z~]|\\\\[\\\\^$.|?*+()\\[\\]{}/t]|\\[\\^?-?(?:(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t])(?:-(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t]))?)+-?\\]|\\))(?:(?:[?*+]|\\{[0-9]{1,4}(?:,[0-9]{0,4})?\\})\\??)?|\\((?:\\?:)?|\\|)*\\$?(?![\\s\\S])"+"\"",schema:"^\\^?(?:(?:[ -#%-',\\-/->@-Z_-z~]|\\\\[\\\\^$.|?*+()\\[\\]{}/t]|\\[\\^?-?(?:(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t])(?:-(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t]))?)+-?\\]|\\))(?:(?:[?*+]|\\{[0-9]{1,4}(?:,[0-9]{0,4})?\\})\\??)?|\\((?:\\?:)?|\\|)*\\$?(?![\\s\\S])",parentSchema:schema33.properties.encoding.properties.numeric.properties.number_pattern,data:data7}];
-return false;
+const err25 = {instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/pattern",keyword:"pattern",params:{pattern: "^\\^?(?:(?:[ -#%-',\\-/->@-Z_-z~]|\\\\[\\\\^$.|?*+()\\[\\]{}/t]|\\[\\^?-?(?:(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t])(?:-(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t]))?)+-?\\]|\\))(?:(?:[?*+]|\\{[0-9]{1,4}(?:,[0-9]{0,4})?\\})\\??)?|\\((?:\\?:)?|\\|)*\\$?(?![\\s\\S])"},message:"must match pattern \""+"^\\^?(?:(?:[ -#%-',\\-/->@-Z_-z~]|\\\\[\\\\^$.|?*+()\\[\\]{}/t]|\\[\\^?-?(?:(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t])(?:-(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t]))?)+-?\\]|\\))(?:(?:[?*+]|\\{[0-9]{1,4}(?:,[0-9]{0,4})?\\})\\??)?|\\((?:\\?:)?|\\|)*\\$?(?![\\s\\S])"+"\"",schema:"^\\^?(?:(?:[ -#%-',\\-/->@-Z_-z~]|\\\\[\\\\^$.|?*+()\\[\\]{}/t]|\\[\\^?-?(?:(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t])(?:-(?:[ -,.-Z_-~]|\\\\[\\\\\\-\\[\\]^t]))?)+-?\\]|\\))(?:(?:[?*+]|\\{[0-9]{1,4}(?:,[0-9]{0,4})?\\})\\??)?|\\((?:\\?:)?|\\|)*\\$?(?![\\s\\S])",parentSchema:schema33.properties.encoding.properties.numeric.properties.number_pattern,data:data7};
+if(vErrors === null){
+vErrors = [err25];
 }
 else {
+vErrors.push(err25);
+}
+errors++;
+}
 if(!(formats0(data7))){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/format",keyword:"format",params:{format: "regex"},message:"must match format \""+"regex"+"\"",schema:"regex",parentSchema:schema33.properties.encoding.properties.numeric.properties.number_pattern,data:data7}];
-return false;
+const err26 = {instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/format",keyword:"format",params:{format: "regex"},message:"must match format \""+"regex"+"\"",schema:"regex",parentSchema:schema33.properties.encoding.properties.numeric.properties.number_pattern,data:data7};
+if(vErrors === null){
+vErrors = [err26];
 }
+else {
+vErrors.push(err26);
 }
-}
+errors++;
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.properties.encoding.properties.numeric.properties.number_pattern.type,parentSchema:schema33.properties.encoding.properties.numeric.properties.number_pattern,data:data7}];
-return false;
-}
-}
-}
-var valid2 = _errs13 === errors;
+const err27 = {instancePath:instancePath+"/encoding/numeric/number_pattern",schemaPath:"#/properties/encoding/properties/numeric/properties/number_pattern/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.properties.encoding.properties.numeric.properties.number_pattern.type,parentSchema:schema33.properties.encoding.properties.numeric.properties.number_pattern,data:data7};
+if(vErrors === null){
+vErrors = [err27];
 }
 else {
-var valid2 = true;
+vErrors.push(err27);
 }
-if(valid2){
+errors++;
+}
+}
 if(data4.parse !== undefined){
 let data8 = data4.parse;
-const _errs15 = errors;
 if("float64_then_float32" !== data8){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/parse",schemaPath:"#/properties/encoding/properties/numeric/properties/parse/const",keyword:"const",params:{allowedValue: "float64_then_float32"},message:"must be equal to constant",schema:"float64_then_float32",parentSchema:schema33.properties.encoding.properties.numeric.properties.parse,data:data8}];
-return false;
-}
-var valid2 = _errs15 === errors;
+const err28 = {instancePath:instancePath+"/encoding/numeric/parse",schemaPath:"#/properties/encoding/properties/numeric/properties/parse/const",keyword:"const",params:{allowedValue: "float64_then_float32"},message:"must be equal to constant",schema:"float64_then_float32",parentSchema:schema33.properties.encoding.properties.numeric.properties.parse,data:data8};
+if(vErrors === null){
+vErrors = [err28];
 }
 else {
-var valid2 = true;
+vErrors.push(err28);
 }
-if(valid2){
+errors++;
+}
+}
 if(data4.missing_tokens !== undefined){
 let data9 = data4.missing_tokens;
-const _errs16 = errors;
-if(errors === _errs16){
 if(Array.isArray(data9)){
 if(data9.length > 100){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/missing_tokens",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items",schema:100,parentSchema:schema33.properties.encoding.properties.numeric.properties.missing_tokens,data:data9}];
-return false;
+const err29 = {instancePath:instancePath+"/encoding/numeric/missing_tokens",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items",schema:100,parentSchema:schema33.properties.encoding.properties.numeric.properties.missing_tokens,data:data9};
+if(vErrors === null){
+vErrors = [err29];
 }
 else {
-var valid3 = true;
+vErrors.push(err29);
+}
+errors++;
+}
 const len0 = data9.length;
 for(let i0=0; i0<len0; i0++){
 let data10 = data9[i0];
-const _errs18 = errors;
 if(typeof data10 !== "string"){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/missing_tokens/" + i0,schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.properties.encoding.properties.numeric.properties.missing_tokens.items.type,parentSchema:schema33.properties.encoding.properties.numeric.properties.missing_tokens.items,data:data10}];
-return false;
+const err30 = {instancePath:instancePath+"/encoding/numeric/missing_tokens/" + i0,schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.properties.encoding.properties.numeric.properties.missing_tokens.items.type,parentSchema:schema33.properties.encoding.properties.numeric.properties.missing_tokens.items,data:data10};
+if(vErrors === null){
+vErrors = [err30];
 }
-var valid3 = _errs18 === errors;
-if(!valid3){
-break;
+else {
+vErrors.push(err30);
+}
+errors++;
 }
 }
-if(valid3){
 let i1 = data9.length;
 let j0;
 if(i1 > 1){
@@ -1136,235 +1548,284 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/missing_tokens",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema33.properties.encoding.properties.numeric.properties.missing_tokens,data:data9}];
-return false;
+const err31 = {instancePath:instancePath+"/encoding/numeric/missing_tokens",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema33.properties.encoding.properties.numeric.properties.missing_tokens,data:data9};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
 break;
 }
 indices0[item0] = i1;
 }
 }
 }
-}
+else {
+const err32 = {instancePath:instancePath+"/encoding/numeric/missing_tokens",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema33.properties.encoding.properties.numeric.properties.missing_tokens.type,parentSchema:schema33.properties.encoding.properties.numeric.properties.missing_tokens,data:data9};
+if(vErrors === null){
+vErrors = [err32];
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/missing_tokens",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_tokens/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema33.properties.encoding.properties.numeric.properties.missing_tokens.type,parentSchema:schema33.properties.encoding.properties.numeric.properties.missing_tokens,data:data9}];
-return false;
+vErrors.push(err32);
+}
+errors++;
 }
 }
-var valid2 = _errs16 === errors;
-}
-else {
-var valid2 = true;
-}
-if(valid2){
 if(data4.missing_value !== undefined){
 let data11 = data4.missing_value;
-const _errs20 = errors;
 if("NaN" !== data11){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/missing_value",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_value/const",keyword:"const",params:{allowedValue: "NaN"},message:"must be equal to constant",schema:"NaN",parentSchema:schema33.properties.encoding.properties.numeric.properties.missing_value,data:data11}];
-return false;
-}
-var valid2 = _errs20 === errors;
+const err33 = {instancePath:instancePath+"/encoding/numeric/missing_value",schemaPath:"#/properties/encoding/properties/numeric/properties/missing_value/const",keyword:"const",params:{allowedValue: "NaN"},message:"must be equal to constant",schema:"NaN",parentSchema:schema33.properties.encoding.properties.numeric.properties.missing_value,data:data11};
+if(vErrors === null){
+vErrors = [err33];
 }
 else {
-var valid2 = true;
+vErrors.push(err33);
 }
-if(valid2){
+errors++;
+}
+}
 if(data4.non_finite !== undefined){
 let data12 = data4.non_finite;
-const _errs21 = errors;
 if("error" !== data12){
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric/non_finite",schemaPath:"#/properties/encoding/properties/numeric/properties/non_finite/const",keyword:"const",params:{allowedValue: "error"},message:"must be equal to constant",schema:"error",parentSchema:schema33.properties.encoding.properties.numeric.properties.non_finite,data:data12}];
-return false;
-}
-var valid2 = _errs21 === errors;
+const err34 = {instancePath:instancePath+"/encoding/numeric/non_finite",schemaPath:"#/properties/encoding/properties/numeric/properties/non_finite/const",keyword:"const",params:{allowedValue: "error"},message:"must be equal to constant",schema:"error",parentSchema:schema33.properties.encoding.properties.numeric.properties.non_finite,data:data12};
+if(vErrors === null){
+vErrors = [err34];
 }
 else {
-var valid2 = true;
+vErrors.push(err34);
 }
-}
-}
-}
-}
-}
-}
+errors++;
 }
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema33.properties.encoding.properties.numeric.type,parentSchema:schema33.properties.encoding.properties.numeric,data:data4}];
-return false;
-}
-}
-var valid1 = _errs8 === errors;
+const err35 = {instancePath:instancePath+"/encoding/numeric",schemaPath:"#/properties/encoding/properties/numeric/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema33.properties.encoding.properties.numeric.type,parentSchema:schema33.properties.encoding.properties.numeric,data:data4};
+if(vErrors === null){
+vErrors = [err35];
 }
 else {
-var valid1 = true;
+vErrors.push(err35);
 }
-if(valid1){
+errors++;
+}
+}
 if(data3.categorical !== undefined){
 let data13 = data3.categorical;
-const _errs22 = errors;
-if(errors === _errs22){
 if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
-let missing3;
-if(((((((data13.dtype === undefined) && (missing3 = "dtype")) || ((data13.json_types === undefined) && (missing3 = "json_types"))) || ((data13.missing_tokens === undefined) && (missing3 = "missing_tokens"))) || ((data13.missing_value === undefined) && (missing3 = "missing_value"))) || ((data13.normalization === undefined) && (missing3 = "normalization"))) || ((data13.unknown_category === undefined) && (missing3 = "unknown_category"))){
-validate21.errors = [{instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema33.properties.encoding.properties.categorical.required,parentSchema:schema33.properties.encoding.properties.categorical,data:data13}];
-return false;
+if(data13.dtype === undefined){
+const err36 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: "dtype"},message:"must have required property '"+"dtype"+"'",schema:schema33.properties.encoding.properties.categorical.required,parentSchema:schema33.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err36];
 }
 else {
-const _errs24 = errors;
+vErrors.push(err36);
+}
+errors++;
+}
+if(data13.json_types === undefined){
+const err37 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: "json_types"},message:"must have required property '"+"json_types"+"'",schema:schema33.properties.encoding.properties.categorical.required,parentSchema:schema33.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+if(data13.missing_tokens === undefined){
+const err38 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: "missing_tokens"},message:"must have required property '"+"missing_tokens"+"'",schema:schema33.properties.encoding.properties.categorical.required,parentSchema:schema33.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+if(data13.missing_value === undefined){
+const err39 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: "missing_value"},message:"must have required property '"+"missing_value"+"'",schema:schema33.properties.encoding.properties.categorical.required,parentSchema:schema33.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+if(data13.normalization === undefined){
+const err40 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: "normalization"},message:"must have required property '"+"normalization"+"'",schema:schema33.properties.encoding.properties.categorical.required,parentSchema:schema33.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+if(data13.unknown_category === undefined){
+const err41 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/required",keyword:"required",params:{missingProperty: "unknown_category"},message:"must have required property '"+"unknown_category"+"'",schema:schema33.properties.encoding.properties.categorical.required,parentSchema:schema33.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
 for(const key3 in data13){
 if(!((((((key3 === "dtype") || (key3 === "json_types")) || (key3 === "missing_tokens")) || (key3 === "missing_value")) || (key3 === "normalization")) || (key3 === "unknown_category"))){
-validate21.errors = [{instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema33.properties.encoding.properties.categorical,data:data13}];
-return false;
-break;
+const err42 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema33.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
 }
 }
-if(_errs24 === errors){
 if(data13.dtype !== undefined){
 let data14 = data13.dtype;
-const _errs25 = errors;
 if("string" !== data14){
-validate21.errors = [{instancePath:instancePath+"/encoding/categorical/dtype",schemaPath:"#/properties/encoding/properties/categorical/properties/dtype/const",keyword:"const",params:{allowedValue: "string"},message:"must be equal to constant",schema:"string",parentSchema:schema33.properties.encoding.properties.categorical.properties.dtype,data:data14}];
-return false;
-}
-var valid5 = _errs25 === errors;
+const err43 = {instancePath:instancePath+"/encoding/categorical/dtype",schemaPath:"#/properties/encoding/properties/categorical/properties/dtype/const",keyword:"const",params:{allowedValue: "string"},message:"must be equal to constant",schema:"string",parentSchema:schema33.properties.encoding.properties.categorical.properties.dtype,data:data14};
+if(vErrors === null){
+vErrors = [err43];
 }
 else {
-var valid5 = true;
+vErrors.push(err43);
 }
-if(valid5){
+errors++;
+}
+}
 if(data13.json_types !== undefined){
 let data15 = data13.json_types;
-const _errs26 = errors;
 if(!func0(data15, schema33.properties.encoding.properties.categorical.properties.json_types.const)){
-validate21.errors = [{instancePath:instancePath+"/encoding/categorical/json_types",schemaPath:"#/properties/encoding/properties/categorical/properties/json_types/const",keyword:"const",params:{allowedValue: schema33.properties.encoding.properties.categorical.properties.json_types.const},message:"must be equal to constant",schema:schema33.properties.encoding.properties.categorical.properties.json_types.const,parentSchema:schema33.properties.encoding.properties.categorical.properties.json_types,data:data15}];
-return false;
-}
-var valid5 = _errs26 === errors;
+const err44 = {instancePath:instancePath+"/encoding/categorical/json_types",schemaPath:"#/properties/encoding/properties/categorical/properties/json_types/const",keyword:"const",params:{allowedValue: schema33.properties.encoding.properties.categorical.properties.json_types.const},message:"must be equal to constant",schema:schema33.properties.encoding.properties.categorical.properties.json_types.const,parentSchema:schema33.properties.encoding.properties.categorical.properties.json_types,data:data15};
+if(vErrors === null){
+vErrors = [err44];
 }
 else {
-var valid5 = true;
+vErrors.push(err44);
 }
-if(valid5){
+errors++;
+}
+}
 if(data13.missing_tokens !== undefined){
 let data16 = data13.missing_tokens;
-const _errs27 = errors;
 if(!func0(data16, schema33.properties.encoding.properties.categorical.properties.missing_tokens.const)){
-validate21.errors = [{instancePath:instancePath+"/encoding/categorical/missing_tokens",schemaPath:"#/properties/encoding/properties/categorical/properties/missing_tokens/const",keyword:"const",params:{allowedValue: schema33.properties.encoding.properties.categorical.properties.missing_tokens.const},message:"must be equal to constant",schema:schema33.properties.encoding.properties.categorical.properties.missing_tokens.const,parentSchema:schema33.properties.encoding.properties.categorical.properties.missing_tokens,data:data16}];
-return false;
-}
-var valid5 = _errs27 === errors;
+const err45 = {instancePath:instancePath+"/encoding/categorical/missing_tokens",schemaPath:"#/properties/encoding/properties/categorical/properties/missing_tokens/const",keyword:"const",params:{allowedValue: schema33.properties.encoding.properties.categorical.properties.missing_tokens.const},message:"must be equal to constant",schema:schema33.properties.encoding.properties.categorical.properties.missing_tokens.const,parentSchema:schema33.properties.encoding.properties.categorical.properties.missing_tokens,data:data16};
+if(vErrors === null){
+vErrors = [err45];
 }
 else {
-var valid5 = true;
+vErrors.push(err45);
 }
-if(valid5){
+errors++;
+}
+}
 if(data13.missing_value !== undefined){
 let data17 = data13.missing_value;
-const _errs28 = errors;
 if("" !== data17){
-validate21.errors = [{instancePath:instancePath+"/encoding/categorical/missing_value",schemaPath:"#/properties/encoding/properties/categorical/properties/missing_value/const",keyword:"const",params:{allowedValue: ""},message:"must be equal to constant",schema:"",parentSchema:schema33.properties.encoding.properties.categorical.properties.missing_value,data:data17}];
-return false;
-}
-var valid5 = _errs28 === errors;
+const err46 = {instancePath:instancePath+"/encoding/categorical/missing_value",schemaPath:"#/properties/encoding/properties/categorical/properties/missing_value/const",keyword:"const",params:{allowedValue: ""},message:"must be equal to constant",schema:"",parentSchema:schema33.properties.encoding.properties.categorical.properties.missing_value,data:data17};
+if(vErrors === null){
+vErrors = [err46];
 }
 else {
-var valid5 = true;
+vErrors.push(err46);
 }
-if(valid5){
+errors++;
+}
+}
 if(data13.normalization !== undefined){
 let data18 = data13.normalization;
-const _errs29 = errors;
 if("none" !== data18){
-validate21.errors = [{instancePath:instancePath+"/encoding/categorical/normalization",schemaPath:"#/properties/encoding/properties/categorical/properties/normalization/const",keyword:"const",params:{allowedValue: "none"},message:"must be equal to constant",schema:"none",parentSchema:schema33.properties.encoding.properties.categorical.properties.normalization,data:data18}];
-return false;
-}
-var valid5 = _errs29 === errors;
+const err47 = {instancePath:instancePath+"/encoding/categorical/normalization",schemaPath:"#/properties/encoding/properties/categorical/properties/normalization/const",keyword:"const",params:{allowedValue: "none"},message:"must be equal to constant",schema:"none",parentSchema:schema33.properties.encoding.properties.categorical.properties.normalization,data:data18};
+if(vErrors === null){
+vErrors = [err47];
 }
 else {
-var valid5 = true;
+vErrors.push(err47);
 }
-if(valid5){
+errors++;
+}
+}
 if(data13.unknown_category !== undefined){
 let data19 = data13.unknown_category;
-const _errs30 = errors;
 if("pass_through" !== data19){
-validate21.errors = [{instancePath:instancePath+"/encoding/categorical/unknown_category",schemaPath:"#/properties/encoding/properties/categorical/properties/unknown_category/const",keyword:"const",params:{allowedValue: "pass_through"},message:"must be equal to constant",schema:"pass_through",parentSchema:schema33.properties.encoding.properties.categorical.properties.unknown_category,data:data19}];
-return false;
-}
-var valid5 = _errs30 === errors;
+const err48 = {instancePath:instancePath+"/encoding/categorical/unknown_category",schemaPath:"#/properties/encoding/properties/categorical/properties/unknown_category/const",keyword:"const",params:{allowedValue: "pass_through"},message:"must be equal to constant",schema:"pass_through",parentSchema:schema33.properties.encoding.properties.categorical.properties.unknown_category,data:data19};
+if(vErrors === null){
+vErrors = [err48];
 }
 else {
-var valid5 = true;
+vErrors.push(err48);
 }
-}
-}
-}
-}
-}
+errors++;
 }
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema33.properties.encoding.properties.categorical.type,parentSchema:schema33.properties.encoding.properties.categorical,data:data13}];
-return false;
-}
-}
-var valid1 = _errs22 === errors;
+const err49 = {instancePath:instancePath+"/encoding/categorical",schemaPath:"#/properties/encoding/properties/categorical/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema33.properties.encoding.properties.categorical.type,parentSchema:schema33.properties.encoding.properties.categorical,data:data13};
+if(vErrors === null){
+vErrors = [err49];
 }
 else {
-var valid1 = true;
+vErrors.push(err49);
 }
-}
+errors++;
 }
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema33.properties.encoding.type,parentSchema:schema33.properties.encoding,data:data3}];
-return false;
-}
-}
-var valid0 = _errs5 === errors;
+const err50 = {instancePath:instancePath+"/encoding",schemaPath:"#/properties/encoding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema33.properties.encoding.type,parentSchema:schema33.properties.encoding,data:data3};
+if(vErrors === null){
+vErrors = [err50];
 }
 else {
-var valid0 = true;
+vErrors.push(err50);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.tensors !== undefined){
 let data20 = data.tensors;
-const _errs31 = errors;
-if(errors === _errs31){
 if(Array.isArray(data20)){
 if(data20.length > 2){
-validate21.errors = [{instancePath:instancePath+"/tensors",schemaPath:"#/properties/tensors/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema33.properties.tensors,data:data20}];
-return false;
+const err51 = {instancePath:instancePath+"/tensors",schemaPath:"#/properties/tensors/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema33.properties.tensors,data:data20};
+if(vErrors === null){
+vErrors = [err51];
 }
 else {
+vErrors.push(err51);
+}
+errors++;
+}
 if(data20.length < 1){
-validate21.errors = [{instancePath:instancePath+"/tensors",schemaPath:"#/properties/tensors/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema33.properties.tensors,data:data20}];
-return false;
+const err52 = {instancePath:instancePath+"/tensors",schemaPath:"#/properties/tensors/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema33.properties.tensors,data:data20};
+if(vErrors === null){
+vErrors = [err52];
 }
 else {
-var valid6 = true;
+vErrors.push(err52);
+}
+errors++;
+}
 const len1 = data20.length;
 for(let i2=0; i2<len1; i2++){
 let data21 = data20[i2];
-const _errs33 = errors;
-const _errs34 = errors;
 const _errs36 = errors;
-let valid8 = true;
+let valid10 = true;
 const _errs37 = errors;
 if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
 if(data21.role !== undefined){
 if("numeric" !== data21.role){
-const err0 = {};
+const err53 = {};
 if(vErrors === null){
-vErrors = [err0];
+vErrors = [err53];
 }
 else {
-vErrors.push(err0);
+vErrors.push(err53);
 }
 errors++;
 }
@@ -1387,14 +1848,20 @@ if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
 if(data21.dtype !== undefined){
 let data23 = data21.dtype;
 if("float32" !== data23){
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2+"/dtype",schemaPath:"#/$defs/tensor/then/properties/dtype/const",keyword:"const",params:{allowedValue: "float32"},message:"must be equal to constant",schema:"float32",parentSchema:schema34.then.properties.dtype,data:data23}];
-return false;
+const err54 = {instancePath:instancePath+"/tensors/" + i2+"/dtype",schemaPath:"#/$defs/tensor/then/properties/dtype/const",keyword:"const",params:{allowedValue: "float32"},message:"must be equal to constant",schema:"float32",parentSchema:schema34.then.properties.dtype,data:data23};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
 }
 }
 }
 var _valid0 = _errs39 === errors;
-valid8 = _valid0;
-if(valid8){
+valid10 = _valid0;
+if(valid10){
 var props0 = {};
 props0.dtype = true;
 props0.role = true;
@@ -1407,14 +1874,20 @@ if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
 if(data21.dtype !== undefined){
 let data24 = data21.dtype;
 if("string" !== data24){
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2+"/dtype",schemaPath:"#/$defs/tensor/else/properties/dtype/const",keyword:"const",params:{allowedValue: "string"},message:"must be equal to constant",schema:"string",parentSchema:schema34.else.properties.dtype,data:data24}];
-return false;
+const err55 = {instancePath:instancePath+"/tensors/" + i2+"/dtype",schemaPath:"#/$defs/tensor/else/properties/dtype/const",keyword:"const",params:{allowedValue: "string"},message:"must be equal to constant",schema:"string",parentSchema:schema34.else.properties.dtype,data:data24};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
 }
 }
 }
 var _valid0 = _errs41 === errors;
-valid8 = _valid0;
-if(valid8){
+valid10 = _valid0;
+if(valid10){
 if(props0 !== true){
 props0 = props0 || {};
 props0.dtype = true;
@@ -1422,197 +1895,246 @@ props0.dtype = true;
 }
 ifClause0 = "else";
 }
-if(!valid8){
-const err1 = {instancePath:instancePath+"/tensors/" + i2,schemaPath:"#/$defs/tensor/if",keyword:"if",params:{failingKeyword: ifClause0},message:"must match \""+ifClause0+"\" schema",schema:schema34.if,parentSchema:schema34,data:data21};
+if(!valid10){
+const err56 = {instancePath:instancePath+"/tensors/" + i2,schemaPath:"#/$defs/tensor/if",keyword:"if",params:{failingKeyword: ifClause0},message:"must match \""+ifClause0+"\" schema",schema:schema34.if,parentSchema:schema34,data:data21};
 if(vErrors === null){
-vErrors = [err1];
+vErrors = [err56];
 }
 else {
-vErrors.push(err1);
+vErrors.push(err56);
 }
 errors++;
-validate21.errors = vErrors;
-return false;
 }
-if(errors === _errs34){
 if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
-let missing4;
-if(((((data21.onnx_name === undefined) && (missing4 = "onnx_name")) || ((data21.dtype === undefined) && (missing4 = "dtype"))) || ((data21.shape === undefined) && (missing4 = "shape"))) || ((data21.role === undefined) && (missing4 = "role"))){
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2,schemaPath:"#/$defs/tensor/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema34.required,parentSchema:schema34,data:data21}];
-return false;
+if(data21.onnx_name === undefined){
+const err57 = {instancePath:instancePath+"/tensors/" + i2,schemaPath:"#/$defs/tensor/required",keyword:"required",params:{missingProperty: "onnx_name"},message:"must have required property '"+"onnx_name"+"'",schema:schema34.required,parentSchema:schema34,data:data21};
+if(vErrors === null){
+vErrors = [err57];
 }
 else {
-const _errs43 = errors;
+vErrors.push(err57);
+}
+errors++;
+}
+if(data21.dtype === undefined){
+const err58 = {instancePath:instancePath+"/tensors/" + i2,schemaPath:"#/$defs/tensor/required",keyword:"required",params:{missingProperty: "dtype"},message:"must have required property '"+"dtype"+"'",schema:schema34.required,parentSchema:schema34,data:data21};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+if(data21.shape === undefined){
+const err59 = {instancePath:instancePath+"/tensors/" + i2,schemaPath:"#/$defs/tensor/required",keyword:"required",params:{missingProperty: "shape"},message:"must have required property '"+"shape"+"'",schema:schema34.required,parentSchema:schema34,data:data21};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+if(data21.role === undefined){
+const err60 = {instancePath:instancePath+"/tensors/" + i2,schemaPath:"#/$defs/tensor/required",keyword:"required",params:{missingProperty: "role"},message:"must have required property '"+"role"+"'",schema:schema34.required,parentSchema:schema34,data:data21};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
 for(const key4 in data21){
 if(!((((key4 === "onnx_name") || (key4 === "dtype")) || (key4 === "shape")) || (key4 === "role"))){
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2,schemaPath:"#/$defs/tensor/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema34,data:data21}];
-return false;
-break;
+const err61 = {instancePath:instancePath+"/tensors/" + i2,schemaPath:"#/$defs/tensor/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema34,data:data21};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
 }
 }
-if(_errs43 === errors){
 if(data21.onnx_name !== undefined){
 let data25 = data21.onnx_name;
-const _errs44 = errors;
-if(errors === _errs44){
 if(typeof data25 === "string"){
 if(func2(data25) < 1){
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2+"/onnx_name",schemaPath:"#/$defs/tensor/properties/onnx_name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema34.properties.onnx_name,data:data25}];
-return false;
+const err62 = {instancePath:instancePath+"/tensors/" + i2+"/onnx_name",schemaPath:"#/$defs/tensor/properties/onnx_name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema34.properties.onnx_name,data:data25};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2+"/onnx_name",schemaPath:"#/$defs/tensor/properties/onnx_name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.onnx_name.type,parentSchema:schema34.properties.onnx_name,data:data25}];
-return false;
-}
-}
-var valid12 = _errs44 === errors;
+const err63 = {instancePath:instancePath+"/tensors/" + i2+"/onnx_name",schemaPath:"#/$defs/tensor/properties/onnx_name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.onnx_name.type,parentSchema:schema34.properties.onnx_name,data:data25};
+if(vErrors === null){
+vErrors = [err63];
 }
 else {
-var valid12 = true;
+vErrors.push(err63);
 }
-if(valid12){
+errors++;
+}
+}
 if(data21.dtype !== undefined){
 let data26 = data21.dtype;
-const _errs46 = errors;
 if(!((data26 === "float32") || (data26 === "string"))){
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2+"/dtype",schemaPath:"#/$defs/tensor/properties/dtype/enum",keyword:"enum",params:{allowedValues: schema34.properties.dtype.enum},message:"must be equal to one of the allowed values",schema:schema34.properties.dtype.enum,parentSchema:schema34.properties.dtype,data:data26}];
-return false;
-}
-var valid12 = _errs46 === errors;
+const err64 = {instancePath:instancePath+"/tensors/" + i2+"/dtype",schemaPath:"#/$defs/tensor/properties/dtype/enum",keyword:"enum",params:{allowedValues: schema34.properties.dtype.enum},message:"must be equal to one of the allowed values",schema:schema34.properties.dtype.enum,parentSchema:schema34.properties.dtype,data:data26};
+if(vErrors === null){
+vErrors = [err64];
 }
 else {
-var valid12 = true;
+vErrors.push(err64);
 }
-if(valid12){
+errors++;
+}
+}
 if(data21.shape !== undefined){
 let data27 = data21.shape;
-const _errs47 = errors;
-if(errors === _errs47){
 if(Array.isArray(data27)){
 if(data27.length > 2){
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2+"/shape",schemaPath:"#/$defs/tensor/properties/shape/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema34.properties.shape,data:data27}];
-return false;
+const err65 = {instancePath:instancePath+"/tensors/" + i2+"/shape",schemaPath:"#/$defs/tensor/properties/shape/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema34.properties.shape,data:data27};
+if(vErrors === null){
+vErrors = [err65];
 }
 else {
+vErrors.push(err65);
+}
+errors++;
+}
 if(data27.length < 2){
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2+"/shape",schemaPath:"#/$defs/tensor/properties/shape/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema34.properties.shape,data:data27}];
-return false;
+const err66 = {instancePath:instancePath+"/tensors/" + i2+"/shape",schemaPath:"#/$defs/tensor/properties/shape/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema34.properties.shape,data:data27};
+if(vErrors === null){
+vErrors = [err66];
 }
 else {
+vErrors.push(err66);
+}
+errors++;
+}
 const len2 = data27.length;
 if(len2 > 0){
 let data28 = data27[0];
-const _errs49 = errors;
 if(null !== data28){
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2+"/shape/0",schemaPath:"#/$defs/tensor/properties/shape/prefixItems/0/const",keyword:"const",params:{allowedValue: schema34.properties.shape.prefixItems[0].const},message:"must be equal to constant",schema:schema34.properties.shape.prefixItems[0].const,parentSchema:schema34.properties.shape.prefixItems[0],data:data28}];
-return false;
+const err67 = {instancePath:instancePath+"/tensors/" + i2+"/shape/0",schemaPath:"#/$defs/tensor/properties/shape/prefixItems/0/const",keyword:"const",params:{allowedValue: schema34.properties.shape.prefixItems[0].const},message:"must be equal to constant",schema:schema34.properties.shape.prefixItems[0].const,parentSchema:schema34.properties.shape.prefixItems[0],data:data28};
+if(vErrors === null){
+vErrors = [err67];
 }
-var valid13 = _errs49 === errors;
+else {
+vErrors.push(err67);
 }
-if(valid13){
+errors++;
+}
+}
 if(len2 > 1){
 let data29 = data27[1];
-const _errs50 = errors;
 if(!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))){
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2+"/shape/1",schemaPath:"#/$defs/tensor/properties/shape/prefixItems/1/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema34.properties.shape.prefixItems[1].type,parentSchema:schema34.properties.shape.prefixItems[1],data:data29}];
-return false;
+const err68 = {instancePath:instancePath+"/tensors/" + i2+"/shape/1",schemaPath:"#/$defs/tensor/properties/shape/prefixItems/1/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema34.properties.shape.prefixItems[1].type,parentSchema:schema34.properties.shape.prefixItems[1],data:data29};
+if(vErrors === null){
+vErrors = [err68];
 }
-if(errors === _errs50){
+else {
+vErrors.push(err68);
+}
+errors++;
+}
 if((typeof data29 == "number") && (isFinite(data29))){
 if(data29 < 1 || isNaN(data29)){
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2+"/shape/1",schemaPath:"#/$defs/tensor/properties/shape/prefixItems/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema34.properties.shape.prefixItems[1],data:data29}];
-return false;
+const err69 = {instancePath:instancePath+"/tensors/" + i2+"/shape/1",schemaPath:"#/$defs/tensor/properties/shape/prefixItems/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema34.properties.shape.prefixItems[1],data:data29};
+if(vErrors === null){
+vErrors = [err69];
 }
+else {
+vErrors.push(err69);
 }
-}
-var valid13 = _errs50 === errors;
-}
+errors++;
 }
 }
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2+"/shape",schemaPath:"#/$defs/tensor/properties/shape/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.shape.type,parentSchema:schema34.properties.shape,data:data27}];
-return false;
-}
-}
-var valid12 = _errs47 === errors;
+const err70 = {instancePath:instancePath+"/tensors/" + i2+"/shape",schemaPath:"#/$defs/tensor/properties/shape/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.shape.type,parentSchema:schema34.properties.shape,data:data27};
+if(vErrors === null){
+vErrors = [err70];
 }
 else {
-var valid12 = true;
+vErrors.push(err70);
 }
-if(valid12){
+errors++;
+}
+}
 if(data21.role !== undefined){
 let data30 = data21.role;
-const _errs52 = errors;
 if(!((data30 === "numeric") || (data30 === "categorical"))){
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2+"/role",schemaPath:"#/$defs/tensor/properties/role/enum",keyword:"enum",params:{allowedValues: schema34.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema34.properties.role.enum,parentSchema:schema34.properties.role,data:data30}];
-return false;
-}
-var valid12 = _errs52 === errors;
+const err71 = {instancePath:instancePath+"/tensors/" + i2+"/role",schemaPath:"#/$defs/tensor/properties/role/enum",keyword:"enum",params:{allowedValues: schema34.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema34.properties.role.enum,parentSchema:schema34.properties.role,data:data30};
+if(vErrors === null){
+vErrors = [err71];
 }
 else {
-var valid12 = true;
+vErrors.push(err71);
 }
-}
-}
-}
+errors++;
 }
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/tensors/" + i2,schemaPath:"#/$defs/tensor/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.type,parentSchema:schema34,data:data21}];
-return false;
+const err72 = {instancePath:instancePath+"/tensors/" + i2,schemaPath:"#/$defs/tensor/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.type,parentSchema:schema34,data:data21};
+if(vErrors === null){
+vErrors = [err72];
 }
+else {
+vErrors.push(err72);
 }
-var valid6 = _errs33 === errors;
-if(!valid6){
-break;
-}
-}
+errors++;
 }
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/tensors",schemaPath:"#/properties/tensors/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema33.properties.tensors.type,parentSchema:schema33.properties.tensors,data:data20}];
-return false;
-}
-}
-var valid0 = _errs31 === errors;
+const err73 = {instancePath:instancePath+"/tensors",schemaPath:"#/properties/tensors/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema33.properties.tensors.type,parentSchema:schema33.properties.tensors,data:data20};
+if(vErrors === null){
+vErrors = [err73];
 }
 else {
-var valid0 = true;
+vErrors.push(err73);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.inputs !== undefined){
 let data31 = data.inputs;
-const _errs53 = errors;
-if(errors === _errs53){
 if(Array.isArray(data31)){
 if(data31.length < 1){
-validate21.errors = [{instancePath:instancePath+"/inputs",schemaPath:"#/properties/inputs/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema33.properties.inputs,data:data31}];
-return false;
+const err74 = {instancePath:instancePath+"/inputs",schemaPath:"#/properties/inputs/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema33.properties.inputs,data:data31};
+if(vErrors === null){
+vErrors = [err74];
 }
 else {
-var valid14 = true;
+vErrors.push(err74);
+}
+errors++;
+}
 const len3 = data31.length;
 for(let i3=0; i3<len3; i3++){
 let data32 = data31[i3];
-const _errs55 = errors;
-const _errs56 = errors;
 const _errs58 = errors;
-let valid16 = true;
+let valid19 = true;
 const _errs59 = errors;
 if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
 if(data32.role !== undefined){
 if("numeric" !== data32.role){
-const err2 = {};
+const err75 = {};
 if(vErrors === null){
-vErrors = [err2];
+vErrors = [err75];
 }
 else {
-vErrors.push(err2);
+vErrors.push(err75);
 }
 errors++;
 }
@@ -1634,48 +2156,47 @@ const _errs61 = errors;
 if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
 if(data32.dtype !== undefined){
 let data34 = data32.dtype;
-const _errs62 = errors;
 if("float32" !== data34){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/dtype",schemaPath:"#/$defs/input/then/properties/dtype/const",keyword:"const",params:{allowedValue: "float32"},message:"must be equal to constant",schema:"float32",parentSchema:schema35.then.properties.dtype,data:data34}];
-return false;
-}
-var valid18 = _errs62 === errors;
+const err76 = {instancePath:instancePath+"/inputs/" + i3+"/dtype",schemaPath:"#/$defs/input/then/properties/dtype/const",keyword:"const",params:{allowedValue: "float32"},message:"must be equal to constant",schema:"float32",parentSchema:schema35.then.properties.dtype,data:data34};
+if(vErrors === null){
+vErrors = [err76];
 }
 else {
-var valid18 = true;
+vErrors.push(err76);
 }
-if(valid18){
+errors++;
+}
+}
 if(data32.missing_value !== undefined){
 let data35 = data32.missing_value;
-const _errs63 = errors;
 if("NaN" !== data35){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/missing_value",schemaPath:"#/$defs/input/then/properties/missing_value/const",keyword:"const",params:{allowedValue: "NaN"},message:"must be equal to constant",schema:"NaN",parentSchema:schema35.then.properties.missing_value,data:data35}];
-return false;
-}
-var valid18 = _errs63 === errors;
+const err77 = {instancePath:instancePath+"/inputs/" + i3+"/missing_value",schemaPath:"#/$defs/input/then/properties/missing_value/const",keyword:"const",params:{allowedValue: "NaN"},message:"must be equal to constant",schema:"NaN",parentSchema:schema35.then.properties.missing_value,data:data35};
+if(vErrors === null){
+vErrors = [err77];
 }
 else {
-var valid18 = true;
+vErrors.push(err77);
 }
-if(valid18){
+errors++;
+}
+}
 if(data32.categories !== undefined){
 let data36 = data32.categories;
-const _errs64 = errors;
 if(null !== data36){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/categories",schemaPath:"#/$defs/input/then/properties/categories/const",keyword:"const",params:{allowedValue: schema35.then.properties.categories.const},message:"must be equal to constant",schema:schema35.then.properties.categories.const,parentSchema:schema35.then.properties.categories,data:data36}];
-return false;
-}
-var valid18 = _errs64 === errors;
+const err78 = {instancePath:instancePath+"/inputs/" + i3+"/categories",schemaPath:"#/$defs/input/then/properties/categories/const",keyword:"const",params:{allowedValue: schema35.then.properties.categories.const},message:"must be equal to constant",schema:schema35.then.properties.categories.const,parentSchema:schema35.then.properties.categories,data:data36};
+if(vErrors === null){
+vErrors = [err78];
 }
 else {
-var valid18 = true;
+vErrors.push(err78);
 }
+errors++;
 }
 }
 }
 var _valid1 = _errs61 === errors;
-valid16 = _valid1;
-if(valid16){
+valid19 = _valid1;
+if(valid19){
 var props1 = {};
 props1.dtype = true;
 props1.missing_value = true;
@@ -1689,48 +2210,47 @@ const _errs65 = errors;
 if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
 if(data32.dtype !== undefined){
 let data37 = data32.dtype;
-const _errs66 = errors;
 if("string" !== data37){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/dtype",schemaPath:"#/$defs/input/else/properties/dtype/const",keyword:"const",params:{allowedValue: "string"},message:"must be equal to constant",schema:"string",parentSchema:schema35.else.properties.dtype,data:data37}];
-return false;
-}
-var valid19 = _errs66 === errors;
+const err79 = {instancePath:instancePath+"/inputs/" + i3+"/dtype",schemaPath:"#/$defs/input/else/properties/dtype/const",keyword:"const",params:{allowedValue: "string"},message:"must be equal to constant",schema:"string",parentSchema:schema35.else.properties.dtype,data:data37};
+if(vErrors === null){
+vErrors = [err79];
 }
 else {
-var valid19 = true;
+vErrors.push(err79);
 }
-if(valid19){
+errors++;
+}
+}
 if(data32.missing_value !== undefined){
 let data38 = data32.missing_value;
-const _errs67 = errors;
 if("" !== data38){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/missing_value",schemaPath:"#/$defs/input/else/properties/missing_value/const",keyword:"const",params:{allowedValue: ""},message:"must be equal to constant",schema:"",parentSchema:schema35.else.properties.missing_value,data:data38}];
-return false;
-}
-var valid19 = _errs67 === errors;
+const err80 = {instancePath:instancePath+"/inputs/" + i3+"/missing_value",schemaPath:"#/$defs/input/else/properties/missing_value/const",keyword:"const",params:{allowedValue: ""},message:"must be equal to constant",schema:"",parentSchema:schema35.else.properties.missing_value,data:data38};
+if(vErrors === null){
+vErrors = [err80];
 }
 else {
-var valid19 = true;
+vErrors.push(err80);
 }
-if(valid19){
+errors++;
+}
+}
 if(data32.categories !== undefined){
 let data39 = data32.categories;
-const _errs68 = errors;
 if(!(Array.isArray(data39))){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/categories",schemaPath:"#/$defs/input/else/properties/categories/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema35.else.properties.categories.type,parentSchema:schema35.else.properties.categories,data:data39}];
-return false;
-}
-var valid19 = _errs68 === errors;
+const err81 = {instancePath:instancePath+"/inputs/" + i3+"/categories",schemaPath:"#/$defs/input/else/properties/categories/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema35.else.properties.categories.type,parentSchema:schema35.else.properties.categories,data:data39};
+if(vErrors === null){
+vErrors = [err81];
 }
 else {
-var valid19 = true;
+vErrors.push(err81);
 }
+errors++;
 }
 }
 }
 var _valid1 = _errs65 === errors;
-valid16 = _valid1;
-if(valid16){
+valid19 = _valid1;
+if(valid19){
 if(props1 !== true){
 props1 = props1 || {};
 props1.dtype = true;
@@ -1740,174 +2260,263 @@ props1.categories = true;
 }
 ifClause1 = "else";
 }
-if(!valid16){
-const err3 = {instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/if",keyword:"if",params:{failingKeyword: ifClause1},message:"must match \""+ifClause1+"\" schema",schema:schema35.if,parentSchema:schema35,data:data32};
+if(!valid19){
+const err82 = {instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/if",keyword:"if",params:{failingKeyword: ifClause1},message:"must match \""+ifClause1+"\" schema",schema:schema35.if,parentSchema:schema35,data:data32};
 if(vErrors === null){
-vErrors = [err3];
+vErrors = [err82];
 }
 else {
-vErrors.push(err3);
+vErrors.push(err82);
 }
 errors++;
-validate21.errors = vErrors;
-return false;
 }
-if(errors === _errs56){
 if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
-let missing5;
-if(((((((((data32.name === undefined) && (missing5 = "name")) || ((data32.tensor === undefined) && (missing5 = "tensor"))) || ((data32.index === undefined) && (missing5 = "index"))) || ((data32.dtype === undefined) && (missing5 = "dtype"))) || ((data32.role === undefined) && (missing5 = "role"))) || ((data32.missing_allowed === undefined) && (missing5 = "missing_allowed"))) || ((data32.missing_value === undefined) && (missing5 = "missing_value"))) || ((data32.categories === undefined) && (missing5 = "categories"))){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'",schema:schema35.required,parentSchema:schema35,data:data32}];
-return false;
+if(data32.name === undefined){
+const err83 = {instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema35.required,parentSchema:schema35,data:data32};
+if(vErrors === null){
+vErrors = [err83];
 }
 else {
-const _errs70 = errors;
+vErrors.push(err83);
+}
+errors++;
+}
+if(data32.tensor === undefined){
+const err84 = {instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "tensor"},message:"must have required property '"+"tensor"+"'",schema:schema35.required,parentSchema:schema35,data:data32};
+if(vErrors === null){
+vErrors = [err84];
+}
+else {
+vErrors.push(err84);
+}
+errors++;
+}
+if(data32.index === undefined){
+const err85 = {instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "index"},message:"must have required property '"+"index"+"'",schema:schema35.required,parentSchema:schema35,data:data32};
+if(vErrors === null){
+vErrors = [err85];
+}
+else {
+vErrors.push(err85);
+}
+errors++;
+}
+if(data32.dtype === undefined){
+const err86 = {instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "dtype"},message:"must have required property '"+"dtype"+"'",schema:schema35.required,parentSchema:schema35,data:data32};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+if(data32.role === undefined){
+const err87 = {instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "role"},message:"must have required property '"+"role"+"'",schema:schema35.required,parentSchema:schema35,data:data32};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+}
+if(data32.missing_allowed === undefined){
+const err88 = {instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "missing_allowed"},message:"must have required property '"+"missing_allowed"+"'",schema:schema35.required,parentSchema:schema35,data:data32};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+if(data32.missing_value === undefined){
+const err89 = {instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "missing_value"},message:"must have required property '"+"missing_value"+"'",schema:schema35.required,parentSchema:schema35,data:data32};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+if(data32.categories === undefined){
+const err90 = {instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/required",keyword:"required",params:{missingProperty: "categories"},message:"must have required property '"+"categories"+"'",schema:schema35.required,parentSchema:schema35,data:data32};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
 for(const key5 in data32){
 if(!((((((((key5 === "name") || (key5 === "tensor")) || (key5 === "index")) || (key5 === "dtype")) || (key5 === "role")) || (key5 === "missing_allowed")) || (key5 === "missing_value")) || (key5 === "categories"))){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema35,data:data32}];
-return false;
-break;
+const err91 = {instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema35,data:data32};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
 }
 }
-if(_errs70 === errors){
 if(data32.name !== undefined){
 let data40 = data32.name;
-const _errs71 = errors;
-if(errors === _errs71){
 if(typeof data40 === "string"){
 if(func2(data40) < 1){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/name",schemaPath:"#/$defs/input/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema35.properties.name,data:data40}];
-return false;
+const err92 = {instancePath:instancePath+"/inputs/" + i3+"/name",schemaPath:"#/$defs/input/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema35.properties.name,data:data40};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
+}
+errors++;
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/name",schemaPath:"#/$defs/input/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.name.type,parentSchema:schema35.properties.name,data:data40}];
-return false;
-}
-}
-var valid20 = _errs71 === errors;
+const err93 = {instancePath:instancePath+"/inputs/" + i3+"/name",schemaPath:"#/$defs/input/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.name.type,parentSchema:schema35.properties.name,data:data40};
+if(vErrors === null){
+vErrors = [err93];
 }
 else {
-var valid20 = true;
+vErrors.push(err93);
 }
-if(valid20){
+errors++;
+}
+}
 if(data32.tensor !== undefined){
 let data41 = data32.tensor;
-const _errs73 = errors;
-if(errors === _errs73){
 if(typeof data41 === "string"){
 if(func2(data41) < 1){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/tensor",schemaPath:"#/$defs/input/properties/tensor/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema35.properties.tensor,data:data41}];
-return false;
+const err94 = {instancePath:instancePath+"/inputs/" + i3+"/tensor",schemaPath:"#/$defs/input/properties/tensor/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema35.properties.tensor,data:data41};
+if(vErrors === null){
+vErrors = [err94];
+}
+else {
+vErrors.push(err94);
+}
+errors++;
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/tensor",schemaPath:"#/$defs/input/properties/tensor/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.tensor.type,parentSchema:schema35.properties.tensor,data:data41}];
-return false;
-}
-}
-var valid20 = _errs73 === errors;
+const err95 = {instancePath:instancePath+"/inputs/" + i3+"/tensor",schemaPath:"#/$defs/input/properties/tensor/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.tensor.type,parentSchema:schema35.properties.tensor,data:data41};
+if(vErrors === null){
+vErrors = [err95];
 }
 else {
-var valid20 = true;
+vErrors.push(err95);
 }
-if(valid20){
+errors++;
+}
+}
 if(data32.index !== undefined){
 let data42 = data32.index;
-const _errs75 = errors;
 if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/index",schemaPath:"#/$defs/input/properties/index/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema35.properties.index.type,parentSchema:schema35.properties.index,data:data42}];
-return false;
+const err96 = {instancePath:instancePath+"/inputs/" + i3+"/index",schemaPath:"#/$defs/input/properties/index/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema35.properties.index.type,parentSchema:schema35.properties.index,data:data42};
+if(vErrors === null){
+vErrors = [err96];
 }
-if(errors === _errs75){
+else {
+vErrors.push(err96);
+}
+errors++;
+}
 if((typeof data42 == "number") && (isFinite(data42))){
 if(data42 < 0 || isNaN(data42)){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/index",schemaPath:"#/$defs/input/properties/index/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema35.properties.index,data:data42}];
-return false;
-}
-}
-}
-var valid20 = _errs75 === errors;
+const err97 = {instancePath:instancePath+"/inputs/" + i3+"/index",schemaPath:"#/$defs/input/properties/index/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema35.properties.index,data:data42};
+if(vErrors === null){
+vErrors = [err97];
 }
 else {
-var valid20 = true;
+vErrors.push(err97);
 }
-if(valid20){
+errors++;
+}
+}
+}
 if(data32.dtype !== undefined){
 let data43 = data32.dtype;
-const _errs77 = errors;
 if(!((data43 === "float32") || (data43 === "string"))){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/dtype",schemaPath:"#/$defs/input/properties/dtype/enum",keyword:"enum",params:{allowedValues: schema35.properties.dtype.enum},message:"must be equal to one of the allowed values",schema:schema35.properties.dtype.enum,parentSchema:schema35.properties.dtype,data:data43}];
-return false;
-}
-var valid20 = _errs77 === errors;
+const err98 = {instancePath:instancePath+"/inputs/" + i3+"/dtype",schemaPath:"#/$defs/input/properties/dtype/enum",keyword:"enum",params:{allowedValues: schema35.properties.dtype.enum},message:"must be equal to one of the allowed values",schema:schema35.properties.dtype.enum,parentSchema:schema35.properties.dtype,data:data43};
+if(vErrors === null){
+vErrors = [err98];
 }
 else {
-var valid20 = true;
+vErrors.push(err98);
 }
-if(valid20){
+errors++;
+}
+}
 if(data32.role !== undefined){
 let data44 = data32.role;
-const _errs78 = errors;
 if(!((data44 === "numeric") || (data44 === "categorical"))){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/role",schemaPath:"#/$defs/input/properties/role/enum",keyword:"enum",params:{allowedValues: schema35.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema35.properties.role.enum,parentSchema:schema35.properties.role,data:data44}];
-return false;
-}
-var valid20 = _errs78 === errors;
+const err99 = {instancePath:instancePath+"/inputs/" + i3+"/role",schemaPath:"#/$defs/input/properties/role/enum",keyword:"enum",params:{allowedValues: schema35.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema35.properties.role.enum,parentSchema:schema35.properties.role,data:data44};
+if(vErrors === null){
+vErrors = [err99];
 }
 else {
-var valid20 = true;
+vErrors.push(err99);
 }
-if(valid20){
+errors++;
+}
+}
 if(data32.missing_allowed !== undefined){
 let data45 = data32.missing_allowed;
-const _errs79 = errors;
 if(typeof data45 !== "boolean"){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/missing_allowed",schemaPath:"#/$defs/input/properties/missing_allowed/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema35.properties.missing_allowed.type,parentSchema:schema35.properties.missing_allowed,data:data45}];
-return false;
-}
-var valid20 = _errs79 === errors;
+const err100 = {instancePath:instancePath+"/inputs/" + i3+"/missing_allowed",schemaPath:"#/$defs/input/properties/missing_allowed/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema35.properties.missing_allowed.type,parentSchema:schema35.properties.missing_allowed,data:data45};
+if(vErrors === null){
+vErrors = [err100];
 }
 else {
-var valid20 = true;
+vErrors.push(err100);
 }
-if(valid20){
+errors++;
+}
+}
 if(data32.missing_value !== undefined){
 let data46 = data32.missing_value;
-const _errs81 = errors;
 if(!((data46 === "NaN") || (data46 === ""))){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/missing_value",schemaPath:"#/$defs/input/properties/missing_value/enum",keyword:"enum",params:{allowedValues: schema35.properties.missing_value.enum},message:"must be equal to one of the allowed values",schema:schema35.properties.missing_value.enum,parentSchema:schema35.properties.missing_value,data:data46}];
-return false;
-}
-var valid20 = _errs81 === errors;
+const err101 = {instancePath:instancePath+"/inputs/" + i3+"/missing_value",schemaPath:"#/$defs/input/properties/missing_value/enum",keyword:"enum",params:{allowedValues: schema35.properties.missing_value.enum},message:"must be equal to one of the allowed values",schema:schema35.properties.missing_value.enum,parentSchema:schema35.properties.missing_value,data:data46};
+if(vErrors === null){
+vErrors = [err101];
 }
 else {
-var valid20 = true;
+vErrors.push(err101);
 }
-if(valid20){
+errors++;
+}
+}
 if(data32.categories !== undefined){
 let data47 = data32.categories;
-const _errs82 = errors;
 if((!(Array.isArray(data47))) && (data47 !== null)){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/categories",schemaPath:"#/$defs/input/properties/categories/type",keyword:"type",params:{type: schema35.properties.categories.type},message:"must be array,null",schema:schema35.properties.categories.type,parentSchema:schema35.properties.categories,data:data47}];
-return false;
+const err102 = {instancePath:instancePath+"/inputs/" + i3+"/categories",schemaPath:"#/$defs/input/properties/categories/type",keyword:"type",params:{type: schema35.properties.categories.type},message:"must be array,null",schema:schema35.properties.categories.type,parentSchema:schema35.properties.categories,data:data47};
+if(vErrors === null){
+vErrors = [err102];
 }
-if(errors === _errs82){
+else {
+vErrors.push(err102);
+}
+errors++;
+}
 if(Array.isArray(data47)){
-var valid21 = true;
 const len4 = data47.length;
 for(let i4=0; i4<len4; i4++){
 let data48 = data47[i4];
-const _errs84 = errors;
 if(typeof data48 !== "string"){
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/categories/" + i4,schemaPath:"#/$defs/input/properties/categories/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.categories.items.type,parentSchema:schema35.properties.categories.items,data:data48}];
-return false;
+const err103 = {instancePath:instancePath+"/inputs/" + i3+"/categories/" + i4,schemaPath:"#/$defs/input/properties/categories/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.categories.items.type,parentSchema:schema35.properties.categories.items,data:data48};
+if(vErrors === null){
+vErrors = [err103];
 }
-var valid21 = _errs84 === errors;
-if(!valid21){
-break;
+else {
+vErrors.push(err103);
+}
+errors++;
 }
 }
-if(valid21){
 let i5 = data47.length;
 let j1;
 if(i5 > 1){
@@ -1919,8 +2528,14 @@ continue;
 }
 if(typeof indices1[item1] == "number"){
 j1 = indices1[item1];
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3+"/categories",schemaPath:"#/$defs/input/properties/categories/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i5+" are identical)",schema:true,parentSchema:schema35.properties.categories,data:data47}];
-return false;
+const err104 = {instancePath:instancePath+"/inputs/" + i3+"/categories",schemaPath:"#/$defs/input/properties/categories/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i5+" are identical)",schema:true,parentSchema:schema35.properties.categories,data:data47};
+if(vErrors === null){
+vErrors = [err104];
+}
+else {
+vErrors.push(err104);
+}
+errors++;
 break;
 }
 indices1[item1] = i5;
@@ -1929,55 +2544,39 @@ indices1[item1] = i5;
 }
 }
 }
-var valid20 = _errs82 === errors;
+else {
+const err105 = {instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema35.type,parentSchema:schema35,data:data32};
+if(vErrors === null){
+vErrors = [err105];
 }
 else {
-var valid20 = true;
+vErrors.push(err105);
 }
-}
-}
-}
-}
-}
-}
-}
+errors++;
 }
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/inputs/" + i3,schemaPath:"#/$defs/input/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema35.type,parentSchema:schema35,data:data32}];
-return false;
+const err106 = {instancePath:instancePath+"/inputs",schemaPath:"#/properties/inputs/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema33.properties.inputs.type,parentSchema:schema33.properties.inputs,data:data31};
+if(vErrors === null){
+vErrors = [err106];
 }
+else {
+vErrors.push(err106);
 }
-var valid14 = _errs55 === errors;
-if(!valid14){
-break;
-}
+errors++;
 }
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/inputs",schemaPath:"#/properties/inputs/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema33.properties.inputs.type,parentSchema:schema33.properties.inputs,data:data31}];
-return false;
-}
-}
-var valid0 = _errs53 === errors;
+const err107 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema33.type,parentSchema:schema33,data};
+if(vErrors === null){
+vErrors = [err107];
 }
 else {
-var valid0 = true;
+vErrors.push(err107);
 }
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate21.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema33.type,parentSchema:schema33,data}];
-return false;
-}
+errors++;
 }
 validate21.errors = vErrors;
 return errors === 0;
@@ -2002,271 +2601,495 @@ evaluated0.props = undefined;
 if(evaluated0.dynamicItems){
 evaluated0.items = undefined;
 }
-if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
-let missing0;
-if(((((((((((((((((((((data.schema_version === undefined) && (missing0 = "schema_version")) || ((data.model_file === undefined) && (missing0 = "model_file"))) || ((data.model_sha256 === undefined) && (missing0 = "model_sha256"))) || ((data.features_file === undefined) && (missing0 = "features_file"))) || ((data.features_sha256 === undefined) && (missing0 = "features_sha256"))) || ((data.source_model_sha256 === undefined) && (missing0 = "source_model_sha256"))) || ((data.family === undefined) && (missing0 = "family"))) || ((data.threshold === undefined) && (missing0 = "threshold"))) || ((data.decision_rule === undefined) && (missing0 = "decision_rule"))) || ((data.decision_operator === undefined) && (missing0 = "decision_operator"))) || ((data.decision_precision === undefined) && (missing0 = "decision_precision"))) || ((data.positive_label === undefined) && (missing0 = "positive_label"))) || ((data.negative_label === undefined) && (missing0 = "negative_label"))) || ((data.class_order === undefined) && (missing0 = "class_order"))) || ((data.probability_output === undefined) && (missing0 = "probability_output"))) || ((data.positive_class_index === undefined) && (missing0 = "positive_class_index"))) || ((data.outputs === undefined) && (missing0 = "outputs"))) || ((data.opsets === undefined) && (missing0 = "opsets"))) || ((data.ir_version === undefined) && (missing0 = "ir_version"))) || ((data.versions === undefined) && (missing0 = "versions"))){
-validate22.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'",schema:schema36.required,parentSchema:schema36,data}];
-return false;
+if(data.schema_version === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "schema_version"},message:"must have required property '"+"schema_version"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err0];
 }
 else {
-const _errs1 = errors;
+vErrors.push(err0);
+}
+errors++;
+}
+if(data.model_file === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "model_file"},message:"must have required property '"+"model_file"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if(data.model_sha256 === undefined){
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "model_sha256"},message:"must have required property '"+"model_sha256"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(data.features_file === undefined){
+const err3 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "features_file"},message:"must have required property '"+"features_file"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+if(data.features_sha256 === undefined){
+const err4 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "features_sha256"},message:"must have required property '"+"features_sha256"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+if(data.source_model_sha256 === undefined){
+const err5 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "source_model_sha256"},message:"must have required property '"+"source_model_sha256"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+if(data.family === undefined){
+const err6 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "family"},message:"must have required property '"+"family"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+if(data.threshold === undefined){
+const err7 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "threshold"},message:"must have required property '"+"threshold"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+if(data.decision_rule === undefined){
+const err8 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "decision_rule"},message:"must have required property '"+"decision_rule"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+if(data.decision_operator === undefined){
+const err9 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "decision_operator"},message:"must have required property '"+"decision_operator"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+if(data.decision_precision === undefined){
+const err10 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "decision_precision"},message:"must have required property '"+"decision_precision"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+if(data.positive_label === undefined){
+const err11 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "positive_label"},message:"must have required property '"+"positive_label"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+if(data.negative_label === undefined){
+const err12 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "negative_label"},message:"must have required property '"+"negative_label"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+if(data.class_order === undefined){
+const err13 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "class_order"},message:"must have required property '"+"class_order"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+if(data.probability_output === undefined){
+const err14 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "probability_output"},message:"must have required property '"+"probability_output"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+if(data.positive_class_index === undefined){
+const err15 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "positive_class_index"},message:"must have required property '"+"positive_class_index"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+if(data.outputs === undefined){
+const err16 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "outputs"},message:"must have required property '"+"outputs"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+if(data.opsets === undefined){
+const err17 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "opsets"},message:"must have required property '"+"opsets"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+if(data.ir_version === undefined){
+const err18 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "ir_version"},message:"must have required property '"+"ir_version"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+if(data.versions === undefined){
+const err19 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "versions"},message:"must have required property '"+"versions"+"'",schema:schema36.required,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
 for(const key0 in data){
 if(!(func17.call(schema36.properties, key0))){
-validate22.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema36,data}];
-return false;
-break;
+const err20 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
 }
 }
-if(_errs1 === errors){
 if(data.schema_version !== undefined){
 let data0 = data.schema_version;
-const _errs2 = errors;
 if(1 !== data0){
-validate22.errors = [{instancePath:instancePath+"/schema_version",schemaPath:"#/properties/schema_version/const",keyword:"const",params:{allowedValue: 1},message:"must be equal to constant",schema:1,parentSchema:schema36.properties.schema_version,data:data0}];
-return false;
-}
-var valid0 = _errs2 === errors;
+const err21 = {instancePath:instancePath+"/schema_version",schemaPath:"#/properties/schema_version/const",keyword:"const",params:{allowedValue: 1},message:"must be equal to constant",schema:1,parentSchema:schema36.properties.schema_version,data:data0};
+if(vErrors === null){
+vErrors = [err21];
 }
 else {
-var valid0 = true;
+vErrors.push(err21);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.model_file !== undefined){
 let data1 = data.model_file;
-const _errs3 = errors;
 if("model.onnx" !== data1){
-validate22.errors = [{instancePath:instancePath+"/model_file",schemaPath:"#/properties/model_file/const",keyword:"const",params:{allowedValue: "model.onnx"},message:"must be equal to constant",schema:"model.onnx",parentSchema:schema36.properties.model_file,data:data1}];
-return false;
-}
-var valid0 = _errs3 === errors;
+const err22 = {instancePath:instancePath+"/model_file",schemaPath:"#/properties/model_file/const",keyword:"const",params:{allowedValue: "model.onnx"},message:"must be equal to constant",schema:"model.onnx",parentSchema:schema36.properties.model_file,data:data1};
+if(vErrors === null){
+vErrors = [err22];
 }
 else {
-var valid0 = true;
+vErrors.push(err22);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.model_sha256 !== undefined){
 let data2 = data.model_sha256;
-const _errs4 = errors;
-const _errs5 = errors;
-if(errors === _errs5){
 if(typeof data2 === "string"){
 if(!pattern6.test(data2)){
-validate22.errors = [{instancePath:instancePath+"/model_sha256",schemaPath:"#/$defs/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}(?![\\s\\S])"},message:"must match pattern \""+"^[0-9a-f]{64}(?![\\s\\S])"+"\"",schema:"^[0-9a-f]{64}(?![\\s\\S])",parentSchema:schema37,data:data2}];
-return false;
+const err23 = {instancePath:instancePath+"/model_sha256",schemaPath:"#/$defs/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}(?![\\s\\S])"},message:"must match pattern \""+"^[0-9a-f]{64}(?![\\s\\S])"+"\"",schema:"^[0-9a-f]{64}(?![\\s\\S])",parentSchema:schema37,data:data2};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
 }
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/model_sha256",schemaPath:"#/$defs/sha256/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema37.type,parentSchema:schema37,data:data2}];
-return false;
-}
-}
-var valid0 = _errs4 === errors;
+const err24 = {instancePath:instancePath+"/model_sha256",schemaPath:"#/$defs/sha256/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema37.type,parentSchema:schema37,data:data2};
+if(vErrors === null){
+vErrors = [err24];
 }
 else {
-var valid0 = true;
+vErrors.push(err24);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.features_file !== undefined){
 let data3 = data.features_file;
-const _errs7 = errors;
 if("onnx_features.json" !== data3){
-validate22.errors = [{instancePath:instancePath+"/features_file",schemaPath:"#/properties/features_file/const",keyword:"const",params:{allowedValue: "onnx_features.json"},message:"must be equal to constant",schema:"onnx_features.json",parentSchema:schema36.properties.features_file,data:data3}];
-return false;
-}
-var valid0 = _errs7 === errors;
+const err25 = {instancePath:instancePath+"/features_file",schemaPath:"#/properties/features_file/const",keyword:"const",params:{allowedValue: "onnx_features.json"},message:"must be equal to constant",schema:"onnx_features.json",parentSchema:schema36.properties.features_file,data:data3};
+if(vErrors === null){
+vErrors = [err25];
 }
 else {
-var valid0 = true;
+vErrors.push(err25);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.features_sha256 !== undefined){
 let data4 = data.features_sha256;
-const _errs8 = errors;
-const _errs9 = errors;
-if(errors === _errs9){
 if(typeof data4 === "string"){
 if(!pattern6.test(data4)){
-validate22.errors = [{instancePath:instancePath+"/features_sha256",schemaPath:"#/$defs/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}(?![\\s\\S])"},message:"must match pattern \""+"^[0-9a-f]{64}(?![\\s\\S])"+"\"",schema:"^[0-9a-f]{64}(?![\\s\\S])",parentSchema:schema37,data:data4}];
-return false;
+const err26 = {instancePath:instancePath+"/features_sha256",schemaPath:"#/$defs/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}(?![\\s\\S])"},message:"must match pattern \""+"^[0-9a-f]{64}(?![\\s\\S])"+"\"",schema:"^[0-9a-f]{64}(?![\\s\\S])",parentSchema:schema37,data:data4};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
 }
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/features_sha256",schemaPath:"#/$defs/sha256/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema37.type,parentSchema:schema37,data:data4}];
-return false;
-}
-}
-var valid0 = _errs8 === errors;
+const err27 = {instancePath:instancePath+"/features_sha256",schemaPath:"#/$defs/sha256/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema37.type,parentSchema:schema37,data:data4};
+if(vErrors === null){
+vErrors = [err27];
 }
 else {
-var valid0 = true;
+vErrors.push(err27);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.source_model_sha256 !== undefined){
 let data5 = data.source_model_sha256;
-const _errs11 = errors;
-const _errs12 = errors;
-if(errors === _errs12){
 if(typeof data5 === "string"){
 if(!pattern6.test(data5)){
-validate22.errors = [{instancePath:instancePath+"/source_model_sha256",schemaPath:"#/$defs/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}(?![\\s\\S])"},message:"must match pattern \""+"^[0-9a-f]{64}(?![\\s\\S])"+"\"",schema:"^[0-9a-f]{64}(?![\\s\\S])",parentSchema:schema37,data:data5}];
-return false;
+const err28 = {instancePath:instancePath+"/source_model_sha256",schemaPath:"#/$defs/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}(?![\\s\\S])"},message:"must match pattern \""+"^[0-9a-f]{64}(?![\\s\\S])"+"\"",schema:"^[0-9a-f]{64}(?![\\s\\S])",parentSchema:schema37,data:data5};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
 }
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/source_model_sha256",schemaPath:"#/$defs/sha256/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema37.type,parentSchema:schema37,data:data5}];
-return false;
-}
-}
-var valid0 = _errs11 === errors;
+const err29 = {instancePath:instancePath+"/source_model_sha256",schemaPath:"#/$defs/sha256/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema37.type,parentSchema:schema37,data:data5};
+if(vErrors === null){
+vErrors = [err29];
 }
 else {
-var valid0 = true;
+vErrors.push(err29);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.family !== undefined){
 let data6 = data.family;
-const _errs14 = errors;
-if(errors === _errs14){
 if(typeof data6 === "string"){
 if(func2(data6) < 1){
-validate22.errors = [{instancePath:instancePath+"/family",schemaPath:"#/properties/family/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema36.properties.family,data:data6}];
-return false;
+const err30 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema36.properties.family,data:data6};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
 }
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/family",schemaPath:"#/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.family.type,parentSchema:schema36.properties.family,data:data6}];
-return false;
-}
-}
-var valid0 = _errs14 === errors;
+const err31 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.family.type,parentSchema:schema36.properties.family,data:data6};
+if(vErrors === null){
+vErrors = [err31];
 }
 else {
-var valid0 = true;
+vErrors.push(err31);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.threshold !== undefined){
 let data7 = data.threshold;
-const _errs16 = errors;
-if(errors === _errs16){
 if((typeof data7 == "number") && (isFinite(data7))){
 if(data7 > 1 || isNaN(data7)){
-validate22.errors = [{instancePath:instancePath+"/threshold",schemaPath:"#/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema36.properties.threshold,data:data7}];
-return false;
+const err32 = {instancePath:instancePath+"/threshold",schemaPath:"#/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema36.properties.threshold,data:data7};
+if(vErrors === null){
+vErrors = [err32];
 }
 else {
+vErrors.push(err32);
+}
+errors++;
+}
 if(data7 < 0 || isNaN(data7)){
-validate22.errors = [{instancePath:instancePath+"/threshold",schemaPath:"#/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema36.properties.threshold,data:data7}];
-return false;
+const err33 = {instancePath:instancePath+"/threshold",schemaPath:"#/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema36.properties.threshold,data:data7};
+if(vErrors === null){
+vErrors = [err33];
 }
+else {
+vErrors.push(err33);
+}
+errors++;
 }
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/threshold",schemaPath:"#/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema36.properties.threshold.type,parentSchema:schema36.properties.threshold,data:data7}];
-return false;
-}
-}
-var valid0 = _errs16 === errors;
+const err34 = {instancePath:instancePath+"/threshold",schemaPath:"#/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema36.properties.threshold.type,parentSchema:schema36.properties.threshold,data:data7};
+if(vErrors === null){
+vErrors = [err34];
 }
 else {
-var valid0 = true;
+vErrors.push(err34);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.decision_rule !== undefined){
 let data8 = data.decision_rule;
-const _errs18 = errors;
 if("positive if p >= threshold" !== data8){
-validate22.errors = [{instancePath:instancePath+"/decision_rule",schemaPath:"#/properties/decision_rule/const",keyword:"const",params:{allowedValue: "positive if p >= threshold"},message:"must be equal to constant",schema:"positive if p >= threshold",parentSchema:schema36.properties.decision_rule,data:data8}];
-return false;
-}
-var valid0 = _errs18 === errors;
+const err35 = {instancePath:instancePath+"/decision_rule",schemaPath:"#/properties/decision_rule/const",keyword:"const",params:{allowedValue: "positive if p >= threshold"},message:"must be equal to constant",schema:"positive if p >= threshold",parentSchema:schema36.properties.decision_rule,data:data8};
+if(vErrors === null){
+vErrors = [err35];
 }
 else {
-var valid0 = true;
+vErrors.push(err35);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.decision_operator !== undefined){
 let data9 = data.decision_operator;
-const _errs19 = errors;
 if(">=" !== data9){
-validate22.errors = [{instancePath:instancePath+"/decision_operator",schemaPath:"#/properties/decision_operator/const",keyword:"const",params:{allowedValue: ">="},message:"must be equal to constant",schema:">=",parentSchema:schema36.properties.decision_operator,data:data9}];
-return false;
-}
-var valid0 = _errs19 === errors;
+const err36 = {instancePath:instancePath+"/decision_operator",schemaPath:"#/properties/decision_operator/const",keyword:"const",params:{allowedValue: ">="},message:"must be equal to constant",schema:">=",parentSchema:schema36.properties.decision_operator,data:data9};
+if(vErrors === null){
+vErrors = [err36];
 }
 else {
-var valid0 = true;
+vErrors.push(err36);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.decision_precision !== undefined){
 let data10 = data.decision_precision;
-const _errs20 = errors;
 if("float64" !== data10){
-validate22.errors = [{instancePath:instancePath+"/decision_precision",schemaPath:"#/properties/decision_precision/const",keyword:"const",params:{allowedValue: "float64"},message:"must be equal to constant",schema:"float64",parentSchema:schema36.properties.decision_precision,data:data10}];
-return false;
-}
-var valid0 = _errs20 === errors;
+const err37 = {instancePath:instancePath+"/decision_precision",schemaPath:"#/properties/decision_precision/const",keyword:"const",params:{allowedValue: "float64"},message:"must be equal to constant",schema:"float64",parentSchema:schema36.properties.decision_precision,data:data10};
+if(vErrors === null){
+vErrors = [err37];
 }
 else {
-var valid0 = true;
+vErrors.push(err37);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.positive_label !== undefined){
 let data11 = data.positive_label;
-const _errs21 = errors;
 if(typeof data11 !== "string"){
-validate22.errors = [{instancePath:instancePath+"/positive_label",schemaPath:"#/properties/positive_label/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.positive_label.type,parentSchema:schema36.properties.positive_label,data:data11}];
-return false;
-}
-var valid0 = _errs21 === errors;
+const err38 = {instancePath:instancePath+"/positive_label",schemaPath:"#/properties/positive_label/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.positive_label.type,parentSchema:schema36.properties.positive_label,data:data11};
+if(vErrors === null){
+vErrors = [err38];
 }
 else {
-var valid0 = true;
+vErrors.push(err38);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.negative_label !== undefined){
 let data12 = data.negative_label;
-const _errs23 = errors;
 if(typeof data12 !== "string"){
-validate22.errors = [{instancePath:instancePath+"/negative_label",schemaPath:"#/properties/negative_label/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.negative_label.type,parentSchema:schema36.properties.negative_label,data:data12}];
-return false;
-}
-var valid0 = _errs23 === errors;
+const err39 = {instancePath:instancePath+"/negative_label",schemaPath:"#/properties/negative_label/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.negative_label.type,parentSchema:schema36.properties.negative_label,data:data12};
+if(vErrors === null){
+vErrors = [err39];
 }
 else {
-var valid0 = true;
+vErrors.push(err39);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.class_order !== undefined){
 let data13 = data.class_order;
-const _errs25 = errors;
-if(errors === _errs25){
 if(Array.isArray(data13)){
 if(data13.length > 2){
-validate22.errors = [{instancePath:instancePath+"/class_order",schemaPath:"#/properties/class_order/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema36.properties.class_order,data:data13}];
-return false;
+const err40 = {instancePath:instancePath+"/class_order",schemaPath:"#/properties/class_order/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema36.properties.class_order,data:data13};
+if(vErrors === null){
+vErrors = [err40];
 }
 else {
+vErrors.push(err40);
+}
+errors++;
+}
 if(data13.length < 2){
-validate22.errors = [{instancePath:instancePath+"/class_order",schemaPath:"#/properties/class_order/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema36.properties.class_order,data:data13}];
-return false;
+const err41 = {instancePath:instancePath+"/class_order",schemaPath:"#/properties/class_order/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema36.properties.class_order,data:data13};
+if(vErrors === null){
+vErrors = [err41];
 }
 else {
-var valid4 = true;
+vErrors.push(err41);
+}
+errors++;
+}
 const len0 = data13.length;
 for(let i0=0; i0<len0; i0++){
 let data14 = data13[i0];
-const _errs27 = errors;
 if(typeof data14 !== "string"){
-validate22.errors = [{instancePath:instancePath+"/class_order/" + i0,schemaPath:"#/properties/class_order/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.class_order.items.type,parentSchema:schema36.properties.class_order.items,data:data14}];
-return false;
+const err42 = {instancePath:instancePath+"/class_order/" + i0,schemaPath:"#/properties/class_order/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.class_order.items.type,parentSchema:schema36.properties.class_order.items,data:data14};
+if(vErrors === null){
+vErrors = [err42];
 }
-var valid4 = _errs27 === errors;
-if(!valid4){
-break;
+else {
+vErrors.push(err42);
+}
+errors++;
 }
 }
-if(valid4){
 let i1 = data13.length;
 let j0;
 if(i1 > 1){
@@ -2278,352 +3101,404 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-validate22.errors = [{instancePath:instancePath+"/class_order",schemaPath:"#/properties/class_order/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema36.properties.class_order,data:data13}];
-return false;
+const err43 = {instancePath:instancePath+"/class_order",schemaPath:"#/properties/class_order/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema36.properties.class_order,data:data13};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
 break;
 }
 indices0[item0] = i1;
 }
 }
 }
-}
-}
+else {
+const err44 = {instancePath:instancePath+"/class_order",schemaPath:"#/properties/class_order/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema36.properties.class_order.type,parentSchema:schema36.properties.class_order,data:data13};
+if(vErrors === null){
+vErrors = [err44];
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/class_order",schemaPath:"#/properties/class_order/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema36.properties.class_order.type,parentSchema:schema36.properties.class_order,data:data13}];
-return false;
+vErrors.push(err44);
+}
+errors++;
 }
 }
-var valid0 = _errs25 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
 if(data.probability_output !== undefined){
 let data15 = data.probability_output;
-const _errs29 = errors;
 if("probabilities" !== data15){
-validate22.errors = [{instancePath:instancePath+"/probability_output",schemaPath:"#/properties/probability_output/const",keyword:"const",params:{allowedValue: "probabilities"},message:"must be equal to constant",schema:"probabilities",parentSchema:schema36.properties.probability_output,data:data15}];
-return false;
-}
-var valid0 = _errs29 === errors;
+const err45 = {instancePath:instancePath+"/probability_output",schemaPath:"#/properties/probability_output/const",keyword:"const",params:{allowedValue: "probabilities"},message:"must be equal to constant",schema:"probabilities",parentSchema:schema36.properties.probability_output,data:data15};
+if(vErrors === null){
+vErrors = [err45];
 }
 else {
-var valid0 = true;
+vErrors.push(err45);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.positive_class_index !== undefined){
 let data16 = data.positive_class_index;
-const _errs30 = errors;
 if(!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))){
-validate22.errors = [{instancePath:instancePath+"/positive_class_index",schemaPath:"#/properties/positive_class_index/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema36.properties.positive_class_index.type,parentSchema:schema36.properties.positive_class_index,data:data16}];
-return false;
+const err46 = {instancePath:instancePath+"/positive_class_index",schemaPath:"#/properties/positive_class_index/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema36.properties.positive_class_index.type,parentSchema:schema36.properties.positive_class_index,data:data16};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
 }
 if(!((data16 === 0) || (data16 === 1))){
-validate22.errors = [{instancePath:instancePath+"/positive_class_index",schemaPath:"#/properties/positive_class_index/enum",keyword:"enum",params:{allowedValues: schema36.properties.positive_class_index.enum},message:"must be equal to one of the allowed values",schema:schema36.properties.positive_class_index.enum,parentSchema:schema36.properties.positive_class_index,data:data16}];
-return false;
-}
-var valid0 = _errs30 === errors;
+const err47 = {instancePath:instancePath+"/positive_class_index",schemaPath:"#/properties/positive_class_index/enum",keyword:"enum",params:{allowedValues: schema36.properties.positive_class_index.enum},message:"must be equal to one of the allowed values",schema:schema36.properties.positive_class_index.enum,parentSchema:schema36.properties.positive_class_index,data:data16};
+if(vErrors === null){
+vErrors = [err47];
 }
 else {
-var valid0 = true;
+vErrors.push(err47);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.outputs !== undefined){
 let data17 = data.outputs;
-const _errs32 = errors;
-if(errors === _errs32){
 if(Array.isArray(data17)){
 if(data17.length < 1){
-validate22.errors = [{instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema36.properties.outputs,data:data17}];
-return false;
+const err48 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema36.properties.outputs,data:data17};
+if(vErrors === null){
+vErrors = [err48];
 }
 else {
-var valid6 = true;
+vErrors.push(err48);
+}
+errors++;
+}
 const len1 = data17.length;
 for(let i2=0; i2<len1; i2++){
 let data18 = data17[i2];
-const _errs34 = errors;
-if(errors === _errs34){
 if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
-let missing1;
-if(((((data18.name === undefined) && (missing1 = "name")) || ((data18.dtype === undefined) && (missing1 = "dtype"))) || ((data18.shape === undefined) && (missing1 = "shape"))) || ((data18.use === undefined) && (missing1 = "use"))){
-validate22.errors = [{instancePath:instancePath+"/outputs/" + i2,schemaPath:"#/properties/outputs/items/required",keyword:"required",params:{missingProperty: missing1},message:"must have required property '"+missing1+"'",schema:schema36.properties.outputs.items.required,parentSchema:schema36.properties.outputs.items,data:data18}];
-return false;
+if(data18.name === undefined){
+const err49 = {instancePath:instancePath+"/outputs/" + i2,schemaPath:"#/properties/outputs/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema36.properties.outputs.items.required,parentSchema:schema36.properties.outputs.items,data:data18};
+if(vErrors === null){
+vErrors = [err49];
 }
 else {
-const _errs36 = errors;
+vErrors.push(err49);
+}
+errors++;
+}
+if(data18.dtype === undefined){
+const err50 = {instancePath:instancePath+"/outputs/" + i2,schemaPath:"#/properties/outputs/items/required",keyword:"required",params:{missingProperty: "dtype"},message:"must have required property '"+"dtype"+"'",schema:schema36.properties.outputs.items.required,parentSchema:schema36.properties.outputs.items,data:data18};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+if(data18.shape === undefined){
+const err51 = {instancePath:instancePath+"/outputs/" + i2,schemaPath:"#/properties/outputs/items/required",keyword:"required",params:{missingProperty: "shape"},message:"must have required property '"+"shape"+"'",schema:schema36.properties.outputs.items.required,parentSchema:schema36.properties.outputs.items,data:data18};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+if(data18.use === undefined){
+const err52 = {instancePath:instancePath+"/outputs/" + i2,schemaPath:"#/properties/outputs/items/required",keyword:"required",params:{missingProperty: "use"},message:"must have required property '"+"use"+"'",schema:schema36.properties.outputs.items.required,parentSchema:schema36.properties.outputs.items,data:data18};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
 for(const key1 in data18){
 if(!((((key1 === "name") || (key1 === "dtype")) || (key1 === "shape")) || (key1 === "use"))){
-validate22.errors = [{instancePath:instancePath+"/outputs/" + i2,schemaPath:"#/properties/outputs/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema36.properties.outputs.items,data:data18}];
-return false;
-break;
+const err53 = {instancePath:instancePath+"/outputs/" + i2,schemaPath:"#/properties/outputs/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema36.properties.outputs.items,data:data18};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
 }
 }
-if(_errs36 === errors){
 if(data18.name !== undefined){
 let data19 = data18.name;
-const _errs37 = errors;
-if(errors === _errs37){
 if(typeof data19 === "string"){
 if(func2(data19) < 1){
-validate22.errors = [{instancePath:instancePath+"/outputs/" + i2+"/name",schemaPath:"#/properties/outputs/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema36.properties.outputs.items.properties.name,data:data19}];
-return false;
+const err54 = {instancePath:instancePath+"/outputs/" + i2+"/name",schemaPath:"#/properties/outputs/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema36.properties.outputs.items.properties.name,data:data19};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
 }
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/outputs/" + i2+"/name",schemaPath:"#/properties/outputs/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.outputs.items.properties.name.type,parentSchema:schema36.properties.outputs.items.properties.name,data:data19}];
-return false;
-}
-}
-var valid7 = _errs37 === errors;
+const err55 = {instancePath:instancePath+"/outputs/" + i2+"/name",schemaPath:"#/properties/outputs/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.outputs.items.properties.name.type,parentSchema:schema36.properties.outputs.items.properties.name,data:data19};
+if(vErrors === null){
+vErrors = [err55];
 }
 else {
-var valid7 = true;
+vErrors.push(err55);
 }
-if(valid7){
+errors++;
+}
+}
 if(data18.dtype !== undefined){
 let data20 = data18.dtype;
-const _errs39 = errors;
-if(errors === _errs39){
 if(typeof data20 === "string"){
 if(func2(data20) < 1){
-validate22.errors = [{instancePath:instancePath+"/outputs/" + i2+"/dtype",schemaPath:"#/properties/outputs/items/properties/dtype/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema36.properties.outputs.items.properties.dtype,data:data20}];
-return false;
+const err56 = {instancePath:instancePath+"/outputs/" + i2+"/dtype",schemaPath:"#/properties/outputs/items/properties/dtype/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema36.properties.outputs.items.properties.dtype,data:data20};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
 }
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/outputs/" + i2+"/dtype",schemaPath:"#/properties/outputs/items/properties/dtype/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.outputs.items.properties.dtype.type,parentSchema:schema36.properties.outputs.items.properties.dtype,data:data20}];
-return false;
-}
-}
-var valid7 = _errs39 === errors;
+const err57 = {instancePath:instancePath+"/outputs/" + i2+"/dtype",schemaPath:"#/properties/outputs/items/properties/dtype/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.outputs.items.properties.dtype.type,parentSchema:schema36.properties.outputs.items.properties.dtype,data:data20};
+if(vErrors === null){
+vErrors = [err57];
 }
 else {
-var valid7 = true;
+vErrors.push(err57);
 }
-if(valid7){
+errors++;
+}
+}
 if(data18.shape !== undefined){
 let data21 = data18.shape;
-const _errs41 = errors;
-if(errors === _errs41){
 if(Array.isArray(data21)){
-var valid8 = true;
 const len2 = data21.length;
 for(let i3=0; i3<len2; i3++){
 let data22 = data21[i3];
-const _errs43 = errors;
 if((!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))) && (data22 !== null)){
-validate22.errors = [{instancePath:instancePath+"/outputs/" + i2+"/shape/" + i3,schemaPath:"#/properties/outputs/items/properties/shape/items/type",keyword:"type",params:{type: schema36.properties.outputs.items.properties.shape.items.type},message:"must be integer,null",schema:schema36.properties.outputs.items.properties.shape.items.type,parentSchema:schema36.properties.outputs.items.properties.shape.items,data:data22}];
-return false;
+const err58 = {instancePath:instancePath+"/outputs/" + i2+"/shape/" + i3,schemaPath:"#/properties/outputs/items/properties/shape/items/type",keyword:"type",params:{type: schema36.properties.outputs.items.properties.shape.items.type},message:"must be integer,null",schema:schema36.properties.outputs.items.properties.shape.items.type,parentSchema:schema36.properties.outputs.items.properties.shape.items,data:data22};
+if(vErrors === null){
+vErrors = [err58];
 }
-if(errors === _errs43){
+else {
+vErrors.push(err58);
+}
+errors++;
+}
 if((typeof data22 == "number") && (isFinite(data22))){
 if(data22 < 1 || isNaN(data22)){
-validate22.errors = [{instancePath:instancePath+"/outputs/" + i2+"/shape/" + i3,schemaPath:"#/properties/outputs/items/properties/shape/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema36.properties.outputs.items.properties.shape.items,data:data22}];
-return false;
+const err59 = {instancePath:instancePath+"/outputs/" + i2+"/shape/" + i3,schemaPath:"#/properties/outputs/items/properties/shape/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema36.properties.outputs.items.properties.shape.items,data:data22};
+if(vErrors === null){
+vErrors = [err59];
 }
+else {
+vErrors.push(err59);
 }
+errors++;
 }
-var valid8 = _errs43 === errors;
-if(!valid8){
-break;
 }
 }
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/outputs/" + i2+"/shape",schemaPath:"#/properties/outputs/items/properties/shape/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema36.properties.outputs.items.properties.shape.type,parentSchema:schema36.properties.outputs.items.properties.shape,data:data21}];
-return false;
-}
-}
-var valid7 = _errs41 === errors;
+const err60 = {instancePath:instancePath+"/outputs/" + i2+"/shape",schemaPath:"#/properties/outputs/items/properties/shape/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema36.properties.outputs.items.properties.shape.type,parentSchema:schema36.properties.outputs.items.properties.shape,data:data21};
+if(vErrors === null){
+vErrors = [err60];
 }
 else {
-var valid7 = true;
+vErrors.push(err60);
 }
-if(valid7){
+errors++;
+}
+}
 if(data18.use !== undefined){
 let data23 = data18.use;
-const _errs45 = errors;
 if(!(((data23 === "probabilities") || (data23 === "decision")) || (data23 === "ignore"))){
-validate22.errors = [{instancePath:instancePath+"/outputs/" + i2+"/use",schemaPath:"#/properties/outputs/items/properties/use/enum",keyword:"enum",params:{allowedValues: schema36.properties.outputs.items.properties.use.enum},message:"must be equal to one of the allowed values",schema:schema36.properties.outputs.items.properties.use.enum,parentSchema:schema36.properties.outputs.items.properties.use,data:data23}];
-return false;
-}
-var valid7 = _errs45 === errors;
+const err61 = {instancePath:instancePath+"/outputs/" + i2+"/use",schemaPath:"#/properties/outputs/items/properties/use/enum",keyword:"enum",params:{allowedValues: schema36.properties.outputs.items.properties.use.enum},message:"must be equal to one of the allowed values",schema:schema36.properties.outputs.items.properties.use.enum,parentSchema:schema36.properties.outputs.items.properties.use,data:data23};
+if(vErrors === null){
+vErrors = [err61];
 }
 else {
-var valid7 = true;
+vErrors.push(err61);
 }
-}
-}
-}
+errors++;
 }
 }
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/outputs/" + i2,schemaPath:"#/properties/outputs/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.properties.outputs.items.type,parentSchema:schema36.properties.outputs.items,data:data18}];
-return false;
+const err62 = {instancePath:instancePath+"/outputs/" + i2,schemaPath:"#/properties/outputs/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.properties.outputs.items.type,parentSchema:schema36.properties.outputs.items,data:data18};
+if(vErrors === null){
+vErrors = [err62];
 }
+else {
+vErrors.push(err62);
 }
-var valid6 = _errs34 === errors;
-if(!valid6){
-break;
-}
+errors++;
 }
 }
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema36.properties.outputs.type,parentSchema:schema36.properties.outputs,data:data17}];
-return false;
-}
-}
-var valid0 = _errs32 === errors;
+const err63 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema36.properties.outputs.type,parentSchema:schema36.properties.outputs,data:data17};
+if(vErrors === null){
+vErrors = [err63];
 }
 else {
-var valid0 = true;
+vErrors.push(err63);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.opsets !== undefined){
 let data24 = data.opsets;
-const _errs46 = errors;
-if(errors === _errs46){
 if(data24 && typeof data24 == "object" && !Array.isArray(data24)){
 for(const key2 in data24){
 let data25 = data24[key2];
-const _errs49 = errors;
 if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
-validate22.errors = [{instancePath:instancePath+"/opsets/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/opsets/additionalProperties/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema36.properties.opsets.additionalProperties.type,parentSchema:schema36.properties.opsets.additionalProperties,data:data25}];
-return false;
+const err64 = {instancePath:instancePath+"/opsets/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/opsets/additionalProperties/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema36.properties.opsets.additionalProperties.type,parentSchema:schema36.properties.opsets.additionalProperties,data:data25};
+if(vErrors === null){
+vErrors = [err64];
 }
-if(errors === _errs49){
+else {
+vErrors.push(err64);
+}
+errors++;
+}
 if((typeof data25 == "number") && (isFinite(data25))){
 if(data25 < 1 || isNaN(data25)){
-validate22.errors = [{instancePath:instancePath+"/opsets/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/opsets/additionalProperties/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema36.properties.opsets.additionalProperties,data:data25}];
-return false;
+const err65 = {instancePath:instancePath+"/opsets/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/opsets/additionalProperties/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema36.properties.opsets.additionalProperties,data:data25};
+if(vErrors === null){
+vErrors = [err65];
 }
+else {
+vErrors.push(err65);
 }
+errors++;
 }
-var valid9 = _errs49 === errors;
-if(!valid9){
-break;
 }
 }
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/opsets",schemaPath:"#/properties/opsets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.properties.opsets.type,parentSchema:schema36.properties.opsets,data:data24}];
-return false;
-}
-}
-var valid0 = _errs46 === errors;
+const err66 = {instancePath:instancePath+"/opsets",schemaPath:"#/properties/opsets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.properties.opsets.type,parentSchema:schema36.properties.opsets,data:data24};
+if(vErrors === null){
+vErrors = [err66];
 }
 else {
-var valid0 = true;
+vErrors.push(err66);
 }
-if(valid0){
+errors++;
+}
+}
 if(data.ir_version !== undefined){
 let data26 = data.ir_version;
-const _errs51 = errors;
 if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
-validate22.errors = [{instancePath:instancePath+"/ir_version",schemaPath:"#/properties/ir_version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema36.properties.ir_version.type,parentSchema:schema36.properties.ir_version,data:data26}];
-return false;
+const err67 = {instancePath:instancePath+"/ir_version",schemaPath:"#/properties/ir_version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema36.properties.ir_version.type,parentSchema:schema36.properties.ir_version,data:data26};
+if(vErrors === null){
+vErrors = [err67];
 }
-if(errors === _errs51){
+else {
+vErrors.push(err67);
+}
+errors++;
+}
 if((typeof data26 == "number") && (isFinite(data26))){
 if(data26 < 1 || isNaN(data26)){
-validate22.errors = [{instancePath:instancePath+"/ir_version",schemaPath:"#/properties/ir_version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema36.properties.ir_version,data:data26}];
-return false;
-}
-}
-}
-var valid0 = _errs51 === errors;
+const err68 = {instancePath:instancePath+"/ir_version",schemaPath:"#/properties/ir_version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema36.properties.ir_version,data:data26};
+if(vErrors === null){
+vErrors = [err68];
 }
 else {
-var valid0 = true;
+vErrors.push(err68);
 }
-if(valid0){
+errors++;
+}
+}
+}
 if(data.versions !== undefined){
 let data27 = data.versions;
-const _errs53 = errors;
-if(errors === _errs53){
 if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
-let missing2;
-if((data27.onnxruntime === undefined) && (missing2 = "onnxruntime")){
-validate22.errors = [{instancePath:instancePath+"/versions",schemaPath:"#/properties/versions/required",keyword:"required",params:{missingProperty: missing2},message:"must have required property '"+missing2+"'",schema:schema36.properties.versions.required,parentSchema:schema36.properties.versions,data:data27}];
-return false;
+if(data27.onnxruntime === undefined){
+const err69 = {instancePath:instancePath+"/versions",schemaPath:"#/properties/versions/required",keyword:"required",params:{missingProperty: "onnxruntime"},message:"must have required property '"+"onnxruntime"+"'",schema:schema36.properties.versions.required,parentSchema:schema36.properties.versions,data:data27};
+if(vErrors === null){
+vErrors = [err69];
 }
 else {
-const _errs55 = errors;
+vErrors.push(err69);
+}
+errors++;
+}
 for(const key3 in data27){
 if(!(key3 === "onnxruntime")){
 let data28 = data27[key3];
-const _errs56 = errors;
 if(typeof data28 !== "string"){
-validate22.errors = [{instancePath:instancePath+"/versions/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/versions/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.versions.additionalProperties.type,parentSchema:schema36.properties.versions.additionalProperties,data:data28}];
-return false;
+const err70 = {instancePath:instancePath+"/versions/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/versions/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.versions.additionalProperties.type,parentSchema:schema36.properties.versions.additionalProperties,data:data28};
+if(vErrors === null){
+vErrors = [err70];
 }
-var valid10 = _errs56 === errors;
-if(!valid10){
-break;
+else {
+vErrors.push(err70);
+}
+errors++;
 }
 }
 }
-if(_errs55 === errors){
 if(data27.onnxruntime !== undefined){
 let data29 = data27.onnxruntime;
-const _errs58 = errors;
-if(errors === _errs58){
 if(typeof data29 === "string"){
 if(!pattern9.test(data29)){
-validate22.errors = [{instancePath:instancePath+"/versions/onnxruntime",schemaPath:"#/properties/versions/properties/onnxruntime/pattern",keyword:"pattern",params:{pattern: "^[0-9]+\\.[0-9]+"},message:"must match pattern \""+"^[0-9]+\\.[0-9]+"+"\"",schema:"^[0-9]+\\.[0-9]+",parentSchema:schema36.properties.versions.properties.onnxruntime,data:data29}];
-return false;
+const err71 = {instancePath:instancePath+"/versions/onnxruntime",schemaPath:"#/properties/versions/properties/onnxruntime/pattern",keyword:"pattern",params:{pattern: "^[0-9]+\\.[0-9]+"},message:"must match pattern \""+"^[0-9]+\\.[0-9]+"+"\"",schema:"^[0-9]+\\.[0-9]+",parentSchema:schema36.properties.versions.properties.onnxruntime,data:data29};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
 }
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/versions/onnxruntime",schemaPath:"#/properties/versions/properties/onnxruntime/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.versions.properties.onnxruntime.type,parentSchema:schema36.properties.versions.properties.onnxruntime,data:data29}];
-return false;
-}
-}
-}
-}
-}
+const err72 = {instancePath:instancePath+"/versions/onnxruntime",schemaPath:"#/properties/versions/properties/onnxruntime/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.versions.properties.onnxruntime.type,parentSchema:schema36.properties.versions.properties.onnxruntime,data:data29};
+if(vErrors === null){
+vErrors = [err72];
 }
 else {
-validate22.errors = [{instancePath:instancePath+"/versions",schemaPath:"#/properties/versions/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.properties.versions.type,parentSchema:schema36.properties.versions,data:data27}];
-return false;
+vErrors.push(err72);
 }
-}
-var valid0 = _errs53 === errors;
-}
-else {
-var valid0 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
+errors++;
 }
 }
 }
 else {
-validate22.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.type,parentSchema:schema36,data}];
-return false;
+const err73 = {instancePath:instancePath+"/versions",schemaPath:"#/properties/versions/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.properties.versions.type,parentSchema:schema36.properties.versions,data:data27};
+if(vErrors === null){
+vErrors = [err73];
 }
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+}
+}
+else {
+const err74 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.type,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
 }
 validate22.errors = vErrors;
 return errors === 0;

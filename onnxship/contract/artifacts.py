@@ -43,7 +43,7 @@ def _parse(name: str, data: bytes, source: str) -> tuple[dict, int]:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise UserError(f"{source}/{name} is not valid JSON ({_first_line(exc)}); {schema.FIX}") from None
     except ValueError as exc:  # a duplicate key, NaN or Infinity
-        raise UserError(f"{source}/{name}: {exc}; {schema.FIX}") from None
+        raise UserError(f"{source}/{name} is not valid JSON ({exc}); {schema.FIX}") from None
     if not isinstance(obj, dict):
         raise UserError(f"{source}/{name} is not a JSON object; {schema.FIX}")
     version = obj.get("schema_version")

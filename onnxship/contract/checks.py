@@ -16,7 +16,7 @@ ORT_TYPES = {"float32": "tensor(float)", "string": "tensor(string)"}
 
 
 def _name(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def features_problem(features: dict) -> str | None:
@@ -69,7 +69,8 @@ def _packing_problem(tensors: list[dict], inputs: list[dict]) -> str | None:
 def metadata_problem(metadata: dict) -> str | None:
     """onnx_metadata.json (valid under its schema): the positive class is class_order's item at
     positive_class_index, the negative class the other one."""
-    order, index = metadata["class_order"], metadata["positive_class_index"]
+    order = metadata["class_order"]
+    index = int(metadata["positive_class_index"])  # JSON 1.0 is the integer 1 (as in JavaScript)
     if order[index] != metadata["positive_label"] or order[1 - index] != metadata["negative_label"]:
         return (
             f"$.class_order is {_name(order)} and $.positive_class_index is {index}: the positive class "

@@ -10,11 +10,13 @@ and how to fix it. The export stage validates what it writes with the same schem
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 
@@ -38,11 +40,23 @@ def load(name: str, version: int) -> dict:
     return json.loads(path(name, version).read_text(encoding="utf-8"))
 
 
+def _finite_number(_checker: object, instance: object) -> bool:
+    # As ajv reads "number": 1e400 parses to infinity, which is no JSON number.
+    if isinstance(instance, bool) or not isinstance(instance, int | float):
+        return False
+    return isinstance(instance, int) or math.isfinite(instance)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("number", _finite_number),
+)
+
+
 @cache
-def _validator(name: str, version: int) -> jsonschema.Draft202012Validator:
+def _validator(name: str, version: int) -> jsonschema.protocols.Validator:
     # "format" is an assertion here, as in ajv: number_pattern must compile as a regex.
-    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
-    return jsonschema.Draft202012Validator(load(name, version), format_checker=checker)
+    return _Validator(load(name, version), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
 @dataclass(frozen=True)
@@ -77,25 +91,28 @@ def shown(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def rule(keyword: str, expected: object, parent: dict) -> str:
-    """What a value must be, from the keyword it breaks (the same words as clients/node/contract.mjs)."""
-    listed = ", ".join(shown(v) for v in expected) if isinstance(expected, list) else ""
+def rule(keyword: str, expected: Any, parent: dict) -> str:
+    """What a value must be, from the keyword it breaks (the same words as clients/node/checks.mjs)."""
     title = parent.get("title") if isinstance(parent, dict) else None
-    words = {
-        "type": f"must be of type {' or '.join(expected) if isinstance(expected, list) else expected}",
-        "const": f"must be {shown(expected)}",
-        "enum": f"must be one of [{listed}]",
-        "minimum": f"must be at least {expected}",
-        "maximum": f"must be at most {expected}",
-        "minLength": "must not be empty" if expected == 1 else f"must have at least {expected} characters",
-        "maxLength": f"must have at most {expected} characters",
-        "minItems": f"must have at least {expected} items",
-        "maxItems": f"must have at most {expected} items",
-        "uniqueItems": "must not repeat an item",
-        "pattern": f"must be {title}" if title else f"must match {expected}",
-        "format": f"must be {title}" if title else f"must be a valid {expected}",
+    types = " or ".join(expected) if keyword == "type" and isinstance(expected, list) else expected
+    least = "must not be empty" if expected == 1 else f"must have at least {expected} characters"
+    words: dict[str, Callable[[], str]] = {
+        "type": lambda: f"must be of type {types}",
+        "const": lambda: f"must be {shown(expected)}",
+        "enum": lambda: f"must be one of [{', '.join(shown(v) for v in expected)}]",
+        "minimum": lambda: f"must be at least {expected}",
+        "maximum": lambda: f"must be at most {expected}",
+        "minLength": lambda: least,
+        "maxLength": lambda: f"must have at most {expected} characters",
+        "minItems": lambda: f"must have at least {expected} items",
+        "maxItems": lambda: f"must have at most {expected} items",
+        "uniqueItems": lambda: "must not repeat an item",
+        "pattern": lambda: f"must be {title}" if title else f"must match {expected}",
+        "format": lambda: f"must be {title}" if title else f"must be a valid {expected}",
     }
-    return words.get(keyword, f"breaks the schema's {keyword} rule {shown(expected)}")
+    if keyword in words:
+        return words[keyword]()
+    return f"breaks the schema's {keyword} rule {shown(expected)}"
 
 
 def _violation(error: jsonschema.ValidationError) -> Violation:
@@ -113,13 +130,21 @@ def _violation(error: jsonschema.ValidationError) -> Violation:
     return Violation(parts, str(keyword), text)
 
 
+# Which of several violations is told: the one nearest the root, then the first path in text order,
+# then the first keyword of this list; clients/node/checks.mjs picks with the same key among ajv's errors.
+RANK = ("required", "additionalProperties", "type", "const", "enum", "minimum", "maximum", "minLength",
+        "maxLength", "minItems", "maxItems", "uniqueItems", "pattern", "format")  # fmt: skip
+
+
+def _order(error: jsonschema.ValidationError) -> tuple:
+    parts = tuple(error.absolute_path)
+    keyword = str(error.validator)
+    return len(parts), json_path(parts), RANK.index(keyword) if keyword in RANK else len(RANK)
+
+
 def violations(instance: object, name: str, version: int) -> list[Violation]:
-    """Every way ``instance`` breaks the schema, the most relevant first."""
-    found = list(_validator(name, version).iter_errors(instance))
-    if not found:
-        return []
-    best = jsonschema.exceptions.best_match(found)
-    return [_violation(error) for error in [best, *(e for e in found if e is not best)]]
+    """Every way ``instance`` breaks the schema, the one to tell first."""
+    return [_violation(e) for e in sorted(_validator(name, version).iter_errors(instance), key=_order)]
 
 
 def refusal(file: str, version: int, violation: Violation) -> str:
