@@ -71,7 +71,7 @@ def test_exported_contract_files_match_their_schemas(family):
             "onnx_features",
             lambda f: f["encoding"]["numeric"].pop("missing_tokens"),
             "missing_tokens is missing",
-        ),  # noqa: E501
+        ),
         ("onnx_features", lambda f: f.update(undocumented=1), "$.undocumented is not a contract field"),
         ("onnx_metadata", lambda m: m.pop("threshold"), "$.threshold is missing"),
         ("onnx_metadata", lambda m: m.update(threshold=1.5), "$.threshold is 1.5, but it must be at most 1"),
@@ -80,7 +80,7 @@ def test_exported_contract_files_match_their_schemas(family):
             "onnx_metadata",
             lambda m: m.update(positive_label=1),
             "$.positive_label is 1, but it must be of type string",
-        ),  # noqa: E501
+        ),
     ],
 )
 def test_a_broken_contract_file_is_named_with_its_json_path(name, change, message):
