@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from onnxship.contract import schema
+from onnxship.contract import artifacts as artifacts_module
+from onnxship.contract import runtime, schema
 from onnxship.core.errors import UserError
-from onnxship.serve.scorer import Scorer
 from tests.test_node_client import node_client
+from tests.v2_contract import to_v2
 
 
 def node_check(artifacts: Path) -> tuple[int, str]:
@@ -38,9 +39,11 @@ def node_check(artifacts: Path) -> tuple[int, str]:
 
 
 def python_check(artifacts: Path) -> tuple[int, str]:
-    """The same for the Python loader: (0, "ok") or (2, "error: ...")."""
+    """The same for the Python loader (what ``Scorer`` runs before it builds its encoder): (0, "ok")
+    or (2, "error: ...")."""
     try:
-        Scorer(artifacts)
+        contract = artifacts_module.load(artifacts)
+        artifacts_module.check_graph(contract, runtime.session(contract.model))
     except UserError as exc:
         return 2, f"error: {exc}"
     return 0, "ok"
@@ -180,6 +183,28 @@ CASES = [
 ]
 
 
+def v2_tensor(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    return features_edit(lambda f: change(f["tensors"][0]))
+
+
+def v2_input(i: int, change: Callable[[dict], None]) -> Callable[[Path], None]:
+    return features_edit(lambda f: change(f["inputs"][i]))
+
+
+V2_CASES = [
+    ("v2-accepted", lambda folder: None, None),
+    ("v2-index-off", v2_input(1, lambda s: s.update(index=5)), "$.inputs[1].index is 5, but it must be 1"),
+    ("v2-index-negative", v2_input(0, lambda s: s.update(index=-1)), "$.inputs[0].index is -1"),
+    ("v2-tensor-unknown", v2_input(0, lambda s: s.update(tensor="other")), "is not one of the $.tensors"),
+    ("v2-role-mismatch", v2_input(0, lambda s: s.update(tensor="categorical")), "but its tensor"),
+    ("v2-shape-count", v2_tensor(lambda t: t["shape"].__setitem__(1, 99)), "but 15 inputs name it"),
+    ("v2-shape-fixed-rows", v2_tensor(lambda t: t["shape"].__setitem__(0, 1)), "$.tensors[0].shape[0] is 1"),
+    ("v2-dtype-role", v2_tensor(lambda t: t.update(dtype="string")), "$.tensors[0].dtype"),
+    ("v2-onnx-name-kept", v2_input(0, lambda s: s.update(onnx_name="x")), "is not a contract field"),
+    ("v2-graph-renamed", v2_tensor(lambda t: t.update(onnx_name="floats")), "is not one of the $.tensors"),
+]
+
+
 @pytest.fixture(scope="module")
 def built(staged, tmp_path_factory) -> Path:
     """The staged contract: model.onnx and its two JSON files."""
@@ -190,8 +215,23 @@ def built(staged, tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def built_v2(built, tmp_path_factory) -> Path:
+    """The same contract as v2 (packed inputs, tests/v2_contract.py)."""
+    return to_v2(built, tmp_path_factory.mktemp("verdicts_v2") / "built")
+
+
 @pytest.mark.parametrize(("edit", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_both_clients_give_the_same_verdict_word_for_word(built, tmp_path, edit, words):
+    same_verdict(built, tmp_path, edit, words)
+
+
+@pytest.mark.parametrize(("edit", "words"), [c[1:] for c in V2_CASES], ids=[c[0] for c in V2_CASES])
+def test_both_clients_give_the_same_verdict_on_contract_v2(built_v2, tmp_path, edit, words):
+    same_verdict(built_v2, tmp_path, edit, words)
+
+
+def same_verdict(built: Path, tmp_path: Path, edit: Callable[[Path], None], words: str | None) -> None:
     folder = Path(shutil.copytree(built, tmp_path / "artifacts"))
     edit(folder)
     python, node = python_check(folder), node_check(folder)

@@ -19,6 +19,7 @@ import pytest
 
 from onnxship.serve.scorer import Scorer
 from tests.conftest import REPO
+from tests.v2_contract import to_v2
 from tools.web_page import install_client
 
 CLIENT = REPO / "clients" / "node"
@@ -109,7 +110,7 @@ def test_node_client_scores_the_test_csv_like_the_python_scorer(served, tmp_path
 NODE_REFUSALS = [
     ("bad_number", "row 2 (line 2), column 'account_length': \"12,5\" is not a number"),
     ("tampered_model", "does not match the sha256 in onnx_metadata.json"),
-    ("newer_schema_version", "has schema_version 2; this client reads version 1"),
+    ("newer_schema_version", "has schema_version 2; this client reads onnx_metadata.json version 1"),
     ("features_of_another_export", "onnx_features.json does not match the sha256 in onnx_metadata.json"),
 ]
 
@@ -135,6 +136,34 @@ def test_node_client_refuses_bad_input_with_one_line(served, tmp_path, break_it,
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last, result.stderr
     assert not out.exists() and list(tmp_path.glob(".node.jsonl*")) == []
+
+
+def test_node_client_reads_contract_v2_like_v1(served, tmp_path):
+    """A v2 contract (packed inputs, tests/v2_contract.py) gives byte-identical scores and the same
+    refusals, which still name the column."""
+    packed = to_v2(served, tmp_path / "v2")
+    records = edge_records(served)
+    bad = [*records[:3], {**records[3], "account_length": "12,5"}]
+    found = {}
+    for version, folder in (("v1", served), ("v2", packed)):
+        for name, rows in (("good", records), ("bad", bad)):
+            source, out = tmp_path / f"{name}.jsonl", tmp_path / f"{version}-{name}.jsonl"
+            source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            result = run_node("--artifacts", str(folder), "--input", str(source), "--output", str(out))
+            found[version, name] = (
+                out.read_text() if name == "good" else result.stderr.strip().splitlines()[-1]
+            )
+    assert found["v1", "good"] == found["v2", "good"] and len(found["v2", "good"].splitlines()) == len(
+        records
+    )
+    assert found["v1", "bad"] == found["v2", "bad"]
+    assert "row 4 (line 4), column 'account_length': \"12,5\" is not a number" in found["v2", "bad"]
+    check = subprocess.run(
+        ["node", str(node_client() / "check.mjs"), "--artifacts", str(packed)], capture_output=True, text=True
+    )
+    assert (
+        check.stdout.startswith("ok: model.onnx, onnx_features.json v2, ") and "in 2 tensors" in check.stdout
+    )
 
 
 def test_node_client_help_prints_usage_and_exits_0():

@@ -21,6 +21,7 @@ from onnxship.serve import cli
 from onnxship.serve.scorer import Scorer
 from tests.corpus_cases import edit_files, load_cases, make_input
 from tests.test_corpus import node_run, python_run
+from tests.v2_contract import to_v2
 from tools import web_page
 
 WHY_NOT = web_page.missing_browser()
@@ -80,6 +81,21 @@ def test_page_scores_the_held_out_rows_like_the_python_scorer(site, mount, backe
     worst = max(abs(r["probability"] - p) for r, p in zip(result["rows"], probability.tolist(), strict=True))
     assert worst <= 1e-6, worst
     assert 0 < sum(decision) < len(records)
+
+
+def test_page_reads_contract_v2_like_v1(site, mount, built_page):
+    """A v2 contract (packed inputs, tests/v2_contract.py): the page packs the fields by tensor and
+    index and gives the v1 page's rows exactly, a bad row named by its column as before."""
+    to_v2(mount / BUILT, mount / "v2")
+    page, ready = open_page(site, "v2/")
+    assert "ok" in ready, ready
+    rows = (mount / BUILT / "test.csv").read_text().splitlines()
+    picked = "\n".join([*rows[:6], rows[7].replace(",", ",x", 1)]) + "\n"
+    for csv_bytes in ((mount / BUILT / "test.csv").read_bytes(), picked.encode()):
+        assert web_page.score(page, csv_bytes) == web_page.score(built_page, csv_bytes)
+    invalid = web_page.score(page, picked.encode())["invalid"]
+    assert len(invalid) == 1 and "row 6 (line 7), column" in invalid[0]["error"]
+    page.close()
 
 
 # --- the shared hostile corpus ---------------------------------------------------------------------
