@@ -172,3 +172,23 @@ def test_export_stage_refuses_a_tampered_joblib(project):
     assert snapshot(project) == before
     assert run_export(project).returncode == 0  # the genuine file still exports
     assert snapshot(project) == before  # byte-identical
+
+
+def test_wide_contracts_are_validated_once_per_kind_of_input():
+    """contract.schema._condensed validates entries that differ only in name and index once: sound
+    only while the schemas ask no more of a name than a non-empty string, of an index than an integer
+    from 0."""
+    for version in (1, 2):
+        entry = contract_schema.load("onnx_features", version)["$defs"]["input"]["properties"]
+        for field, rules in (("name", contract_schema.TEXT_RULES), ("onnx_name", contract_schema.TEXT_RULES),
+                             ("index", contract_schema.INDEX_RULES)):  # fmt: skip
+            if field in entry:
+                assert {k: v for k, v in entry[field].items() if k != "description"} == rules, field
+    features, _ = contract_files()
+    numeric = next(s for s in features["inputs"] if s["role"] == "numeric")
+    wide = {**features, "inputs": [{**numeric, "name": f"c{i}", "onnx_name": f"c{i}"} for i in range(500)]}
+    assert len(contract_schema._condensed(wide)["inputs"]) == 1
+    contract_schema.check(wide, "onnx_features.json", 1)
+    wide["inputs"][321] = {**numeric, "name": "", "onnx_name": "c321"}
+    with pytest.raises(UserError, match=re.escape('$.inputs[321].name is "", but it must not be empty')):
+        contract_schema.check(wide, "onnx_features.json", 1)

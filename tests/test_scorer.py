@@ -249,7 +249,7 @@ def test_cli_skip_invalid_scores_the_rest_and_reports_the_skipped(served, tmp_pa
         ("missing_column", "has no column 'state'"),
         ("tampered_model", "refusing a model the contract does not describe"),
         ("other_features", "onnx_features.json does not match the sha256 in onnx_metadata.json"),
-        ("newer_contract", "has schema_version 2; this client reads contract version 1"),
+        ("newer_contract", "has schema_version 3; this client reads onnx_features.json version 1 and 2"),
         ("major_runtime", "a different major version): install onnxruntime=="),
     ],
 )
@@ -267,7 +267,7 @@ def test_cli_refuses_bad_artifacts_or_input_with_one_line(served, tmp_path, setu
         (served / "onnx_features.json").write_text(json.dumps(features))  # same content, other bytes
     elif setup == "newer_contract":
         features = json.loads((served / "onnx_features.json").read_text())
-        (served / "onnx_features.json").write_text(json.dumps({**features, "schema_version": 2}))
+        (served / "onnx_features.json").write_text(json.dumps({**features, "schema_version": 3}))
     elif setup == "major_runtime":
         metadata = json.loads(metadata_path.read_text())
         metadata["versions"]["onnxruntime"] = "0.9.0"
@@ -340,7 +340,8 @@ def test_scorer_imports_neither_scikit_learn_nor_pandas_nor_joblib(served, tmp_p
     assert result.returncode == 0, result.stderr
     loaded = set(json.loads(result.stdout.splitlines()[-1]))
     assert {"onnxruntime", "numpy", "onnxship"} <= loaded
-    assert not loaded & {"sklearn", "pandas", "joblib", "scipy", "skl2onnx", "onnx", "jsonschema"}
+    # jsonschema validates the contract files (onnxship/contract/schema.py), as every client does.
+    assert not loaded & {"sklearn", "pandas", "joblib", "scipy", "skl2onnx", "onnx"}
     assert len(read_scores(out)) == 1000
 
 

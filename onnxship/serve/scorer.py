@@ -1,7 +1,8 @@
 """Standalone scorer: raw records in, probability and decision out, from the contract files alone.
 
-Only numpy and onnxruntime (plus the standard library and onnxship's ``core`` and ``contract``):
-no scikit-learn, pandas or joblib, and nothing is unpickled, so it runs wherever ONNX Runtime does.
+Only numpy, onnxruntime and jsonschema (plus the standard library and onnxship's ``core`` and
+``contract``): no scikit-learn, pandas or joblib, and nothing is unpickled, so it runs wherever ONNX
+Runtime does.
 It loads model.onnx, onnx_features.json and onnx_metadata.json with every check a client makes
 (``onnxship.contract.artifacts``) and encodes records with the one encoder
 (``onnxship.contract.encode``), which the parity gate verifies.
