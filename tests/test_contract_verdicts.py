@@ -83,6 +83,14 @@ def metadata_text(field: str, written: str) -> Callable[[Path], None]:
     return edit
 
 
+def metadata_bytes(change: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        path = folder / "onnx_metadata.json"
+        path.write_bytes(change(path.read_bytes()))
+
+    return edit
+
+
 def pattern(text: str) -> Callable[[Path], None]:
     return features_edit(lambda f: f["encoding"]["numeric"].update(number_pattern=text))
 
@@ -110,6 +118,9 @@ CASES = [
     ("threshold-text", metadata_edit(lambda m: m.update(threshold="abc")), "must be of type number"),
     ("threshold-1e400", metadata_text("threshold", "1e400"), "is Infinity, but it must be of type number"),
     ("threshold-nan", metadata_text("threshold", "NaN"), "is not valid JSON"),
+    ("metadata-bom", metadata_bytes(lambda b: b"\xef\xbb\xbf" + b), "is not valid JSON"),
+    ("metadata-utf16", metadata_bytes(lambda b: b.decode().encode("utf-16")), "is not valid JSON"),
+    ("metadata-deep", metadata_text("threshold", "[" * 100_000 + "]" * 100_000), "onnx_metadata.json"),
     (
         "class-index-true",
         metadata_edit(lambda m: m.update(positive_class_index=True)),
@@ -241,7 +252,7 @@ def same_verdict(built: Path, tmp_path: Path, edit: Callable[[Path], None], word
     assert python[0] == node[0] == 2, (python, node)
     assert words in python[1], python
     assert "\n" not in python[1]
-    if "is not valid JSON" in words:  # the parser's own detail in brackets differs
+    if words in ("is not valid JSON", "onnx_metadata.json"):  # the parsers' own details differ
         assert node[1].split(" (")[0] == python[1].split(" (")[0], (python, node)
     else:
         assert node[1] == python[1]

@@ -21,9 +21,14 @@ export class InvalidRecord extends UserError {
   }
 }
 
+// A contract file nested deeper is refused, as the Python loader refuses it (its parser stops near
+// 1,000 levels; no contract nests so).
+export const MAX_DEPTH = 500;
+
 // JSON.parse keeps the last of two equal keys; the contract (and the Python scorer) refuses them.
 // The text is valid JSON (JSON.parse accepted it): walk it, tracking the keys of each open object.
-function duplicateKey(text) {
+// Returns the repeated key, or null; throws a SyntaxError for JSON nested deeper than ``maxDepth``.
+function duplicateKey(text, maxDepth) {
   const stack = []; // per open container: a Set of keys (object) or null (array)
   let expectKey = false;
   for (let i = 0; i < text.length; i += 1) {
@@ -39,11 +44,10 @@ function duplicateKey(text) {
         expectKey = false;
       }
       i = j;
-    } else if (c === "{") {
-      stack.push(new Set());
-      expectKey = true;
-    } else if (c === "[") {
-      stack.push(null);
+    } else if (c === "{" || c === "[") {
+      stack.push(c === "{" ? new Set() : null);
+      expectKey = c === "{";
+      if (stack.length > maxDepth) throw new SyntaxError(`nested deeper than ${maxDepth} levels`);
     } else if (c === "}" || c === "]") {
       stack.pop();
     } else if (c === ",") {
@@ -53,9 +57,9 @@ function duplicateKey(text) {
   return null;
 }
 
-export function parseJson(text) {
+export function parseJson(text, maxDepth = Infinity) {
   const value = JSON.parse(text);
-  const twice = duplicateKey(text);
+  const twice = duplicateKey(text, maxDepth);
   if (twice !== null) throw new SyntaxError(`duplicate key ${JSON.stringify(twice)}`);
   return value;
 }
@@ -66,7 +70,8 @@ export function contractObject(bytes, file) {
   const base = file.split("/").pop();
   let obj;
   try {
-    obj = parseJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    // ignoreBOM: a byte order mark stays in the text and JSON.parse refuses it, as Python's json does.
+    obj = parseJson(new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes), MAX_DEPTH);
   } catch (err) {
     throw new UserError(`${file} is not valid JSON (${String(err.message).split("\n")[0]}); ${FIX}`);
   }

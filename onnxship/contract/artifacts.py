@@ -25,6 +25,8 @@ from onnxship.contract.runtime import check_runtime
 from onnxship.core.errors import UserError
 from onnxship.core.paths import FEATURES_FILE, METADATA_FILE
 
+MAX_DEPTH = 500  # deeper JSON is refused by both clients (clients/node/contract.mjs MAX_DEPTH)
+
 
 @dataclass(frozen=True)
 class Contract:
@@ -39,11 +41,18 @@ class Contract:
 def _parse(name: str, data: bytes, source: str) -> tuple[dict, int]:
     """A contract file's bytes -> (its object, its schema version), or a UserError."""
     try:
-        obj = json.loads(data, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+        # Strict UTF-8 first: json.loads(bytes) would also read UTF-16 and UTF-32, which JavaScript's
+        # clients refuse; a byte order mark stays in the text, and JSON refuses it (as JSON.parse does).
+        text = data.decode("utf-8")
+        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise UserError(f"{source}/{name} is not valid JSON ({_first_line(exc)}); {schema.FIX}") from None
     except ValueError as exc:  # a duplicate key, NaN or Infinity
         raise UserError(f"{source}/{name} is not valid JSON ({exc}); {schema.FIX}") from None
+    if _deeper_than(obj, MAX_DEPTH):
+        raise UserError(
+            f"{source}/{name} is not valid JSON (nested deeper than {MAX_DEPTH} levels); {schema.FIX}"
+        )
     if not isinstance(obj, dict):
         raise UserError(f"{source}/{name} is not a JSON object; {schema.FIX}")
     version = obj.get("schema_version")
@@ -56,6 +65,22 @@ def _parse(name: str, data: bytes, source: str) -> tuple[dict, int]:
         )
     schema.check(obj, f"{source}/{name}", version)
     return obj, version
+
+
+def _deeper_than(obj: object, limit: int) -> bool:
+    """Whether ``obj`` nests more than ``limit`` arrays or objects (as clients/node/contract.mjs counts)."""
+    level, frontier = 1, [obj] if isinstance(obj, dict | list) else []
+    while frontier:
+        if level > limit:
+            return True
+        frontier = [
+            child
+            for node in frontier
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        level += 1
+    return False
 
 
 def _first_line(exc: Exception) -> str:
