@@ -381,7 +381,7 @@ def client_load(c: Case, features_bytes: bytes, metadata: dict) -> Contract | st
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
-        ("newer_schema_version", "has schema_version 2; this client reads contract version 1"),
+        ("newer_schema_version", "has schema_version 2; this client reads onnx_metadata.json version 1"),
         ("features_of_another_export", "onnx_features.json does not match the sha256 in onnx_metadata.json"),
     ],
 )

@@ -229,7 +229,7 @@ def test_gate_fails_on_contract_files_a_client_refuses_and_on_an_edited_threshol
         if fault == "newer_schema_version":
             metadata = json.loads(originals["onnx_metadata.json"])
             (artifacts / "onnx_metadata.json").write_text(json.dumps({**metadata, "schema_version": 2}))
-            reason = "has schema_version 2; this client reads contract version 1"
+            reason = "has schema_version 2; this client reads onnx_metadata.json version 1"
         elif fault == "features_of_another_export":
             (artifacts / "onnx_features.json").write_bytes(originals["onnx_features.json"] + b"\n")
             reason = "onnx_features.json does not match the sha256 in onnx_metadata.json"
