@@ -29,7 +29,6 @@ from typing import IO, Any
 from onnxship.contract.encode import InvalidRecord
 from onnxship.core.errors import UserError
 
-
 FIELD_LIMIT = 2**31 - 1  # the largest a C long holds on every platform: no limit in effect
 
 
@@ -40,9 +39,7 @@ class ByteCounter:
         self.bytes = 0
 
 
-def text_lines(
-    handle: IO[bytes], path: Path, counter: ByteCounter, refuse_nul: bool = True
-) -> Iterator[str]:
+def text_lines(handle: IO[bytes], path: Path, counter: ByteCounter, refuse_nul: bool = True) -> Iterator[str]:
     """Decoded lines of a binary file, counting bytes as they go (a BOM is dropped). JSON lines
     pass ``refuse_nul=False``: there a raw NUL makes one row invalid JSON, as in every client."""
     for number, raw in enumerate(handle, 1):

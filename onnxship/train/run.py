@@ -81,6 +81,7 @@ def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams, check: Check | N
     dataset = prepare(frame, dp, tp)
     idx_train, idx_test = split_rows(dataset.y, tp)
     X_train, y_train = dataset.X.iloc[idx_train], dataset.y[idx_train]
+    check_screen_sample(y_train, tp)
     log.info(
         "%d rows, %d train / %d test; %d numeric, %d categorical features",
         len(dataset.y),
@@ -214,6 +215,21 @@ def check_training_classes(y_train: np.ndarray, tp: TrainParams) -> None:
             f"train.test_size {tp.test_size} leaves {len(y_train)} training rows, {minority} of the "
             f"smaller class; train.cv_folds {tp.cv_folds} needs at least {tp.cv_folds}: lower "
             f"train.test_size or train.cv_folds"
+        )
+
+
+def check_screen_sample(y_train: np.ndarray, tp: TrainParams) -> None:
+    """The screen's stratified sample needs train.cv_folds rows of each class, like the full CV; a
+    rare class can fall short in a sample the whole file fills (checked before any fold runs)."""
+    if tp.screen.rows is None or len(y_train) <= tp.screen.rows or len(tp.candidates) <= tp.screen.keep:
+        return
+    sample = y_train[training.stratified_subsample(y_train, tp.screen.rows, tp.seed)]
+    minority = int(min(sample.sum(), len(sample) - sample.sum()))
+    if minority < tp.cv_folds:
+        raise UserError(
+            f"train.screen.rows {tp.screen.rows} samples {minority} rows of the smaller class; "
+            f"train.cv_folds {tp.cv_folds} needs at least {tp.cv_folds}: raise train.screen.rows "
+            "(or set it to null), or lower train.cv_folds"
         )
 
 
