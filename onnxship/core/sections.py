@@ -47,7 +47,8 @@ class DataParams(Section):
     numeric: list[str] | None = Field(
         None,
         description="Columns to use as numbers; null infers them (a column is numeric when at least 95 % "
-        "of its present cells are numbers). Set it when inference gets a column wrong.",
+        "of its present cells are numbers). Set it when inference gets a column wrong, or to keep an "
+        "ID-like integer column (a row number: docs/data.md) as a feature on purpose.",
     )
     categorical: list[str] | None = Field(
         None,
@@ -208,7 +209,8 @@ class ScreenParams(Section):
     rows: PositiveInt | None = Field(
         20000,
         description="With more training rows than this, every candidate is cross-validated on a stratified "
-        "sample of this many rows first; null: no screen. Lower it to save time on large files.",
+        "sample of this many rows first; null: no screen. Lower it to save time on large files (at "
+        "least 2 x train.cv_folds: each class needs a row in every fold).",
     )
     keep: PositiveInt = Field(
         2,

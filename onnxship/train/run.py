@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from onnxship.core.errors import UserError
 from onnxship.core.params import DataParams, TrainParams
-from onnxship.train import data, factories, fitted, lineage, models, sizes, training
+from onnxship.train import checks, data, factories, fitted, lineage, models, sizes, training
 
 log = logging.getLogger("train")
 
@@ -81,7 +81,7 @@ def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams, check: Check | N
     dataset = prepare(frame, dp, tp)
     idx_train, idx_test = split_rows(dataset.y, tp)
     X_train, y_train = dataset.X.iloc[idx_train], dataset.y[idx_train]
-    check_screen_sample(y_train, tp)
+    checks.check_screen_sample(y_train, tp)
     log.info(
         "%d rows, %d train / %d test; %d numeric, %d categorical features",
         len(dataset.y),
@@ -93,6 +93,7 @@ def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams, check: Check | N
     if tp.fitted_model is not None:
         return fitted_result(dataset, idx_train, idx_test, tp)
     tp = models.decide_early_stopping(tp, len(y_train))
+    checks.check_validation_split(y_train, tp)
 
     def build(family: str, rows: int) -> Pipeline:
         if factories.is_factory(family):
@@ -215,21 +216,6 @@ def check_training_classes(y_train: np.ndarray, tp: TrainParams) -> None:
             f"train.test_size {tp.test_size} leaves {len(y_train)} training rows, {minority} of the "
             f"smaller class; train.cv_folds {tp.cv_folds} needs at least {tp.cv_folds}: lower "
             f"train.test_size or train.cv_folds"
-        )
-
-
-def check_screen_sample(y_train: np.ndarray, tp: TrainParams) -> None:
-    """The screen's stratified sample needs train.cv_folds rows of each class, like the full CV; a
-    rare class can fall short in a sample the whole file fills (checked before any fold runs)."""
-    if tp.screen.rows is None or len(y_train) <= tp.screen.rows or len(tp.candidates) <= tp.screen.keep:
-        return
-    sample = y_train[training.stratified_subsample(y_train, tp.screen.rows, tp.seed)]
-    minority = int(min(sample.sum(), len(sample) - sample.sum()))
-    if minority < tp.cv_folds:
-        raise UserError(
-            f"train.screen.rows {tp.screen.rows} samples {minority} rows of the smaller class; "
-            f"train.cv_folds {tp.cv_folds} needs at least {tp.cv_folds}: raise train.screen.rows "
-            "(or set it to null), or lower train.cv_folds"
         )
 
 
