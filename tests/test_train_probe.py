@@ -95,7 +95,7 @@ CASES = [
     ),
     ("factory-missing", {"candidates": ["nope_mod:build"]}, {}, GOOD, ["nope_mod"]),
     ("fitted-model-missing", {"fitted_model": "models/none.joblib"}, {}, GOOD, ["models/none.joblib"]),
-    ("data-path-folder", {}, {"path": "data"}, GOOD, ["data file data not found"]),
+    ("data-path-folder", {}, {"path": "data"}, GOOD, ["data file data is a folder"]),
     (
         "numeric-transformer-missing",
         {"numeric_transformer": "nope_mod:Cls"},

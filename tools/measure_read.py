@@ -3,7 +3,8 @@
 Writes a CSV of ROWS x COLUMNS (mostly 0/1 indicators, some counts and decimals with holes, six
 categoricals, a yes/no target), then, in a fresh process per step so the peaks do not mix, reads it
 with ``onnxship.train.data.read_csv`` and prepares the training frame (``onnxship.train.run.prepare``:
-roles, data checks, the float32/string feature frame, the target). Prints one JSON line.
+roles, data checks, the float32/string feature frame, the target). Prints one JSON line: wall and
+CPU seconds (CPU time is the fairer figure on a shared machine), peak resident memory, load average.
 
     python tools/measure_read.py 8000 2000 [--csv /tmp/wide.csv] [--keep]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -56,6 +58,8 @@ import json, resource, sys, time
 sys.path.insert(0, {repo!r})
 from onnxship.core.params import DataParams, TrainParams
 from onnxship.train import data, run
+usage0 = resource.getrusage(resource.RUSAGE_SELF)
+cpu0 = usage0.ru_utime + usage0.ru_stime
 start = time.perf_counter()
 frame = data.read_csv({csv!r})
 read_s = time.perf_counter() - start
@@ -64,8 +68,10 @@ if {prepare!r}:
     tp = TrainParams(candidates=["logistic_regression"])
     run.prepare(frame, dp, tp)
 total_s = time.perf_counter() - start
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({{"read_s": round(read_s, 2), "total_s": round(total_s, 2), "peak_mb": round(peak_mb)}}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu_s = usage.ru_utime + usage.ru_stime - cpu0
+print(json.dumps({{"read_s": round(read_s, 2), "total_s": round(total_s, 2), "cpu_s": round(cpu_s, 2),
+                  "peak_mb": round(usage.ru_maxrss / 1024)}}))
 """
 
 
@@ -98,9 +104,12 @@ def main() -> None:
                 "columns": args.columns,
                 "csv_mb": round(size_mb, 1),
                 "read_s": read["read_s"],
+                "read_cpu_s": read["cpu_s"],
                 "read_peak_mb": read["peak_mb"],
                 "read_and_prepare_s": both["total_s"],
+                "read_and_prepare_cpu_s": both["cpu_s"],
                 "read_and_prepare_peak_mb": both["peak_mb"],
+                "load_average": round(os.getloadavg()[0], 1),
             }
         )
     )

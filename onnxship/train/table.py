@@ -49,6 +49,8 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     """Every cell as the string written in the file, so nothing is guessed twice; read by the rules
     the scorer reads a CSV with (onnxship.contract.csvfile), with the same messages."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"data file {path} is a folder: set data.path in params.yaml to your CSV")
     if not path.is_file():
         raise UserError(f"data file {path} not found: set data.path in params.yaml to your CSV")
     try:
