@@ -91,16 +91,23 @@ def _check_header(path: Path, header: list[str]) -> None:
 def features(
     frame: pd.DataFrame, roles: Roles, parsed: Mapping[str, np.ndarray] | None = None
 ) -> pd.DataFrame:
-    """The model's input frame: float32 numbers (NaN if missing) and strings ("" if missing).
-    ``parsed`` holds numeric columns already read by ``numbers`` (role inference reads them once)."""
+    """The model's input frame: float32 numbers (NaN if missing) and strings ("" if missing), in
+    ``roles.features`` order. ``parsed`` holds numeric columns already read by ``numbers`` (role
+    inference reads them once). The numbers fill one float32 block, column by column, which the
+    frame wraps without a copy: memory stays at one float32 per numeric cell."""
     parsed = parsed or {}
-    out = {}
-    for name in roles.numeric:
-        out[name] = _numbers(frame[name], name, parsed.get(name))
-    for name in roles.categorical:
-        column = frame[name]
-        out[name] = column.where(column.notna(), CATEGORICAL_MISSING).astype(str).astype(object)
-    return pd.DataFrame(out, index=frame.index)[roles.features]
+    block = np.empty((len(frame), len(roles.numeric)), dtype=np.float32, order="F")
+    for j, name in enumerate(roles.numeric):
+        block[:, j] = _numbers(frame[name], name, parsed.get(name))
+    numeric = pd.DataFrame(block, index=frame.index, columns=roles.numeric, copy=False)
+    categorical = pd.DataFrame(
+        {
+            name: frame[name].where(frame[name].notna(), CATEGORICAL_MISSING).astype(str).astype(object)
+            for name in roles.categorical
+        },
+        index=frame.index,
+    )
+    return pd.concat([numeric, categorical], axis=1, copy=False)
 
 
 def numbers(column: pd.Series) -> np.ndarray | None:
@@ -122,14 +129,14 @@ def numbers(column: pd.Series) -> np.ndarray | None:
     return parsed[codes]
 
 
-def _numbers(column: pd.Series, name: str, values: np.ndarray | None = None) -> pd.Series:
+def _numbers(column: pd.Series, name: str, values: np.ndarray | None = None) -> np.ndarray:
     """A numeric column as float32, read with the contract's rule; a UserError names a bad cell."""
     if values is None:
         values = numbers(column) if column.dtype == object else column.to_numpy(dtype=np.float64)
     if values is None:
         values = _named_refusal(column, name)
     with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
-        values32 = values.astype(np.float32)
+        values32 = values.astype(np.float32, copy=False)
     infinite = np.flatnonzero(np.isinf(values32))
     if len(infinite):
         row = int(infinite[0])
@@ -137,7 +144,7 @@ def _numbers(column: pd.Series, name: str, values: np.ndarray | None = None) -> 
             f"numeric column '{name}' has an infinite or out-of-float32-range value "
             f"{column.iloc[row]!r} (data row {row + 1}); replace it with a finite number or leave it empty"
         )
-    return pd.Series(values32, index=column.index, name=name)
+    return values32
 
 
 def _named_refusal(column: pd.Series, name: str) -> np.ndarray:
