@@ -117,7 +117,10 @@ def numbers(column: pd.Series) -> np.ndarray | None:
     Each distinct cell is read once, by the contract's column converter: linear in the rows (one
     hash pass), and a 0/1 indicator column costs two conversions, not one per row.
     """
-    codes, uniques = pd.factorize(column.to_numpy(dtype=object))
+    try:
+        codes, uniques = pd.factorize(column.to_numpy(dtype=object))
+    except TypeError:  # an unhashable cell (a list from JSON): no number, named by _named_refusal
+        return None
     distinct = uniques.tolist()
     present = [i for i, value in enumerate(distinct) if value not in _MISSING]
     parsed = np.full(len(distinct) + 1, np.nan)  # the last for code -1 (None or NaN: missing)
@@ -149,7 +152,7 @@ def _numbers(column: pd.Series, name: str, values: np.ndarray | None = None) -> 
 
 def _named_refusal(column: pd.Series, name: str) -> np.ndarray:
     """The first refused cell (in the order of its distinct values) as a UserError with its row."""
-    uniques, inverse = np.unique(column.to_numpy(dtype=object).astype(str), return_inverse=True)
+    uniques, inverse = np.unique(np.array([str(v) for v in column.tolist()]), return_inverse=True)
     parsed = np.empty(len(uniques), dtype=np.float64)
     for i, value in enumerate(uniques.tolist()):
         try:
