@@ -98,9 +98,7 @@ def make_csv(spec: dict) -> str:
         return "a,c,y\n" + body + "1,ab\x00cd,p\n"
     if kind == "row_number":  # column n: the row number 1..rows (shuffled with spec["shuffled"])
         order = [(i * 37) % rows + 1 for i in range(rows)] if spec.get("shuffled") else range(1, rows + 1)
-        return "n,a,c,y\n" + "".join(
-            f"{n},{i % 10},{'uv'[i % 2]},{label[i]}\n" for i, n in enumerate(order)
-        )
+        return "n,a,c,y\n" + "".join(f"{n},{i % 10},{'uv'[i % 2]},{label[i]}\n" for i, n in enumerate(order))
     raise ValueError(kind)
 
 
