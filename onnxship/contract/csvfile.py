@@ -39,20 +39,27 @@ class ByteCounter:
         self.bytes = 0
 
 
+def decode_line(raw: bytes, number: int, path: Path, refuse_nul: bool = True) -> str:
+    """Line ``number`` of a file as text (a BOM on line 1 dropped); a NUL byte or bytes that are not
+    UTF-8 are a UserError naming the line. Every reader of lines (csv.reader's feed here, a chunked
+    reader) decodes through this, so the rules and messages stay one."""
+    if refuse_nul and b"\x00" in raw:
+        raise UserError(
+            f"{path} line {number} has a NUL byte, so it is not a text CSV file: export your data "
+            "as UTF-8 CSV"
+        )
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} line {number} is not UTF-8 text: save the file as UTF-8") from None
+
+
 def text_lines(handle: IO[bytes], path: Path, counter: ByteCounter, refuse_nul: bool = True) -> Iterator[str]:
-    """Decoded lines of a binary file, counting bytes as they go (a BOM is dropped). JSON lines
-    pass ``refuse_nul=False``: there a raw NUL makes one row invalid JSON, as in every client."""
+    """Decoded lines of a binary file, counting bytes as they go. JSON lines pass
+    ``refuse_nul=False``: there a raw NUL makes one row invalid JSON, as in every client."""
     for number, raw in enumerate(handle, 1):
         counter.bytes += len(raw)
-        if refuse_nul and b"\x00" in raw:
-            raise UserError(
-                f"{path} line {number} has a NUL byte, so it is not a text CSV file: export your data "
-                "as UTF-8 CSV"
-            )
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            raise UserError(f"{path} line {number} is not UTF-8 text: save the file as UTF-8") from None
+        yield decode_line(raw, number, path, refuse_nul)
 
 
 @dataclass
@@ -77,7 +84,7 @@ class CsvFile:
                 else:
                     yield row, reader.line_num, cells
         except csv.Error as exc:
-            raise _invalid_csv(self.path, reader.line_num, exc) from None
+            raise invalid_csv(self.path, reader.line_num, exc) from None
 
 
 def open_csv(handle: IO[bytes], path: Path, counter: ByteCounter | None = None) -> CsvFile:
@@ -87,7 +94,7 @@ def open_csv(handle: IO[bytes], path: Path, counter: ByteCounter | None = None) 
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise _invalid_csv(path, reader.line_num, exc) from None
+        raise invalid_csv(path, reader.line_num, exc) from None
     if not header:
         raise UserError(f"{path} is empty: it needs a header row naming the columns")
     duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -96,7 +103,8 @@ def open_csv(handle: IO[bytes], path: Path, counter: ByteCounter | None = None) 
     return CsvFile(path, header, reader)
 
 
-def _invalid_csv(path: Path, line: int, exc: csv.Error) -> UserError:
+def invalid_csv(path: Path, line: int, exc: csv.Error) -> UserError:
+    """The UserError for csv.reader's ``exc`` at ``line`` (its words for a CR made plain)."""
     reason = str(exc)
     if "new-line character" in reason:  # csv's own words suggest newline='', which is not the fix
         reason = "a carriage return inside an unquoted field: save the file with LF or CRLF line ends"
