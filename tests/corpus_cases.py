@@ -71,7 +71,7 @@ BASE_PARAMS = (
 
 
 def make_csv(spec: dict) -> str:
-    """Generated training data (kinds: stray, wide, big_cell, id_column)."""
+    """Generated training data (kinds: stray, wide, big_cell, id_column, late_nul, row_number)."""
     kind, rows = spec["kind"], spec.get("rows", 100)
     label = ["pq"[i % 3 == 0] for i in range(rows)]
     if kind == "stray":  # column a: numbers, with spec["bad"] at the given rows
@@ -90,9 +90,15 @@ def make_csv(spec: dict) -> str:
     if kind == "big_cell":  # one categorical cell of spec["chars"] characters
         cells = ["uv"[i % 2] for i in range(rows)]
         cells[spec.get("row", 3)] = "x" * spec["chars"]
-        return "a,c,y\n" + "".join(f"{i},{cells[i]},{label[i]}\n" for i in range(rows))
+        return "a,c,y\n" + "".join(f"{i % 10},{cells[i]},{label[i]}\n" for i in range(rows))
     if kind == "id_column":  # column id: a distinct string per row
-        return "id,a,c,y\n" + "".join(f"id{i:05d},{i},{'uv'[i % 2]},{label[i]}\n" for i in range(rows))
+        return "id,a,c,y\n" + "".join(f"id{i:05d},{i % 10},{'uv'[i % 2]},{label[i]}\n" for i in range(rows))
+    if kind == "late_nul":  # a NUL byte in a category of the last row, past the first 64 KiB
+        body = "".join(f"{i % 10},{'uv'[i % 2] * 30},{label[i]}\n" for i in range(rows))
+        return "a,c,y\n" + body + "1,ab\x00cd,p\n"
+    if kind == "row_number":  # column n: the row number 1..rows (shuffled with spec["shuffled"])
+        order = [(i * 37) % rows + 1 for i in range(rows)] if spec.get("shuffled") else range(1, rows + 1)
+        return "n,a,c,y\n" + "".join(f"{n},{i % 10},{'uv'[i % 2]},{label[i]}\n" for i, n in enumerate(order))
     raise ValueError(kind)
 
 

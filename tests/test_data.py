@@ -126,3 +126,86 @@ def test_numbers_are_read_with_the_contract_rule(tmp_path):
         assert data.infer_roles(
             odd, DataParams(path="d.csv", target="y", positive_label="p")
         ).categorical == ["a"]
+
+
+def rows(n: int, cell: str = "u") -> str:
+    return "".join(f"{i % 7},{cell},{'pq'[i % 3 == 0]}\n" for i in range(n))
+
+
+# Files the scorer refuses: training refuses them too, with the very same message.
+REFUSED = [
+    # A row whose last field is missing: never padded with a missing value.
+    (
+        "last field missing",
+        b"a,c,y\n1,u,p\n2,v\n3,u,q\n",
+        "row 2 (line 3): has 2 fields but the header has 3",
+    ),
+    ("a field too many", b"a,c,y\n1,u,p\n2,v,q,x\n", "row 2 (line 3): has 4 fields but the header has 3"),
+    # A NUL byte past the first 64 KiB (where the old reader stopped looking) cuts no value short.
+    ("late NUL", ("a,c,y\n" + rows(3000, "u" * 30)).encode() + b"1,ab\x00cd,p\n", "line 3002 has a NUL byte"),
+    ("NUL in the header", b"a,c\x00,y\n1,u,p\n", "line 1 has a NUL byte"),
+    # CR-only line ends would read as one line: refused, not guessed.
+    (
+        "CR-only line ends",
+        b"a,c,y\r1,u,p\r2,v,q\r",
+        "line 1 is not valid CSV (a carriage return inside an unquoted",
+    ),
+    ("late bad UTF-8", ("a,c,y\n" + rows(50)).encode() + b"1,caf\xe9,p\n", "line 52 is not UTF-8 text"),
+    ("unterminated quote", b'a,c,y\n1,u,p\n2,"v,q\n', "line 3 is not valid CSV (unexpected end of data)"),
+    ("text after a closing quote", b'a,c,y\n1,"u"x,p\n', "line 2 is not valid CSV (',' expected after '\"')"),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "message"), REFUSED, ids=[case[0] for case in REFUSED])
+def test_training_refuses_what_the_scorer_refuses_with_its_message(tmp_path, name, raw, message):
+    from onnxship.serve.files import read_csv_records
+
+    path = tmp_path / "d.csv"
+    path.write_bytes(raw)
+    with pytest.raises(UserError) as trained:
+        data.read_csv(path)
+    with pytest.raises(UserError) as scored:
+        read_csv_records(path)
+    assert message in str(trained.value), name
+    assert str(trained.value) == str(scored.value), name
+
+
+def test_bom_crlf_and_blank_lines_read_as_the_scorer_reads_them(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"\xef\xbb\xbfa,c,y\r\n1,u,p\r\n\r\n2,,q\r\n")
+    frame = data.read_csv(path)
+    assert list(frame.columns) == ["a", "c", "y"]
+    from onnxship.serve.files import read_csv_records
+
+    assert frame.to_dict("records") == read_csv_records(path)
+
+
+def test_a_column_of_only_missing_tokens_is_empty_not_a_category(tmp_path):
+    frame = data.read_csv(
+        write(tmp_path, "a,n,m,y\n" + "".join(f"{i},NA,{['', 'null'][i % 2]},p\n" for i in range(4)))
+    )
+    roles = data.infer_roles(frame, DataParams(path="d.csv", target="y", positive_label="p"))
+    assert roles.numeric == ["a", "n", "m"] and roles.categorical == []
+    assert data.all_missing_columns(frame, roles) == ["n", "m"]
+
+
+def test_integer_row_numbers_are_id_like_unless_listed(tmp_path):
+    text = "n,a,y\n" + "".join(f"{i + 1},{i % 7},{'pq'[i % 3 == 0]}\n" for i in range(120))
+    frame = data.read_csv(write(tmp_path, text))
+    typed = data.type_columns(frame, DataParams(path="d.csv", target="y", positive_label="p"))
+    assert typed.roles.id_like == ["n"] and typed.roles.numeric == ["a"]
+    assert "strictly increase" in typed.id_reasons["n"]
+    kept = data.infer_roles(frame, DataParams(path="d.csv", target="y", positive_label="p", numeric=["n"]))
+    assert kept.numeric == ["n", "a"] and kept.id_like == []
+
+
+def test_parsed_numbers_equal_a_fresh_read(tmp_path):
+    """The frame built from role inference's parse is the frame features() builds on its own."""
+    text = "a,b,c,y\n" + "".join(
+        f"{i % 3},{i * 0.25 if i % 5 else 'NA'},{'uv'[i % 2]},p\n" for i in range(30)
+    )
+    frame = data.read_csv(write(tmp_path, text))
+    typed = data.type_columns(frame, DataParams(path="d.csv", target="y", positive_label="p"))
+    pd.testing.assert_frame_equal(
+        data.features(frame, typed.roles, typed.parsed), data.features(frame, typed.roles)
+    )

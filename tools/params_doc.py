@@ -46,9 +46,14 @@ Two tiers:
   params.yaml.
 
 Every stage validates the whole file before any work: an unknown key, a wrong type or a value out of
-range gets one line naming the key (`error: params.yaml: ...`) and exit 2. Rules that span sections:
+range gets one line naming the key (`error: params.yaml: ...`) and exit 2. Every number is finite
+(YAML's `.inf` and `.nan` are refused wherever a number goes). Rules that span keys:
 - `recommend.serving_batch_size` must be one of `benchmark.batch_sizes` (recommend compares the
   backends at that size, which only the benchmark measures).
+- `train.screen.rows` (when not null) is at least 2 x `train.cv_folds`: the screen cross-validates a
+  stratified sample, and each class needs a row in every fold. Rules that need the data (the smaller
+  class against the folds, the test split, the screen's sample) are checked when train has read the
+  file, before any model is fitted.
 
 `null` is YAML's "none"; lists are written `[a, b]`. params.yaml is read as YAML 1.2, as DVC reads it.
 """

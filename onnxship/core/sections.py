@@ -26,10 +26,11 @@ EarlyStopping = Literal["auto"] | bool
 
 
 class Section(BaseModel):
-    """A section of params.yaml: an unknown key is refused (with a did-you-mean), and values are not
-    coerced (strict: "5" is not a number, 1 is not true)."""
+    """A section of params.yaml: an unknown key is refused (with a did-you-mean), values are not
+    coerced (strict: "5" is not a number, 1 is not true), and a number is finite: YAML's .inf and
+    .nan would pass a bound such as gt=0 (or fail it silently) and reach the estimators."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class DataParams(Section):
@@ -46,7 +47,8 @@ class DataParams(Section):
     numeric: list[str] | None = Field(
         None,
         description="Columns to use as numbers; null infers them (a column is numeric when at least 95 % "
-        "of its present cells are numbers). Set it when inference gets a column wrong.",
+        "of its present cells are numbers). Set it when inference gets a column wrong, or to keep an "
+        "ID-like integer column (a row number: docs/data.md) as a feature on purpose.",
     )
     categorical: list[str] | None = Field(
         None,
@@ -207,7 +209,8 @@ class ScreenParams(Section):
     rows: PositiveInt | None = Field(
         20000,
         description="With more training rows than this, every candidate is cross-validated on a stratified "
-        "sample of this many rows first; null: no screen. Lower it to save time on large files.",
+        "sample of this many rows first; null: no screen. Lower it to save time on large files (at "
+        "least 2 x train.cv_folds: each class needs a row in every fold).",
     )
     keep: PositiveInt = Field(
         2,
@@ -347,7 +350,14 @@ class TrainParams(Section):
         return candidates
 
     @model_validator(mode="after")
-    def _unique_candidates(self) -> TrainParams:
+    def _consistent(self) -> TrainParams:
         if len(set(self.candidates)) != len(self.candidates):
             raise ValueError(f"train.candidates lists a family twice: {self.candidates}")
+        rows, folds = self.screen.rows, self.cv_folds
+        if rows is not None and rows < 2 * folds:
+            # The screen cross-validates a stratified sample: each class needs a row in every fold.
+            raise ValueError(
+                f"train.screen.rows {rows} is below 2 x train.cv_folds ({2 * folds}): each class of the "
+                "screen's sample needs a row in every fold; raise train.screen.rows, or set it to null"
+            )
         return self

@@ -6,7 +6,6 @@ output (and the summary) appear only if the whole input was scored (temp file + 
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from onnxship.contract.csvfile import ByteCounter, open_csv, text_lines
 from onnxship.contract.encode import InvalidRecord
 from onnxship.core.errors import UserError
 from onnxship.core.files import atomic_open
@@ -27,72 +27,35 @@ from onnxship.serve.summary import ScoreSummary, require_columns, require_folder
 # --- reading input files --------------------------------------------------------------------------
 
 
-class _Counter:
-    """Bytes read so far, for the progress bar."""
-
-    def __init__(self) -> None:
-        self.bytes = 0
-
-
-def _text_lines(handle: IO[bytes], path: Path, counter: _Counter) -> Iterator[str]:
-    """Decoded lines of a binary file, counting bytes as they go (a BOM is dropped)."""
-    for number, raw in enumerate(handle, 1):
-        counter.bytes += len(raw)
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            raise UserError(f"{path} line {number} is not UTF-8 text: save the file as UTF-8") from None
-
-
 def read_csv(
     handle: IO[bytes],
     path: Path,
-    counter: _Counter,
+    counter: ByteCounter,
     required: Sequence[str],
     passthrough: Passthrough | None = None,
 ) -> Iterator[tuple[int, int, Any]]:
     """(row, line, record) per data row; a record is a dict, or an InvalidRecord for a bad row. The
-    header must hold the ``required`` columns and those ``passthrough`` copies."""
-    reader = csv.reader(_text_lines(handle, path, counter), strict=True)
-    try:
-        header = next(reader, None)
-        if not header:
-            raise UserError(f"{path} is empty: it needs a header row naming the columns")
-        duplicates = sorted({name for name in header if header.count(name) > 1})
-        if duplicates:
-            raise UserError(f"{path} has duplicate column names {duplicates}: rename them")
-        require_columns(path, header, required)
-        if passthrough is not None:
-            passthrough.check_header(path, header)
-        row = 0
-        for cells in reader:
-            if not cells:
-                continue  # a blank line is not a row (as at training time)
-            row += 1
-            if len(cells) != len(header):
-                yield (
-                    row,
-                    reader.line_num,
-                    InvalidRecord(
-                        row,
-                        None,
-                        f"has {len(cells)} fields but the header has {len(header)}",
-                        reader.line_num,
-                    ),
-                )
-            else:
-                yield row, reader.line_num, dict(zip(header, cells, strict=True))
-    except csv.Error as exc:
-        raise UserError(f"{path} line {reader.line_num} is not valid CSV ({exc})") from None
+    header must hold the ``required`` columns and those ``passthrough`` copies. The file's rules
+    (encoding, NUL bytes, line ends, ragged rows) are onnxship.contract.csvfile's, as at training."""
+    table = open_csv(handle, path, counter)
+    header = table.header
+    require_columns(path, header, required)
+    if passthrough is not None:
+        passthrough.check_header(path, header)
+    for row, line, cells in table.rows():
+        if isinstance(cells, InvalidRecord):
+            yield row, line, cells
+        else:
+            yield row, line, dict(zip(header, cells, strict=True))
 
 
 def read_jsonl(
-    handle: IO[bytes], path: Path, counter: _Counter, keep_text: bool = False
+    handle: IO[bytes], path: Path, counter: ByteCounter, keep_text: bool = False
 ) -> Iterator[tuple[int, int, Any]]:
     """(row, line, record) per non-blank line; a line that is not a JSON object is an InvalidRecord.
     With ``keep_text`` a record is a JsonRecord holding its line (to copy numbers as written)."""
     row = 0
-    for line, text in enumerate(_text_lines(handle, path, counter), 1):
+    for line, text in enumerate(text_lines(handle, path, counter, refuse_nul=False), 1):
         if not text.strip():
             continue
         row += 1
@@ -139,7 +102,7 @@ def read_csv_records(path: str | Path, limit: int | None = None) -> list[dict[st
     except OSError as exc:
         raise UserError(f"input file {path} cannot be read ({exc.strerror})") from None
     with handle:
-        for _, _, record in read_csv(handle, path, _Counter(), []):
+        for _, _, record in read_csv(handle, path, ByteCounter(), []):
             if isinstance(record, InvalidRecord):
                 raise UserError(f"{path} {record}")
             records.append(record)
@@ -260,7 +223,7 @@ def score_file(
     except OSError as exc:
         raise UserError(f"input file {source} cannot be read ({exc.strerror})") from None
     with handle, atomic_output(target) as out:
-        counter = _Counter()
+        counter = ByteCounter()
         kept = options.passthrough
         if in_fmt == "csv":
             records = read_csv(handle, source, counter, [spec["name"] for spec in scorer.inputs], kept)

@@ -7,16 +7,19 @@ edit to role inference re-runs train (and what its outputs feed), not every stag
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from onnxship.contract.spec import CATEGORICAL_MISSING, NUMERIC_MISSING
 from onnxship.core.errors import UserError
 from onnxship.core.params import DataParams
+from onnxship.train.id_columns import integer_id_reason
 from onnxship.train.table import Roles as Roles  # re-exported with read_csv and features
 from onnxship.train.table import features as features
+from onnxship.train.table import numbers, to_number
 from onnxship.train.table import read_csv as read_csv
-from onnxship.train.table import to_number
 
 # An unlisted column is numeric-looking when at least this share of its present cells are numbers
 # under the contract's rule. With a few text cells among them it is most likely a dirty numeric
@@ -25,10 +28,12 @@ NUMERIC_LOOKING = 0.95
 
 
 def _is_numeric(column: pd.Series, name: str) -> bool:
-    """True if every present cell is a number; an error if a few are not (see NUMERIC_LOOKING)."""
+    """True if every present cell is a number, or no cell is present (an empty column, refused by
+    ``all_missing_columns`` as such, never a one-level category "NA"); an error if a few cells are
+    not numbers (see NUMERIC_LOOKING). Called only for a column ``numbers`` could not read."""
     counts = column[~column.isin(NUMERIC_MISSING)].value_counts(sort=False)
     if len(counts) == 0:
-        return False
+        return True
     bad = []
     for value in counts.index:
         try:
@@ -49,8 +54,61 @@ def _is_numeric(column: pd.Series, name: str) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Typed:
+    """The column roles, the numeric columns already read (float64, NaN if missing) and why each
+    ID-like column was left out."""
+
+    roles: Roles
+    parsed: dict[str, np.ndarray]
+    id_reasons: dict[str, str]
+
+
 def infer_roles(frame: pd.DataFrame, params: DataParams) -> Roles:
     """Numbers -> numeric, anything else -> categorical, unless params.yaml lists them."""
+    return type_columns(frame, params).roles
+
+
+def type_columns(frame: pd.DataFrame, params: DataParams) -> Typed:
+    """The roles of ``infer_roles``, reading each numeric column once (``table.numbers``), so the
+    feature frame is built without reading it again: linear in the cells."""
+    _check_listed(frame, params)
+    numeric, categorical, id_like = [], [], []
+    parsed: dict[str, np.ndarray] = {}
+    reasons: dict[str, str] = {}
+    for name in frame.columns:
+        if name == params.target or name in params.drop:
+            continue
+        if params.numeric and name in params.numeric:
+            numeric.append(name)  # listed: kept whatever its values, an ID too
+        elif params.categorical and name in params.categorical:
+            categorical.append(name)
+        elif params.numeric is not None and params.categorical is not None:
+            continue  # both lists given: they are the complete feature set
+        else:
+            values = numbers(frame[name])
+            if values is not None or _is_numeric(frame[name], name):
+                reason = None if values is None else integer_id_reason(values)
+                if reason:
+                    id_like.append(name)
+                    reasons[name] = reason
+                else:
+                    numeric.append(name)
+                    if values is not None:  # float32 now (the ID rule wanted float64): half the memory
+                        with np.errstate(over="ignore"):
+                            parsed[name] = values.astype(np.float32)
+            elif _is_id_like(frame[name]):
+                id_like.append(name)
+                reasons[name] = "a distinct text value in (nearly) every row"
+            else:
+                categorical.append(name)
+    if not numeric and not categorical:
+        raise UserError("no feature columns left after removing the target and data.drop")
+    return Typed(Roles(numeric=numeric, categorical=categorical, id_like=id_like), parsed, reasons)
+
+
+def _check_listed(frame: pd.DataFrame, params: DataParams) -> None:
+    """Every column params.yaml names is in the CSV, and none is listed as numeric and categorical."""
     named = set(params.numeric or []) | set(params.categorical or []) | set(params.drop)
     for name in sorted(named | {params.target}):
         if name not in frame.columns:
@@ -60,25 +118,6 @@ def infer_roles(frame: pd.DataFrame, params: DataParams) -> Roles:
     overlap = set(params.numeric or []) & set(params.categorical or [])
     if overlap:
         raise UserError(f"columns {sorted(overlap)} are listed as both numeric and categorical")
-    numeric, categorical, id_like = [], [], []
-    for name in frame.columns:
-        if name == params.target or name in params.drop:
-            continue
-        if params.numeric and name in params.numeric:
-            numeric.append(name)
-        elif params.categorical and name in params.categorical:
-            categorical.append(name)
-        elif params.numeric is not None and params.categorical is not None:
-            continue  # both lists given: they are the complete feature set
-        elif _is_numeric(frame[name], name):
-            numeric.append(name)
-        elif _is_id_like(frame[name]):
-            id_like.append(name)
-        else:
-            categorical.append(name)
-    if not numeric and not categorical:
-        raise UserError("no feature columns left after removing the target and data.drop")
-    return Roles(numeric=numeric, categorical=categorical, id_like=id_like)
 
 
 def check_bounds(frame: pd.DataFrame, params: DataParams) -> None:
@@ -134,6 +173,12 @@ def target(frame: pd.DataFrame, params: DataParams) -> np.ndarray:
 
 def all_missing_columns(frame: pd.DataFrame, roles: Roles) -> list[str]:
     """Feature columns without a single value: nothing can be learned from them."""
-    numeric = [n for n in roles.numeric if frame[n].isin(NUMERIC_MISSING).all()]
-    categorical = [n for n in roles.categorical if (frame[n] == CATEGORICAL_MISSING).all()]
+    missing = frozenset(NUMERIC_MISSING)
+    # The first cell decides most columns at once; only a column that starts empty is scanned.
+    numeric = [n for n in roles.numeric if frame[n].iloc[0] in missing and frame[n].isin(missing).all()]
+    categorical = [
+        n
+        for n in roles.categorical
+        if frame[n].iloc[0] == CATEGORICAL_MISSING and (frame[n] == CATEGORICAL_MISSING).all()
+    ]
     return numeric + categorical

@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from onnxship.core.errors import UserError
 from onnxship.core.params import DataParams, TrainParams
-from onnxship.train import data, factories, fitted, lineage, models, sizes, training
+from onnxship.train import checks, data, factories, fitted, lineage, models, sizes, training
 
 log = logging.getLogger("train")
 
@@ -81,6 +81,7 @@ def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams, check: Check | N
     dataset = prepare(frame, dp, tp)
     idx_train, idx_test = split_rows(dataset.y, tp)
     X_train, y_train = dataset.X.iloc[idx_train], dataset.y[idx_train]
+    checks.check_screen_sample(y_train, tp)
     log.info(
         "%d rows, %d train / %d test; %d numeric, %d categorical features",
         len(dataset.y),
@@ -92,6 +93,7 @@ def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams, check: Check | N
     if tp.fitted_model is not None:
         return fitted_result(dataset, idx_train, idx_test, tp)
     tp = models.decide_early_stopping(tp, len(y_train))
+    checks.check_validation_split(y_train, tp)
 
     def build(family: str, rows: int) -> Pipeline:
         if factories.is_factory(family):
@@ -150,18 +152,20 @@ def fitted_result(dataset: lineage.Dataset, idx_train, idx_test, tp: TrainParams
 def prepare(frame: pd.DataFrame, dp: DataParams, tp: TrainParams) -> lineage.Dataset:
     """Check the data against params.yaml and decide the column roles; a UserError names the fix."""
     data.check_bounds(frame, dp)
-    roles = data.infer_roles(frame, dp)
+    typed = data.type_columns(frame, dp)
+    roles = typed.roles
     data.check_category_lengths(frame, roles, dp)
-    if roles.id_like:
+    for name, reason in typed.id_reasons.items():
         log.warning(
-            "not using ID-like columns %s (a distinct value in nearly every row); list them "
-            "under data.categorical to keep them",
-            roles.id_like,
+            "not using ID-like column '%s' (%s): list it under data.%s to keep it as a feature",
+            name,
+            reason,
+            "numeric" if reason.startswith("integers") else "categorical",
         )
     empty = data.all_missing_columns(frame, roles)
     if empty:
         raise UserError(f"columns {empty} have no values at all: list them under data.drop")
-    X, y = data.features(frame, roles), data.target(frame, dp)
+    X, y = data.features(frame, roles, typed.parsed), data.target(frame, dp)
     check_class_sizes(y, tp.cv_folds)
     return lineage.Dataset(frame, dp, roles, X, y)
 

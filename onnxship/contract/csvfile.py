@@ -1,0 +1,111 @@
+"""CSV files as every Python reader of this project reads them: the scorer's input, the training data.
+
+One set of rules, so a file the scorer refuses is not trained on, with the same message:
+- UTF-8 text; a BOM on the first line is dropped; LF or CRLF line ends. A line that is not UTF-8 is
+  refused by number, and so is a NUL byte anywhere (a binary or corrupt file: pandas and ONNX
+  Runtime would cut a string at it) and a carriage return inside an unquoted field (CR-only line
+  ends, which would otherwise read as one long line).
+- Python's csv module in strict mode: a quoted field may span lines; a quote must close before a
+  comma or the line end.
+- The first row is the header: it must name the columns, each once.
+- A field may be of any length (the csv module's default stops at 131,072 characters, which Node's
+  reader does not): a long category is refused, where it must be, by training's
+  data.max_category_chars, naming its column and row.
+- A blank line is not a row. A row with another number of fields than the header is an
+  InvalidRecord (row and line named), never padded with missing values.
+
+``rows`` yields (row, line, cells or InvalidRecord); the caller decides whether an invalid row stops
+it (training, ``read_csv_records``) or is skipped (``--skip-invalid``).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from onnxship.contract.encode import InvalidRecord
+from onnxship.core.errors import UserError
+
+FIELD_LIMIT = 2**31 - 1  # the largest a C long holds on every platform: no limit in effect
+
+
+class ByteCounter:
+    """Bytes read so far, for a progress bar."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+
+def decode_line(raw: bytes, number: int, path: Path, refuse_nul: bool = True) -> str:
+    """Line ``number`` of a file as text (a BOM on line 1 dropped); a NUL byte or bytes that are not
+    UTF-8 are a UserError naming the line. Every reader of lines (csv.reader's feed here, a chunked
+    reader) decodes through this, so the rules and messages stay one."""
+    if refuse_nul and b"\x00" in raw:
+        raise UserError(
+            f"{path} line {number} has a NUL byte, so it is not a text CSV file: export your data "
+            "as UTF-8 CSV"
+        )
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} line {number} is not UTF-8 text: save the file as UTF-8") from None
+
+
+def text_lines(handle: IO[bytes], path: Path, counter: ByteCounter, refuse_nul: bool = True) -> Iterator[str]:
+    """Decoded lines of a binary file, counting bytes as they go. JSON lines pass
+    ``refuse_nul=False``: there a raw NUL makes one row invalid JSON, as in every client."""
+    for number, raw in enumerate(handle, 1):
+        counter.bytes += len(raw)
+        yield decode_line(raw, number, path, refuse_nul)
+
+
+@dataclass
+class CsvFile:
+    """An open CSV file: its header (checked) and a reader positioned at the first data row."""
+
+    path: Path
+    header: list[str]
+    reader: Any
+
+    def rows(self) -> Iterator[tuple[int, int, list[str] | InvalidRecord]]:
+        """(row, line, cells) per data row; cells is an InvalidRecord when the row is ragged."""
+        reader, width, row = self.reader, len(self.header), 0
+        try:
+            for cells in reader:
+                if not cells:
+                    continue  # a blank line is not a row
+                row += 1
+                if len(cells) != width:
+                    reason = f"has {len(cells)} fields but the header has {width}"
+                    yield row, reader.line_num, InvalidRecord(row, None, reason, reader.line_num)
+                else:
+                    yield row, reader.line_num, cells
+        except csv.Error as exc:
+            raise invalid_csv(self.path, reader.line_num, exc) from None
+
+
+def open_csv(handle: IO[bytes], path: Path, counter: ByteCounter | None = None) -> CsvFile:
+    """Read and check the header of the CSV ``handle`` (opened in binary mode)."""
+    csv.field_size_limit(FIELD_LIMIT)  # process-wide; every reader here wants the same
+    reader = csv.reader(text_lines(handle, path, counter or ByteCounter()), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise invalid_csv(path, reader.line_num, exc) from None
+    if not header:
+        raise UserError(f"{path} is empty: it needs a header row naming the columns")
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise UserError(f"{path} has duplicate column names {duplicates}: rename them")
+    return CsvFile(path, header, reader)
+
+
+def invalid_csv(path: Path, line: int, exc: csv.Error) -> UserError:
+    """The UserError for csv.reader's ``exc`` at ``line`` (its words for a CR made plain)."""
+    reason = str(exc)
+    if "new-line character" in reason:  # csv's own words suggest newline='', which is not the fix
+        reason = "a carriage return inside an unquoted field: save the file with LF or CRLF line ends"
+    return UserError(f"{path} line {line} is not valid CSV ({reason})")
