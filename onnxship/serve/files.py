@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ import numpy as np
 from onnxship.contract.encode import InvalidRecord
 from onnxship.core.errors import UserError
 from onnxship.core.files import atomic_open
+from onnxship.serve.json_lines import JSON_SPACE, json_record
 from onnxship.serve.passthrough import JsonRecord, Passthrough
 from onnxship.serve.scorer import Scorer
 from onnxship.serve.summary import ScoreSummary, require_columns, require_folder
@@ -35,13 +37,21 @@ class _Counter:
 
 
 def _text_lines(handle: IO[bytes], path: Path, counter: _Counter) -> Iterator[str]:
-    """Decoded lines of a binary file, counting bytes as they go (a BOM is dropped)."""
-    for number, raw in enumerate(handle, 1):
+    """Decoded lines of a binary file with their line ends, counting bytes as they go.
+
+    A line ends at "\n", "\r\n" or a lone "\r" (an old spreadsheet's CSV), as Python's universal
+    newlines and the Node client read them; the ends are kept, so a quoted CSV field keeps the one it
+    holds. Only the file's first BOM is dropped: a BOM anywhere else is a character of the text.
+    """
+    number = 0
+    for raw in handle:
         counter.bytes += len(raw)
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            raise UserError(f"{path} line {number} is not UTF-8 text: save the file as UTF-8") from None
+        for piece in raw.splitlines(keepends=True) if b"\r" in raw else (raw,):
+            number += 1
+            try:
+                yield piece.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{path} line {number} is not UTF-8 text: save the file as UTF-8") from None
 
 
 def read_csv(
@@ -93,15 +103,12 @@ def read_jsonl(
     With ``keep_text`` a record is a JsonRecord holding its line (to copy numbers as written)."""
     row = 0
     for line, text in enumerate(_text_lines(handle, path, counter), 1):
-        if not text.strip():
+        if not text.strip(JSON_SPACE):  # blank: JSON's own white space only (not a BOM, not U+00A0)
             continue
         row += 1
         try:
-            record = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-        except json.JSONDecodeError as exc:
-            yield row, line, InvalidRecord(row, None, f"is not valid JSON ({exc.msg})", line)
-            continue
-        except ValueError as exc:  # a duplicate key, or NaN/Infinity (not JSON; Node refuses them too)
+            record = json_record(text)
+        except ValueError as exc:
             yield row, line, InvalidRecord(row, None, f"is not valid JSON ({exc})", line)
             continue
         if not isinstance(record, dict):
@@ -112,20 +119,6 @@ def read_jsonl(
             yield row, line, record
         else:
             yield row, line, record
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
-    """A JSON object, refusing a key given twice (json.loads would keep the last value silently)."""
-    record = dict(pairs)
-    if len(record) != len(pairs):
-        seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"duplicate key {twice!r}")
-    return record
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON: write null for a missing value")
 
 
 def read_csv_records(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
@@ -259,35 +252,37 @@ def score_file(
         handle = open(source, "rb")  # noqa: SIM115 (closed by the with below)
     except OSError as exc:
         raise UserError(f"input file {source} cannot be read ({exc.strerror})") from None
-    with handle, atomic_output(target) as out:
-        counter = _Counter()
-        kept = options.passthrough
-        if in_fmt == "csv":
-            records = read_csv(handle, source, counter, [spec["name"] for spec in scorer.inputs], kept)
-        else:
-            records = read_jsonl(handle, source, counter, keep_text=bool(kept.fields))
-        batches = _Batches(scorer, _Writer(out, out_fmt, kept.fields), summary, options.batch_size)
-        bar = Progress(size, show)
-        for row, line, record in records:
-            summary.rows_read += 1
-            try:
-                if isinstance(record, InvalidRecord):
-                    raise record
-                copied = kept.values(record, row, line) if kept.fields else []
-                batches.add(row, scorer.values(record, row, line), copied)
-            except InvalidRecord as invalid:
-                if not options.skip_invalid:
-                    raise UserError(
-                        f"{source} {invalid}; fix the input, or pass --skip-invalid to leave such rows out"
-                    ) from None
-                summary.add_skipped(invalid.to_dict())
-            if batches.full():
-                batches.flush()
-                bar.update(counter.bytes, summary.rows_read)
-        batches.flush()
-        bar.update(counter.bytes, summary.rows_read, final=True)
-        if options.summary_path is not None:
-            summary.write(options.summary_path)
+    try:
+        with handle, atomic_output(target) as out:
+            counter = _Counter()
+            kept = options.passthrough
+            if in_fmt == "csv":
+                records = read_csv(handle, source, counter, [spec["name"] for spec in scorer.inputs], kept)
+            else:
+                records = read_jsonl(handle, source, counter, keep_text=bool(kept.fields))
+            batches = _Batches(scorer, _Writer(out, out_fmt, kept.fields), summary, options.batch_size)
+            bar = Progress(size, show)
+            for row, line, record in records:
+                summary.rows_read += 1
+                try:
+                    if isinstance(record, InvalidRecord):
+                        raise record
+                    copied = kept.values(record, row, line) if kept.fields else []
+                    batches.add(row, scorer.values(record, row, line), copied)
+                except InvalidRecord as invalid:
+                    if not options.skip_invalid:
+                        fix = "fix the input, or pass --skip-invalid to leave such rows out"
+                        raise UserError(f"{source} {invalid}; {fix}") from None
+                    summary.add_skipped(invalid.to_dict())
+                if batches.full():
+                    batches.flush()
+                    bar.update(counter.bytes, summary.rows_read)
+            batches.flush()
+            bar.update(counter.bytes, summary.rows_read, final=True)
+            if options.summary_path is not None:
+                summary.write(options.summary_path)
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile: nothing is left behind
+        raise UserError(f"cannot score {source} into {target}: {exc.strerror or exc}") from None
     return summary
 
 
@@ -297,14 +292,33 @@ def _check_paths(source: Path, target: Path, options: FileOptions) -> tuple[str,
         raise UserError(f"batch size must be at least 1, got {options.batch_size}")
     if not source.is_file():
         raise UserError(f"input file {source} not found")
-    if target.resolve() == source.resolve():
-        raise UserError("the output file is the input file: write the scores to another file")
+    summary = None if options.summary_path is None else Path(options.summary_path)
+    check_outputs(source, target, summary)
     in_fmt = file_format(source, options.input_format, "input")
     out_fmt = file_format(target, options.output_format, "output")
-    for path in (target, options.summary_path):
-        if path is not None:
-            require_folder(path)
     return in_fmt, out_fmt
+
+
+def check_outputs(source: Path, target: Path, summary: Path | None = None) -> None:
+    """Refuse an output or summary that would overwrite the input or each other (whatever the
+    spelling: symlinks, hard links, "a/../b"), that names a folder, or whose folder does not exist."""
+    named = [("output", target)] + ([("summary", summary)] if summary is not None else [])
+    for what, path in named:
+        if same_file(path, source):
+            raise UserError(f"the {what} file is the input file: write the {what} to another file")
+        if path.is_dir():
+            raise UserError(f"the {what} {path} is a folder: name a file to write")
+        require_folder(path)
+    if summary is not None and same_file(summary, target):
+        raise UserError("the summary file is the output file: write them to two files")
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same inode if both exist, else the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return a.resolve() == b.resolve()
 
 
 class _Batches:

@@ -14,6 +14,7 @@ Command line: ``python -m onnxship.serve score --artifacts artifacts --input row
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -64,7 +65,13 @@ class Scorer:
                 f"{contract.source}: onnxruntime cannot load the model ({detail[:200]}); "
                 "copy model.onnx and its JSON files from the same export"
             ) from None
-        self.encoder = Encoder(self.features)
+        try:
+            self.encoder = Encoder(self.features)
+        except re.error as exc:
+            raise UserError(
+                f"{contract.source}/onnx_features.json has a number_pattern that is not a regular "
+                f"expression ({exc}); re-run the export stage (dvc repro)"
+            ) from None
         self.inputs = self.encoder.inputs
         graph = {i.name: i.type for i in self.session.get_inputs()}
         if graph != self.encoder.input_types():
