@@ -54,6 +54,42 @@ def numbers_text() -> st.SearchStrategy[str]:
     )
 
 
+BENIGN_NUMBERS = [
+    "12", "12.", ".5", "+.5e-3", " 12 ", "\t12", "-0", "0", "1e-400", "3.4e38", "-3.4e38", "NA", "", "null",
+    "N/A", "-", "NaN", "None", "1E+2",
+]  # fmt: skip
+
+
+def benign_numbers_text() -> st.SearchStrategy[str]:
+    """Number text both clients must accept (and encode alike)."""
+    return st.one_of(
+        st.sampled_from(BENIGN_NUMBERS),
+        st.floats(-1e6, 1e6).map(repr),
+        st.integers(-(10**6), 10**6).map(str),
+    )
+
+
+def benign_category_text(table: Table) -> st.SearchStrategy[str]:
+    """Categories both clients must accept: seen ones, missing ones, unseen text of any sort."""
+    known = sorted({row[name] for row in table.rows for name in table.categorical})
+    return st.one_of(
+        st.sampled_from([*known, "", "NA"]),
+        st.text(alphabet="abcKS é😀\"',\r\n\t\u2028\x85\ufeff\\", max_size=8),
+    )
+
+
+def benign_json_values(table: Table, numeric: bool) -> st.SearchStrategy:
+    if numeric:
+        return st.one_of(
+            benign_numbers_text(),
+            st.none(),
+            st.floats(-1e30, 1e30),
+            st.integers(-(10**12), 10**12),
+            st.sampled_from(["1E+2", "-0", "1e-400", "0.0"]).map(Raw),
+        )
+    return st.one_of(benign_category_text(table), st.none())
+
+
 def category_text(table: Table) -> st.SearchStrategy[str]:
     known = sorted({row[name] for row in table.rows for name in table.categorical})
     return st.one_of(
@@ -81,12 +117,21 @@ def json_values(table: Table) -> st.SearchStrategy:
 
 
 @st.composite
-def records(draw, table: Table, fmt: str) -> list:
+def records(draw, table: Table, fmt: str, benign: bool = False) -> list:
     """Rows as lists of (key, value) pairs: a real row with some fields changed, left out, added or
-    (JSON) given twice."""
+    (JSON) given twice. ``benign``: changed to values both clients must accept, nothing left out."""
     rows = []
     for _ in range(draw(st.integers(1, 3))):
         pairs = dict(draw(st.sampled_from(table.rows)))
+        if benign:
+            for name in draw(st.lists(st.sampled_from(table.names), max_size=4, unique=True)):
+                numeric = name in table.numeric
+                if fmt == "jsonl":
+                    pairs[name] = draw(benign_json_values(table, numeric))
+                else:
+                    pairs[name] = draw(benign_numbers_text() if numeric else benign_category_text(table))
+            rows.append(list(pairs.items()))
+            continue
         values = json_values(table) if fmt == "jsonl" else None
         for name in draw(st.lists(st.sampled_from(table.names), max_size=3, unique=True)):
             if values is not None and draw(st.booleans()):
@@ -122,26 +167,28 @@ STRAY_LINES = ["", " ", "\t", "\u00a0", "\ufeff", "\x0c", "\x1c", "\x85", "[1]",
 def input_file(draw, table: Table) -> dict:
     """A scorer case's ``input``: a CSV or JSON-lines file as text (latin-1 for bytes not UTF-8)."""
     fmt = draw(st.sampled_from(["csv", "jsonl"]))
-    rows = draw(records(table, fmt))
+    benign = draw(st.booleans())  # half the files: only what both clients must accept and score
+    rows = draw(records(table, fmt, benign))
     if fmt == "jsonl":
         ascii_only = draw(st.booleans())
         lines = [json_line(items, ascii_only or _surrogates(items)) for items in rows]
     else:
         header = list(table.names)
         if draw(st.integers(0, 9)) == 0:
-            header.append(draw(st.sampled_from(["extra", table.names[0], " state", "\ufeffstate"])))
-        if draw(st.integers(0, 14)) == 0:
+            header.append(draw(st.sampled_from(["extra"] if benign else ["extra", table.names[0], " state"])))
+        if not benign and draw(st.integers(0, 14)) == 0:
             header.remove(draw(st.sampled_from(table.names)))
         quote = draw(st.booleans())
         lines = [",".join(csv_cell(name, quote) for name in header)]
         for items in rows:
             record = dict(items)
             cells = [csv_cell(str(record.get(name, "")), quote) for name in header]
-            if draw(st.integers(0, 9)) == 0:  # a ragged row
+            if not benign and draw(st.integers(0, 9)) == 0:  # a ragged row
                 cells = cells[:-1] if draw(st.booleans()) else [*cells, "x"]
             lines.append(",".join(cells))
+    stray = ([""] if fmt == "csv" else ["", " ", "\t"]) if benign else STRAY_LINES  # benign: blank lines
     for _ in range(draw(st.integers(0, 2))):
-        lines.insert(draw(st.integers(1, len(lines))), draw(st.sampled_from(STRAY_LINES)))
+        lines.insert(draw(st.integers(1, len(lines))), draw(st.sampled_from(stray)))
     ends = draw(
         st.lists(st.sampled_from(["\n", "\n", "\r\n", "\r"]), min_size=len(lines), max_size=len(lines))
     )
@@ -151,7 +198,7 @@ def input_file(draw, table: Table) -> dict:
     if draw(st.integers(0, 5)) == 0:
         text = "\ufeff" + text
     data = text.encode("utf-8", "surrogatepass")
-    if draw(st.integers(0, 11)) == 0:  # bytes that are not UTF-8
+    if not benign and draw(st.integers(0, 11)) == 0:  # bytes that are not UTF-8
         at = draw(st.integers(0, len(data)))
         data = data[:at] + draw(st.sampled_from([b"\xff", b"\xed\xa0\x80", b"\xc3"])) + data[at:]
     try:

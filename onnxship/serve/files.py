@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -24,7 +23,7 @@ from onnxship.core.files import atomic_open
 from onnxship.serve.json_lines import JSON_SPACE, json_record
 from onnxship.serve.passthrough import JsonRecord, Passthrough
 from onnxship.serve.scorer import Scorer
-from onnxship.serve.summary import ScoreSummary, require_columns, require_folder
+from onnxship.serve.summary import ScoreSummary, require_columns, require_folder, same_file
 
 # --- reading input files --------------------------------------------------------------------------
 
@@ -311,14 +310,6 @@ def check_outputs(source: Path, target: Path, summary: Path | None = None) -> No
         require_folder(path)
     if summary is not None and same_file(summary, target):
         raise UserError("the summary file is the output file: write them to two files")
-
-
-def same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one file: the same inode if both exist, else the same resolved path."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return a.resolve() == b.resolve()
 
 
 class _Batches:
