@@ -215,7 +215,9 @@ def _surrogates(items: list) -> bool:
 
 @st.composite
 def scorer_args(draw, table: Table) -> list[str]:
-    args = ["--batch-size", str(draw(st.sampled_from([1, 2, 1024])))]
+    sizes = ["1", "2", "1024", " 5", "+3", "1_0", "0", "-1", "1e3", "5.0", "0x10", "", "abc"]
+    args = ["--batch-size", draw(st.sampled_from(sizes))] if draw(st.integers(0, 3)) == 0 else []
+    args += ["--batch-size", str(draw(st.sampled_from([1, 2, 1024])))] if not args else []
     if draw(st.integers(0, 4)) == 0:
         args += ["--keep", draw(st.sampled_from([table.names[0], table.categorical[0], "extra"]))]
     return args

@@ -435,12 +435,19 @@ export async function* utf8Lines(chunks, file) {
       throw new UserError(`${file} line ${lineNumber} is not UTF-8 text: save the file as UTF-8`);
     }
   };
+  let pending = []; // chunks of a line longer than a chunk: joined once its end comes (not per chunk)
   for await (const chunk of chunks) {
-    let buffer = chunk;
-    if (rest.length) {
-      buffer = new Uint8Array(rest.length + chunk.length);
-      buffer.set(rest);
-      buffer.set(chunk, rest.length);
+    if (chunk.indexOf(0x0a) < 0 && chunk.indexOf(0x0d) < 0) {
+      pending.push(chunk);
+      continue;
+    }
+    const parts = rest.length ? [rest, ...pending, chunk] : [...pending, chunk];
+    pending = [];
+    let buffer = parts[0];
+    if (parts.length > 1) {
+      buffer = new Uint8Array(parts.reduce((size, part) => size + part.length, 0));
+      let at = 0;
+      for (const part of parts) { buffer.set(part, at); at += part.length; }
     }
     let start = 0;
     let lf = buffer.indexOf(0x0a);
@@ -455,6 +462,12 @@ export async function* utf8Lines(chunks, file) {
       start = end + ending.length;
     }
     rest = buffer.slice(start);
+  }
+  if (pending.length) {
+    const tail = new Uint8Array(rest.length + pending.reduce((size, part) => size + part.length, 0));
+    let at = 0;
+    for (const part of [rest, ...pending]) { tail.set(part, at); at += part.length; }
+    rest = tail;
   }
   if (rest.length) {
     const cr = rest[rest.length - 1] === 0x0d;

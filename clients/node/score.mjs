@@ -50,9 +50,11 @@ function parseArgs(argv) {
     args[key] = argv[i + 1];
   }
   if (!args.input || !args.output) throw new UserError("--input and --output are required");
-  args.batchSize = Number(args.batchSize);
+  // Python's int(): ASCII digits, a sign, "_" between digits, white space around; not "1e3" or "5.0".
+  const size = String(args.batchSize);
+  args.batchSize = /^\s*[+-]?[0-9]+(_[0-9]+)*\s*$/.test(size) ? Number(size.replace(/_/g, "")) : NaN;
   if (!Number.isInteger(args.batchSize) || args.batchSize < 1) {
-    throw new UserError(`batch size must be at least 1, got ${args.batchSize}`);
+    throw new UserError(`batch size must be at least 1, got ${JSON.stringify(size)}: a whole number such as 512`);
   }
   if (!["strict", "warn", "off"].includes(args.versionCheck)) {
     throw new UserError("--version-check must be strict, warn or off");
