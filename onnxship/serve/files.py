@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -160,9 +161,15 @@ def file_format(path: Path, given: str | None, what: str) -> str:
 # --- writing output ----------------------------------------------------------------------------------
 
 
+@contextmanager
 def atomic_output(path: Path) -> Iterator[IO[str]]:
-    """The scores file: appears at ``path`` only if scoring completes."""
-    return atomic_open(path, "w", encoding="utf-8", newline="")
+    """The scores file: appears at ``path`` only if scoring completes. An OSError on the way (a full
+    disk, a folder made read-only meanwhile) is one line, and nothing is left behind."""
+    try:
+        with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 class _Writer:
@@ -251,37 +258,35 @@ def score_file(
         handle = open(source, "rb")  # noqa: SIM115 (closed by the with below)
     except OSError as exc:
         raise UserError(f"input file {source} cannot be read ({exc.strerror})") from None
-    try:
-        with handle, atomic_output(target) as out:
-            counter = _Counter()
-            kept = options.passthrough
-            if in_fmt == "csv":
-                records = read_csv(handle, source, counter, [spec["name"] for spec in scorer.inputs], kept)
-            else:
-                records = read_jsonl(handle, source, counter, keep_text=bool(kept.fields))
-            batches = _Batches(scorer, _Writer(out, out_fmt, kept.fields), summary, options.batch_size)
-            bar = Progress(size, show)
-            for row, line, record in records:
-                summary.rows_read += 1
-                try:
-                    if isinstance(record, InvalidRecord):
-                        raise record
-                    copied = kept.values(record, row, line) if kept.fields else []
-                    batches.add(row, scorer.values(record, row, line), copied)
-                except InvalidRecord as invalid:
-                    if not options.skip_invalid:
-                        fix = "fix the input, or pass --skip-invalid to leave such rows out"
-                        raise UserError(f"{source} {invalid}; {fix}") from None
-                    summary.add_skipped(invalid.to_dict())
-                if batches.full():
-                    batches.flush()
-                    bar.update(counter.bytes, summary.rows_read)
-            batches.flush()
-            bar.update(counter.bytes, summary.rows_read, final=True)
-            if options.summary_path is not None:
-                summary.write(options.summary_path)
-    except OSError as exc:  # a full disk, a folder made read-only meanwhile: nothing is left behind
-        raise UserError(f"cannot score {source} into {target}: {exc.strerror or exc}") from None
+    with handle, atomic_output(target) as out:
+        counter = _Counter()
+        kept = options.passthrough
+        if in_fmt == "csv":
+            records = read_csv(handle, source, counter, [spec["name"] for spec in scorer.inputs], kept)
+        else:
+            records = read_jsonl(handle, source, counter, keep_text=bool(kept.fields))
+        batches = _Batches(scorer, _Writer(out, out_fmt, kept.fields), summary, options.batch_size)
+        bar = Progress(size, show)
+        for row, line, record in records:
+            summary.rows_read += 1
+            try:
+                if isinstance(record, InvalidRecord):
+                    raise record
+                copied = kept.values(record, row, line) if kept.fields else []
+                batches.add(row, scorer.values(record, row, line), copied)
+            except InvalidRecord as invalid:
+                if not options.skip_invalid:
+                    raise UserError(
+                        f"{source} {invalid}; fix the input, or pass --skip-invalid to leave such rows out"
+                    ) from None
+                summary.add_skipped(invalid.to_dict())
+            if batches.full():
+                batches.flush()
+                bar.update(counter.bytes, summary.rows_read)
+        batches.flush()
+        bar.update(counter.bytes, summary.rows_read, final=True)
+        if options.summary_path is not None:
+            summary.write(options.summary_path)
     return summary
 
 
