@@ -22,8 +22,11 @@ import io
 import json
 import os
 import re
+import resource
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -316,6 +319,37 @@ HOSTILE = {
 def test_hostile_file(fuzz, kind):
     fmt = "jsonl" if kind.startswith("json") else "csv"
     check_case(fuzz, fuzz_case({"name": f"rows.{fmt}", "text": HOSTILE[kind](fuzz.table)}, []))
+
+
+def test_a_failed_write_is_one_line_and_leaves_nothing(fuzz, tmp_path):
+    """A write that fails half-way (here a file size limit: a full disk behaves alike) is one
+    `error:` line and exit 2 from both clients, and leaves no output and no temp file behind.
+    (Node's writeSync may write part of its bytes without an error: the client writes the rest.)"""
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))
+
+    out = tmp_path / "out"
+    out.mkdir()
+    commands = {
+        "python": [sys.executable, "-m", "onnxship.serve", "score"],
+        "node": ["node", str(node_client() / "score.mjs")],
+    }
+    for who, command in commands.items():
+        argv = ["--artifacts", str(fuzz.served), "--input", str(fuzz.served / "test.csv")]
+        result = subprocess.run(
+            [*command, *argv, "--output", str(out / "scores.jsonl"), "--version-check", "off"],
+            capture_output=True,
+            text=True,
+            preexec_fn=small_files,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            timeout=120,
+        )
+        assert result.returncode == 2, f"{who}: {result.stderr}"
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()], who
+        assert result.stderr.startswith("error: cannot write") and "large" in result.stderr, who
+        assert list(out.iterdir()) == [], who
 
 
 def test_a_fuzz_case_is_a_corpus_case(fuzz):

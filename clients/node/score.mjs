@@ -77,6 +77,13 @@ function fileFormat(file, what) {
   return format;
 }
 
+// writeSync may write part of its bytes (a full disk, a file size limit) without an error: write the
+// rest, so that the failure surfaces as an error (ENOSPC, EFBIG) rather than a truncated output.
+function writeAll(fd, text) {
+  const bytes = Buffer.from(text, "utf8");
+  for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done);
+}
+
 // Python's Path.resolve(): the deepest existing folder's real path, and the rest as written.
 function resolved(file) {
   let head = path.resolve(file);
@@ -138,13 +145,16 @@ async function main(argv, stderr) {
       parse,
       batchSize: args.batchSize,
       kept: args.kept,
-      onBatch: (rows) => writeSync(out, rows.map((r) => JSON.stringify(r)).join("\n") + "\n"),
+      onBatch: (rows) => writeAll(out, rows.map((r) => JSON.stringify(r)).join("\n") + "\n"),
     });
     closeSync(out);
     renameSync(tmp, args.output);
   } catch (err) {
     try { closeSync(out); } catch { /* already closed */ }
     rmSync(tmp, { force: true });
+    if (err && err.syscall && !err.path) { // writing the output: a full disk, a file size limit
+      throw new UserError(`cannot write ${args.output}: ${FS_ERRORS[err.code] || "failed"} (${err.code})`);
+    }
     throw err;
   } finally {
     await contract.session.release();
@@ -155,7 +165,8 @@ async function main(argv, stderr) {
 const FS_ERRORS = { ENOENT: "not found", EACCES: "permission denied", EPERM: "permission denied",
   EISDIR: "is a folder", ENOTDIR: "a part of the path is not a folder", EROFS: "read-only file system",
   ENOSPC: "no space left on the device", EIO: "input/output error", ELOOP: "too many symbolic links",
-  ENAMETOOLONG: "the name is too long", EMFILE: "too many open files", EXDEV: "another file system" };
+  ENAMETOOLONG: "the name is too long", EMFILE: "too many open files", EXDEV: "another file system",
+  EFBIG: "file too large" };
 
 // Runs the command line ``argv`` (without "node score.mjs"); returns the exit code. Messages go to
 // ``stderr`` (a function of one line): one "error: ..." line and 2 for the user's mistakes.
@@ -178,6 +189,10 @@ export async function run(argv, write = (line) => process.stderr.write(`${line}\
     }
     if (err && FS_ERRORS[err.code]) {
       stderr(`error: ${err.path || ""}: ${FS_ERRORS[err.code]} (${err.code})`);
+      return 2;
+    }
+    if (err && typeof err.code === "string" && err.syscall) { // any other system call's failure
+      stderr(`error: ${err.path ? `${err.path}: ` : ""}${err.syscall} failed (${err.code})`);
       return 2;
     }
     if (err instanceof RangeError && /call stack|memory|Invalid string length|Invalid array length/i.test(err.message)) {
