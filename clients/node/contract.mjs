@@ -244,7 +244,8 @@ function converters(features) {
   const categorical = features.encoding.categorical;
   const numericMissing = new Set(numeric.missing_tokens);
   const categoricalMissing = new Set(categorical.missing_tokens);
-  const numberText = new RegExp(numeric.number_pattern);
+  // Matched against the whole value, as Python's re.fullmatch does (the v1 pattern is anchored anyway).
+  const numberText = new RegExp(`^(?:${numeric.number_pattern})$`);
 
   const toNumber = (value) => {
     let x;

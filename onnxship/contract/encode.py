@@ -32,7 +32,8 @@ class InvalidRecord(UserError):
     def __init__(self, row: int, column: str | None, reason: str, line: int | None = None) -> None:
         self.row, self.column, self.reason, self.line = row, column, reason, line
         where = f"row {row}" + (f" (line {line})" if line is not None else "")
-        super().__init__(f"{where}, column '{column}': {reason}" if column else f"{where}: {reason}")
+        named = column is not None  # an empty name ("") is still a column
+        super().__init__(f"{where}, column '{column}': {reason}" if named else f"{where}: {reason}")
 
     def to_dict(self) -> dict:
         return {"row": self.row, "line": self.line, "column": self.column, "reason": self.reason}

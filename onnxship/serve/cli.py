@@ -144,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The cases above have their own messages; this net keeps any other one to one line.
         print(f"error: {unexpected(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug of this client (or a contract no check caught): one line, exit 1
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        print(f"error: unexpected failure, please report it: {type(exc).__name__}: {first}", file=sys.stderr)
+        return 1
     for line in summary.lines():
         print(line, file=sys.stderr)
     return 0
