@@ -13,8 +13,14 @@ Case keys (all optional but ``id``, ``target``, ``about`` and ``expect``):
   the project (``path`` + one of ``text``, ``truncate``, ``delete``, ``json_delete``, ``json_set``,
   ``json_duplicate``, ``append``, ``chmod``).
 - scorer cases: ``input`` (how to make the input file from the first test rows, see ``make_input``),
-  ``output`` (the output path), ``artifacts_files`` (edits of the artifact files, as ``files``),
-  ``args`` (extra command-line arguments), ``command`` (python only: score, check, overhead).
+  ``output`` (the output path), ``artifacts_files`` (edits of the artifact files, as ``files``; an edit
+  with ``rehash: true`` also records the edited onnx_features.json's sha256 in onnx_metadata.json, so
+  the edit reaches the checks behind the hash), ``args`` (extra command-line arguments; ``{tmp}`` in
+  one is the case's folder), ``links`` (``[{path, to, hard}]``: symbolic or hard links made in the
+  case's folder, ``to`` relative to it), ``folders`` (folders made there), ``command`` (python only:
+  score, check, overhead).
+- fuzz cases (tests/test_fuzz.py writes its counterexamples in this format): ``input.text`` holds the
+  whole file; bytes that are not UTF-8 are written with ``input.encoding: latin-1``.
 - ``skip_as_root``: why the case cannot be checked when the tests run as root (chmod does not stop
   root from reading).
 """
@@ -22,6 +28,7 @@ Case keys (all optional but ``id``, ``target``, ``about`` and ``expect``):
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -36,7 +43,7 @@ TARGETS = (*STAGES, "scorers", "python", "node")
 KEYS = {
     "id", "target", "about", "expect", "params", "params_replace", "params_text", "params_encoding",
     "no_params", "csv", "csv_make", "csv_encoding", "no_csv", "files", "input", "output",
-    "artifacts_files", "args", "command", "skip_as_root",
+    "artifacts_files", "args", "command", "skip_as_root", "links", "folders",
 }  # fmt: skip
 
 
@@ -103,10 +110,14 @@ def make_csv(spec: dict) -> str:
 
 
 def set_dotted(obj: dict, dotted: str, value: Any) -> None:
+    """``obj[a][b] = value`` for "a.b"; a number is a list index ("inputs.0.dtype")."""
     *parents, last = dotted.split(".")
     for part in parents:
-        obj = obj.setdefault(part, {})
-    obj[last] = value
+        obj = obj[int(part)] if isinstance(obj, list) else obj.setdefault(part, {})
+    if isinstance(obj, list):
+        obj[int(last)] = value
+    else:
+        obj[last] = value
 
 
 def params_text(case: dict, base: str) -> str:
@@ -159,6 +170,39 @@ def edit_files(root: Path, edits: list[dict]) -> None:
             path.write_text(f"{{{json.dumps(key)}: {json.dumps(obj[key])}, " + path.read_text().lstrip()[1:])
         if "chmod" in edit:
             path.chmod(edit["chmod"])
+        if edit.get("rehash"):
+            rehash(root)
+
+
+def rehash(artifacts: Path) -> None:
+    """Record onnx_features.json's sha256 in onnx_metadata.json (after an edit of the features)."""
+    metadata = artifacts / "onnx_metadata.json"
+    obj = json.loads(metadata.read_text())
+    obj["features_sha256"] = hashlib.sha256((artifacts / "onnx_features.json").read_bytes()).hexdigest()
+    metadata.write_text(json.dumps(obj, indent=2))
+
+
+def make_paths(case: dict, folder: Path) -> None:
+    """The case's ``folders`` and ``links`` in ``folder`` (after its input is made)."""
+    for name in case.get("folders", []):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    for link in case.get("links", []):
+        path = folder / link["path"]
+        if link.get("hard"):
+            os.link(folder / link["to"], path)
+        else:
+            os.symlink(link["to"], path)
+
+
+def dump_case(case: dict) -> str:
+    """A case as its YAML file's text (what load_cases reads back)."""
+    out = io.StringIO()
+    yaml = YAML(typ="safe", pure=True)
+    yaml.sort_base_mapping_type_on_output = False  # id, target, about first, as written
+    yaml.default_flow_style = False
+    yaml.width = 100
+    yaml.dump(case, out)
+    return out.getvalue()
 
 
 def write_stage_inputs(case: dict, root: Path, base_params: str) -> None:
@@ -180,7 +224,8 @@ def make_input(spec: dict, test_csv: Path, folder: Path) -> Path:
     """The scorer's input file, from the first ``rows`` test rows (3 by default) unless ``text`` gives
     the whole file. Edits: ``set`` [{row, column, value}] (row 1-based; a YAML value, so JSON lines
     get numbers, null, booleans), ``drop_column``, ``duplicate_column``, ``add_column``, ``line``
-    {n: raw text} (replace the n-th line), ``append_lines``; then ``newline``, ``bom``,
+    {n: raw text} (replace the n-th line), ``append_lines``; then ``newline`` (a line end, or a list
+    of them used in turn), ``bom``,
     ``blank_lines``, ``encoding``, and ``chmod``. ``missing: true`` makes no file."""
     name = spec.get("name", f"rows.{spec.get('format', 'csv')}")
     path = folder / name
@@ -215,7 +260,7 @@ def make_input(spec: dict, test_csv: Path, folder: Path) -> Path:
         for record in records:
             extra = [record[spec["duplicate_column"]]] if "duplicate_column" in spec else []
             writer.writerow([record[h] for h in header] + extra)
-        lines = out.getvalue().splitlines()
+        lines = out.getvalue().split("\n")[:-1]  # not splitlines: a quoted cell may hold "\r"
     else:
         lines = [json.dumps(record) for record in records]
     for n, text in (spec.get("line") or {}).items():
@@ -223,7 +268,9 @@ def make_input(spec: dict, test_csv: Path, folder: Path) -> Path:
     lines += spec.get("append_lines", [])
     if spec.get("blank_lines"):
         lines = [x for line in lines for x in (line, "")]
-    text = "".join(line + spec.get("newline", "\n") for line in lines)
+    ends = spec.get("newline", "\n")  # one line end, or a list of them used in turn
+    ends = [ends] if isinstance(ends, str) else ends
+    text = "".join(line + ends[i % len(ends)] for i, line in enumerate(lines))
     data = text.encode(spec.get("encoding", "utf-8"))
     if spec.get("bom"):
         data = b"\xef\xbb\xbf" + data

@@ -23,7 +23,7 @@ import pytest
 
 from onnxship.serve import cli
 from tests.conftest import REPO
-from tests.corpus_cases import STAGES, load_cases, make_input, write_stage_inputs
+from tests.corpus_cases import STAGES, load_cases, make_input, make_paths, write_stage_inputs
 from tests.corpus_cases import edit_files as edit
 from tests.test_node_client import node_client
 
@@ -145,8 +145,14 @@ def scorer_setup(case: dict, served_once: Path, tmp_path: Path) -> tuple[Path, P
         artifacts = Path(shutil.copytree(served_once, tmp_path / "artifacts"))
         edit(artifacts, case["artifacts_files"])
     source = make_input(case.get("input", {}), served_once / "test.csv", tmp_path)
+    make_paths(case, tmp_path)
     output = source if case.get("output") == "@input" else tmp_path / case.get("output", "out.jsonl")
     return artifacts, source, output
+
+
+def case_args(case: dict, folder: Path) -> list[str]:
+    """The case's extra arguments, ``{tmp}`` standing for its folder."""
+    return [str(a).replace("{tmp}", str(folder)) for a in case.get("args", [])]
 
 
 def python_run(case: dict, artifacts: Path, source: Path, output: Path, capsys) -> tuple[int, str]:
@@ -161,7 +167,7 @@ def python_run(case: dict, artifacts: Path, source: Path, output: Path, capsys) 
     capsys.readouterr()
     with umask(UMASK):
         try:
-            code = cli.main([*argv, *[str(a) for a in case.get("args", [])]])
+            code = cli.main([*argv, *case_args(case, source.parent)])
         except SystemExit as exit_info:  # argparse
             code = exit_info.code
     return code, capsys.readouterr().err
@@ -171,7 +177,7 @@ def node_run(case: dict, artifacts: Path, source: Path, output: Path) -> tuple[i
     argv = ["--artifacts", str(artifacts), "--input", str(source), "--output", str(output)]
     with umask(UMASK):
         result = subprocess.run(
-            ["node", str(node_client() / "score.mjs"), *argv, *[str(a) for a in case.get("args", [])]],
+            ["node", str(node_client() / "score.mjs"), *argv, *case_args(case, source.parent)],
             capture_output=True,
             text=True,
             timeout=120,

@@ -111,6 +111,7 @@ def applies_to_page(case: dict) -> bool:
         and spec.get("format", "csv") == "csv"
         and not {"missing", "folder", "chmod", "name"} & set(spec)
         and "output" not in case
+        and not {"links", "folders"} & set(case)
         and "modes" not in case["expect"]
         and (not args or (len(args) == 2 and args[0] == "--artifacts"))
     )

@@ -6,7 +6,7 @@
 // and v2 (packed: one float32 [n, K] and one string [n, M] tensor); packFeeds builds either.
 
 import {
-  featuresProblem, FIX, graphProblem, metadataProblem, schemaRefusal, schemaViolation, shown, VERSIONS,
+  featuresProblem, FIX, graphProblem, metadataProblem, schemaRefusal, schemaViolation, shown as schemaShown, VERSIONS,
 } from "./checks.mjs";
 
 export class UserError extends Error {}
@@ -64,6 +64,55 @@ export function parseJson(text, maxDepth = Infinity) {
   return value;
 }
 
+// One JSON-lines record, by the rules of onnxship.serve.json_lines: no key twice, nesting at most
+// MAX_JSON_DEPTH deep (Python's parser would recurse past its limit), no lone surrogate (not text).
+export const MAX_JSON_DEPTH = 100;
+
+export function jsonRecord(text) {
+  const open = (text.match(/[[{]/g) || []).length;
+  if (open > MAX_JSON_DEPTH && jsonDepth(text) > MAX_JSON_DEPTH) {
+    throw new SyntaxError(`nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  const record = parseJson(text);
+  if (text.includes("\\u") && /\\u[dD][89a-fA-F]/.test(text)) {
+    const bad = loneSurrogate(record);
+    if (bad !== null) {
+      throw new SyntaxError(`a lone surrogate \\u${bad.toString(16).padStart(4, "0")} is not text`);
+    }
+  }
+  return record;
+}
+
+// How deeply the brackets of a JSON text nest, outside its strings (json_lines.json_depth).
+export function jsonDepth(text) {
+  const brackets = text.replace(/"(?:[^"\\]|\\.)*"/gs, "").replace(/[^[\]{}]/g, "");
+  let depth = 0;
+  let deepest = 0;
+  for (const c of brackets) {
+    depth += c === "[" || c === "{" ? 1 : -1;
+    deepest = Math.max(deepest, depth);
+  }
+  return deepest;
+}
+
+// The first lone surrogate's code in a parsed JSON value's strings and keys, or null.
+function loneSurrogate(value) {
+  const stack = [value];
+  while (stack.length) {
+    const item = stack.pop();
+    const strings = typeof item === "string" ? [item]
+      : item !== null && typeof item === "object" ? Object.keys(item) : [];
+    for (const text of strings) {
+      if (!text.isWellFormed()) {
+        const match = text.match(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
+        return match[0].charCodeAt(0);
+      }
+    }
+    if (item !== null && typeof item === "object") stack.push(...Object.values(item));
+  }
+  return null;
+}
+
 // A contract file's bytes -> its object: strict UTF-8, JSON without duplicate keys, a schema version
 // this client reads, valid under that version's JSON Schema (onnxship.contract.artifacts._parse).
 export function contractObject(bytes, file) {
@@ -81,7 +130,7 @@ export function contractObject(bytes, file) {
   const version = obj.schema_version;
   const known = VERSIONS[base.replace(/\.json$/, "")];
   if (!known.includes(version)) {
-    throw new UserError(`${file} has schema_version ${shown(version)}; this client reads ${base} version `
+    throw new UserError(`${file} has schema_version ${schemaShown(version)}; this client reads ${base} version `
       + `${known.join(" and ")}: use the onnxship that exported the model`);
   }
   const violation = schemaViolation(obj, base.replace(/\.json$/, ""), version);
@@ -211,6 +260,16 @@ export function packFeeds(contract, Tensor, values) {
   return feeds;
 }
 
+// A value as messages quote it (onnxship.contract.encode.shown): cut short, and an infinite JSON
+// number (1e400) said as such rather than as JSON.stringify's "null".
+export function shown(value, limit = 60) {
+  if (typeof value === "number" && !Number.isFinite(value) && !Number.isNaN(value)) {
+    return "a number too large for float64 (such as 1e400)";
+  }
+  const text = JSON.stringify(value);
+  return text.length <= limit ? text : `${text.slice(0, limit)}... (${text.length.toLocaleString("en")} characters)`;
+}
+
 // The contract, turned into one converter per input: raw value -> what the tensor holds.
 function converters(features) {
   const numeric = features.encoding.numeric;
@@ -225,20 +284,24 @@ function converters(features) {
     if (value === null) return NaN;
     if (typeof value === "string") {
       if (numericMissing.has(value)) return NaN;
-      if (!numberText.test(value)) throw new Error(`${JSON.stringify(value)} is not a number`);
+      if (!numberText.test(value)) throw new Error(`${shown(value)} is not a number`);
       x = Number(value); // decimal text -> nearest float64; the Float32Array rounds it to float32
     } else if (typeof value === "number") {
       if (Number.isNaN(value)) return NaN;
       x = value;
     } else {
-      throw new Error(`expected a number, text or null, got ${JSON.stringify(value)}`);
+      throw new Error(`expected a number, text or null, got ${shown(value)}`);
     }
-    if (!Number.isFinite(Math.fround(x))) throw new Error(`${JSON.stringify(value)} is beyond the float32 range`);
+    if (!Number.isFinite(Math.fround(x))) {
+      throw new Error(`${shown(value)} is infinite or beyond the float32 range (about ±3.4e38)`);
+    }
     return x;
   };
   const toCategory = (value) => {
     if (value === null) return categorical.missing_value;
-    if (typeof value !== "string") throw new Error(`expected text or null, got ${JSON.stringify(value)}`);
+    if (typeof value !== "string") throw new Error(`expected text or null, got ${shown(value)}`);
+    // onnxruntime-node's string tensors end at a NUL (Python's do not): refused by both clients.
+    if (value.includes("\0")) throw new Error(`${shown(value)} holds a NUL character (\\x00), which a category cannot hold`);
     // Unseen categories pass through unchanged: the model one-hot-encodes them as all zeros.
     return categoricalMissing.has(value) ? categorical.missing_value : value;
   };
@@ -258,18 +321,26 @@ function converters(features) {
 // Splits CSV lines into cells as Python's csv module (strict) does: a field that starts with a
 // quote ends at the closing quote ("" is a quote), may span lines, and must be followed by a comma
 // or the end of the line; a quote inside an unquoted field is an ordinary character.
-function csvSplitter() {
+// Python's csv module refuses a field of more than 131,072 characters (csv.field_size_limit).
+export const CSV_FIELD_LIMIT = 131072;
+
+function csvSplitter(file) {
   let cells = [];
   let cell = "";
   let quoted = false; // inside a quoted field that continues on the next line
-  return (lineNumber, text) => {
+  const limit = (lineNumber) => {
+    // Code points, as Python counts (a string's length counts UTF-16 units).
+    if (cell.length > CSV_FIELD_LIMIT && [...cell].length > CSV_FIELD_LIMIT) {
+      throw new UserError(`${file} line ${lineNumber} is not valid CSV (field larger than field limit (${CSV_FIELD_LIMIT}))`);
+    }
+  };
+  return (lineNumber, text, ending = "") => {
     let i = 0;
-    if (quoted) cell += "\n";
     let atStart = !quoted;
     for (;;) {
       if (quoted) {
         const close = text.indexOf('"', i);
-        if (close < 0) { cell += text.slice(i); return null; } // the field goes on
+        if (close < 0) { cell += text.slice(i) + ending; limit(lineNumber); return null; } // the field goes on
         cell += text.slice(i, close);
         if (text[close + 1] === '"') { cell += '"'; i = close + 2; continue; }
         quoted = false;
@@ -288,6 +359,7 @@ function csvSplitter() {
         cell += text.slice(i, end);
         i = end;
       }
+      limit(lineNumber);
       cells.push(cell); // i is at a comma or at the end of the line
       cell = "";
       if (i >= text.length) { const done = cells; cells = []; return done; }
@@ -310,14 +382,14 @@ function checkHeader(header, required, file) {
 
 // ``kept``: the fields --id-column / --keep copy (passthrough's ``fields``), which the header must hold.
 export function csvParser(required, file, kept = []) {
-  const split = csvSplitter();
+  const split = csvSplitter(file);
   let header = null;
   let row = 0;
   let pending = false;
-  const parser = (lineNumber, text) => {
+  const parser = (lineNumber, text, ending) => {
     if (header === null) {
       if (text === "") throw new UserError(`${file} is empty: it needs a header row naming the columns`);
-      const cells = split(lineNumber, text);
+      const cells = split(lineNumber, text, ending);
       if (cells === null) { pending = true; return null; }
       pending = false;
       header = cells;
@@ -326,7 +398,7 @@ export function csvParser(required, file, kept = []) {
       return null;
     }
     if (text === "" && !pending) return null; // a blank line is not a row
-    const cells = split(lineNumber, text);
+    const cells = split(lineNumber, text, ending);
     if (cells === null) { pending = true; return null; }
     pending = false;
     row += 1;
@@ -349,11 +421,11 @@ export function csvParser(required, file, kept = []) {
 export function jsonParser() {
   let row = 0;
   return (lineNumber, text) => {
-    if (text.trim() === "") return null;
+    if (/^[ \t\r\n]*$/.test(text)) return null; // blank: JSON's white space only (not a BOM, not U+00A0)
     row += 1;
     let record;
     try {
-      record = parseJson(text);
+      record = jsonRecord(text);
     } catch (err) {
       return [row, new InvalidRecord(row, lineNumber, `row ${row} (line ${lineNumber}) is not valid JSON (${err.message})`)];
     }
@@ -379,39 +451,62 @@ export function recordValues(inputs, row, lineNumber, record) {
   });
 }
 
-// The lines of a byte stream (an async iterable of Uint8Array chunks), decoded as strict UTF-8 (a
-// BOM dropped, "\r\n" read as "\n"): a Latin-1 file is refused, as the Python scorer refuses it,
-// rather than read with replacement characters. Yields [line number, text].
+// The lines of a byte stream (an async iterable of Uint8Array chunks), decoded as strict UTF-8: a
+// Latin-1 file is refused, as the Python scorer refuses it, rather than read with replacement
+// characters. A line ends at "\n", "\r\n" or a lone "\r" (Python's universal newlines); only the
+// file's first BOM is dropped. Yields [line number, text, its line end].
 export async function* utf8Lines(chunks, file) {
-  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   let rest = new Uint8Array(0);
   let lineNumber = 0;
   const decode = (bytes) => {
     lineNumber += 1;
     try {
       const text = decoder.decode(bytes);
-      const line = lineNumber === 1 ? text.replace(/^\uFEFF/, "") : text;
-      return line.endsWith("\r") ? line.slice(0, -1) : line;
+      return lineNumber === 1 ? text.replace(/^\uFEFF/, "") : text;
     } catch {
       throw new UserError(`${file} line ${lineNumber} is not UTF-8 text: save the file as UTF-8`);
     }
   };
+  let pending = []; // chunks of a line longer than a chunk: joined once its end comes (not per chunk)
   for await (const chunk of chunks) {
-    let buffer = chunk;
-    if (rest.length) {
-      buffer = new Uint8Array(rest.length + chunk.length);
-      buffer.set(rest);
-      buffer.set(chunk, rest.length);
+    if (chunk.indexOf(0x0a) < 0 && chunk.indexOf(0x0d) < 0) {
+      pending.push(chunk);
+      continue;
+    }
+    const parts = rest.length ? [rest, ...pending, chunk] : [...pending, chunk];
+    pending = [];
+    let buffer = parts[0];
+    if (parts.length > 1) {
+      buffer = new Uint8Array(parts.reduce((size, part) => size + part.length, 0));
+      let at = 0;
+      for (const part of parts) { buffer.set(part, at); at += part.length; }
     }
     let start = 0;
-    let newline;
-    while ((newline = buffer.indexOf(0x0a, start)) >= 0) {
-      yield [lineNumber + 1, decode(buffer.subarray(start, newline))];
-      start = newline + 1;
+    let lf = buffer.indexOf(0x0a);
+    let cr = buffer.indexOf(0x0d); // searched again only once passed: no quadratic scan
+    for (;;) {
+      if (lf >= 0 && lf < start) lf = buffer.indexOf(0x0a, start);
+      if (cr >= 0 && cr < start) cr = buffer.indexOf(0x0d, start);
+      const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(lf, cr);
+      if (end < 0 || (end === cr && end + 1 === buffer.length)) break; // a final "\r" may be half of "\r\n"
+      const ending = end === cr ? (buffer[end + 1] === 0x0a ? "\r\n" : "\r") : "\n";
+      yield [lineNumber + 1, decode(buffer.subarray(start, end)), ending];
+      start = end + ending.length;
     }
     rest = buffer.slice(start);
   }
-  if (rest.length) yield [lineNumber + 1, decode(rest)];
+  if (pending.length) {
+    const tail = new Uint8Array(rest.length + pending.reduce((size, part) => size + part.length, 0));
+    let at = 0;
+    for (const part of [rest, ...pending]) { tail.set(part, at); at += part.length; }
+    rest = tail;
+  }
+  if (rest.length) {
+    const cr = rest[rest.length - 1] === 0x0d;
+    const text = decode(cr ? rest.subarray(0, rest.length - 1) : rest);
+    yield [lineNumber, text, cr ? "\r" : ""];
+  }
 }
 
 // Runs the model on a batch (values: one array of converted values per row, in input order) and
@@ -446,9 +541,9 @@ export async function scoreLines(contract, Tensor, lines, {
     batch = { values: [], rows: [], copied: [] };
   };
   let last = 0;
-  for await (const [lineNumber, text] of lines) {
+  for await (const [lineNumber, text, ending] of lines) {
     last = lineNumber;
-    const parsed = parse(lineNumber, text);
+    const parsed = parse(lineNumber, text, ending);
     if (parsed === null) continue;
     const [row, record, source] = parsed;
     let values;

@@ -1,16 +1,15 @@
 """CSV files as every Python reader of this project reads them: the scorer's input, the training data.
 
-One set of rules, so a file the scorer refuses is not trained on, with the same message:
-- UTF-8 text; a BOM on the first line is dropped; LF or CRLF line ends. A line that is not UTF-8 is
-  refused by number, and so is a NUL byte anywhere (a binary or corrupt file: pandas and ONNX
-  Runtime would cut a string at it) and a carriage return inside an unquoted field (CR-only line
-  ends, which would otherwise read as one long line).
+One set of rules, so a file the scorer refuses is not trained on (the Node client reads alike):
+- UTF-8 text; the file's first BOM is dropped; a line ends at LF, CRLF or a lone CR. A line that is
+  not UTF-8 is refused by number. A NUL byte is refused: at training, anywhere in the file (a binary
+  or corrupt file: pandas and ONNX Runtime would cut a string at it); when scoring, in the record's
+  column (so --skip-invalid can skip that row), as the Node client does.
 - Python's csv module in strict mode: a quoted field may span lines; a quote must close before a
   comma or the line end.
 - The first row is the header: it must name the columns, each once.
-- A field may be of any length (the csv module's default stops at 131,072 characters, which Node's
-  reader does not): a long category is refused, where it must be, by training's
-  data.max_category_chars, naming its column and row.
+- A field holds at most 131,072 characters (the csv module's default, which the Node client
+  enforces too).
 - A blank line is not a row. A row with another number of fields than the header is an
   InvalidRecord (row and line named), never padded with missing values.
 
@@ -29,7 +28,7 @@ from typing import IO, Any
 from onnxship.contract.encode import InvalidRecord
 from onnxship.core.errors import UserError
 
-FIELD_LIMIT = 2**31 - 1  # the largest a C long holds on every platform: no limit in effect
+FIELD_LIMIT = 131_072  # the csv module's default, which the Node client enforces too (in code points)
 
 
 class ByteCounter:
@@ -55,11 +54,19 @@ def decode_line(raw: bytes, number: int, path: Path, refuse_nul: bool = True) ->
 
 
 def text_lines(handle: IO[bytes], path: Path, counter: ByteCounter, refuse_nul: bool = True) -> Iterator[str]:
-    """Decoded lines of a binary file, counting bytes as they go. JSON lines pass
-    ``refuse_nul=False``: there a raw NUL makes one row invalid JSON, as in every client."""
-    for number, raw in enumerate(handle, 1):
+    """Decoded lines of a binary file with their line ends, counting bytes as they go.
+
+    A line ends at "\n", "\r\n" or a lone "\r" (an old spreadsheet's CSV), as Python's universal
+    newlines and the Node client read them; the ends are kept, so a quoted CSV field keeps the one it
+    holds. Only the file's first BOM is dropped: a BOM anywhere else is a character of the text. The
+    scorer and JSON lines pass ``refuse_nul=False``: there a NUL makes one record invalid (in its
+    column), as in the Node client."""
+    number = 0
+    for raw in handle:
         counter.bytes += len(raw)
-        yield decode_line(raw, number, path, refuse_nul)
+        for piece in raw.splitlines(keepends=True) if b"\r" in raw else (raw,):
+            number += 1
+            yield decode_line(piece, number, path, refuse_nul)
 
 
 @dataclass
@@ -87,10 +94,12 @@ class CsvFile:
             raise invalid_csv(self.path, reader.line_num, exc) from None
 
 
-def open_csv(handle: IO[bytes], path: Path, counter: ByteCounter | None = None) -> CsvFile:
+def open_csv(
+    handle: IO[bytes], path: Path, counter: ByteCounter | None = None, refuse_nul: bool = True
+) -> CsvFile:
     """Read and check the header of the CSV ``handle`` (opened in binary mode)."""
     csv.field_size_limit(FIELD_LIMIT)  # process-wide; every reader here wants the same
-    reader = csv.reader(text_lines(handle, path, counter or ByteCounter()), strict=True)
+    reader = csv.reader(text_lines(handle, path, counter or ByteCounter(), refuse_nul), strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:

@@ -32,7 +32,8 @@ class InvalidRecord(UserError):
     def __init__(self, row: int, column: str | None, reason: str, line: int | None = None) -> None:
         self.row, self.column, self.reason, self.line = row, column, reason, line
         where = f"row {row}" + (f" (line {line})" if line is not None else "")
-        super().__init__(f"{where}, column '{column}': {reason}" if column else f"{where}: {reason}")
+        named = column is not None  # an empty name ("") is still a column
+        super().__init__(f"{where}, column '{column}': {reason}" if named else f"{where}: {reason}")
 
     def to_dict(self) -> dict:
         return {"row": self.row, "line": self.line, "column": self.column, "reason": self.reason}
@@ -70,7 +71,7 @@ def number_converter(
                 number = float(value)
             except ValueError:
                 raise ValueError(
-                    f"{value!r} is not a number: write a decimal number such as 12.5, or one of "
+                    f"{shown(value)} is not a number: write a decimal number such as 12.5, or one of "
                     f"{listed} for a missing value"
                 ) from None
         elif kind is float:
@@ -89,9 +90,9 @@ def number_converter(
             if number != number:
                 return NAN
         else:
-            raise ValueError(f"expected a number, text or null, got {type(value).__name__} {value!r}")
+            raise ValueError(f"expected a number, text or null, got {type(value).__name__} {shown(value)}")
         if not -spec.FLOAT32_LIMIT < number < spec.FLOAT32_LIMIT:
-            raise ValueError(f"{value!r} is infinite or beyond the float32 range (about ±3.4e38)")
+            raise ValueError(f"{shown(value)} is infinite or beyond the float32 range (about ±3.4e38)")
         return number
 
     return to_number
@@ -130,13 +131,31 @@ def numbers_converter(
 def to_category(value: Any) -> str:
     """A categorical cell as the string the model sees ("" if missing; unseen ones unchanged)."""
     if type(value) is str:
+        if "\x00" in value:  # ONNX Runtime's string tensors end at a NUL in some clients: refused
+            raise ValueError(f"{shown(value)} holds a NUL character (\\x00), which a category cannot hold")
         return value  # "" is already the missing value; an unseen category passes through
     if value is None or (type(value) is float and value != value):
         return spec.CATEGORICAL_MISSING
     raise ValueError(
-        f"expected text or null, got {type(value).__name__} {value!r}: categories are strings "
+        f"expected text or null, got {type(value).__name__} {shown(value)}: categories are strings "
         '(write it as text, e.g. "3" rather than 3)'
     )
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as messages quote it: its repr, cut short (a 1 MB cell makes no readable message);
+    an infinite JSON number (1e400, 10**400) as what it was."""
+    if type(value) in (int, float) and _infinite(value):
+        return "a number too large for float64 (such as 1e400)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _infinite(number: float) -> bool:
+    try:
+        return not math.isfinite(number)
+    except OverflowError:  # an int beyond float64
+        return True
 
 
 class Encoder:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -74,6 +76,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def unexpected(exc: BaseException) -> str:
+    """One line for a failure of the input or the system that no check named first."""
+    if isinstance(exc, RecursionError):
+        return "the input nests too deeply to be read"
+    if isinstance(exc, MemoryError):
+        return "the input does not fit in memory"
+    if isinstance(exc, OSError):
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc.strerror or exc)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first[:300]}"
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -126,6 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, UnicodeError, RecursionError, MemoryError, csv.Error, re.error) as exc:
+        # The cases above have their own messages; this net keeps any other one to one line.
+        print(f"error: {unexpected(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug of this client (or a contract no check caught): one line, exit 1
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        print(f"error: unexpected failure, please report it: {type(exc).__name__}: {first}", file=sys.stderr)
+        return 1
     for line in summary.lines():
         print(line, file=sys.stderr)
     return 0

@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -20,9 +21,10 @@ from onnxship.contract.csvfile import ByteCounter, open_csv, text_lines
 from onnxship.contract.encode import InvalidRecord
 from onnxship.core.errors import UserError
 from onnxship.core.files import atomic_open
+from onnxship.serve.json_lines import JSON_SPACE, json_record
 from onnxship.serve.passthrough import JsonRecord, Passthrough
 from onnxship.serve.scorer import Scorer
-from onnxship.serve.summary import ScoreSummary, require_columns, require_folder
+from onnxship.serve.summary import ScoreSummary, require_columns, require_folder, same_file
 
 # --- reading input files --------------------------------------------------------------------------
 
@@ -37,7 +39,7 @@ def read_csv(
     """(row, line, record) per data row; a record is a dict, or an InvalidRecord for a bad row. The
     header must hold the ``required`` columns and those ``passthrough`` copies. The file's rules
     (encoding, NUL bytes, line ends, ragged rows) are onnxship.contract.csvfile's, as at training."""
-    table = open_csv(handle, path, counter)
+    table = open_csv(handle, path, counter, refuse_nul=False)  # NUL: refused per record
     header = table.header
     require_columns(path, header, required)
     if passthrough is not None:
@@ -56,15 +58,12 @@ def read_jsonl(
     With ``keep_text`` a record is a JsonRecord holding its line (to copy numbers as written)."""
     row = 0
     for line, text in enumerate(text_lines(handle, path, counter, refuse_nul=False), 1):
-        if not text.strip():
+        if not text.strip(JSON_SPACE):  # blank: JSON's own white space only (not a BOM, not U+00A0)
             continue
         row += 1
         try:
-            record = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-        except json.JSONDecodeError as exc:
-            yield row, line, InvalidRecord(row, None, f"is not valid JSON ({exc.msg})", line)
-            continue
-        except ValueError as exc:  # a duplicate key, or NaN/Infinity (not JSON; Node refuses them too)
+            record = json_record(text)
+        except ValueError as exc:
             yield row, line, InvalidRecord(row, None, f"is not valid JSON ({exc})", line)
             continue
         if not isinstance(record, dict):
@@ -75,20 +74,6 @@ def read_jsonl(
             yield row, line, record
         else:
             yield row, line, record
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
-    """A JSON object, refusing a key given twice (json.loads would keep the last value silently)."""
-    record = dict(pairs)
-    if len(record) != len(pairs):
-        seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"duplicate key {twice!r}")
-    return record
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON: write null for a missing value")
 
 
 def read_csv_records(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
@@ -131,9 +116,15 @@ def file_format(path: Path, given: str | None, what: str) -> str:
 # --- writing output ----------------------------------------------------------------------------------
 
 
+@contextmanager
 def atomic_output(path: Path) -> Iterator[IO[str]]:
-    """The scores file: appears at ``path`` only if scoring completes."""
-    return atomic_open(path, "w", encoding="utf-8", newline="")
+    """The scores file: appears at ``path`` only if scoring completes. An OSError on the way (a full
+    disk, a folder made read-only meanwhile) is one line, and nothing is left behind."""
+    try:
+        with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 class _Writer:
@@ -260,14 +251,25 @@ def _check_paths(source: Path, target: Path, options: FileOptions) -> tuple[str,
         raise UserError(f"batch size must be at least 1, got {options.batch_size}")
     if not source.is_file():
         raise UserError(f"input file {source} not found")
-    if target.resolve() == source.resolve():
-        raise UserError("the output file is the input file: write the scores to another file")
+    summary = None if options.summary_path is None else Path(options.summary_path)
+    check_outputs(source, target, summary)
     in_fmt = file_format(source, options.input_format, "input")
     out_fmt = file_format(target, options.output_format, "output")
-    for path in (target, options.summary_path):
-        if path is not None:
-            require_folder(path)
     return in_fmt, out_fmt
+
+
+def check_outputs(source: Path, target: Path, summary: Path | None = None) -> None:
+    """Refuse an output or summary that would overwrite the input or each other (whatever the
+    spelling: symlinks, hard links, "a/../b"), that names a folder, or whose folder does not exist."""
+    named = [("output", target)] + ([("summary", summary)] if summary is not None else [])
+    for what, path in named:
+        if same_file(path, source):
+            raise UserError(f"the {what} file is the input file: write the {what} to another file")
+        if path.is_dir():
+            raise UserError(f"the {what} {path} is a folder: name a file to write")
+        require_folder(path)
+    if summary is not None and same_file(summary, target):
+        raise UserError("the summary file is the output file: write them to two files")
 
 
 class _Batches:

@@ -15,6 +15,7 @@ Command line: ``python -m onnxship.serve score --artifacts artifacts --input row
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -66,7 +67,13 @@ class Scorer:
                 "copy model.onnx and its JSON files from the same export"
             ) from None
         artifacts.check_graph(contract, self.session)  # the inputs and the probability output
-        self.encoder = Encoder(self.features)
+        try:
+            self.encoder = Encoder(self.features)
+        except re.error as exc:
+            raise UserError(
+                f"{contract.source}/onnx_features.json has a number_pattern that is not a regular "
+                f"expression ({exc}); re-run the export stage (dvc repro)"
+            ) from None
         self.inputs = self.encoder.inputs
         meta = self.metadata
         self.threshold = float(meta["threshold"])

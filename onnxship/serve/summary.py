@@ -8,6 +8,7 @@ Standard library only, like the rest of ``serve/``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -80,3 +81,11 @@ def require_folder(path: str | Path) -> None:
     path = Path(path)
     if not path.parent.is_dir():
         raise UserError(f"the folder of {path} does not exist: create {path.parent} first")
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: the same inode if both exist, else the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return Path(a).resolve() == Path(b).resolve()

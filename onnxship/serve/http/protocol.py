@@ -14,7 +14,7 @@ import json
 from typing import Any, ClassVar
 
 from onnxship.contract.encode import InvalidRecord
-from onnxship.serve.files import _no_constant, _unique_keys
+from onnxship.serve.json_lines import no_constant, unique_keys
 
 FORMATS = ("dataframe_records", "dataframe_split")
 
@@ -59,7 +59,7 @@ def parse_body(body: bytes) -> Any:
     except UnicodeDecodeError:
         raise HttpError(400, "the body is not UTF-8 text") from None
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        return json.loads(text, object_pairs_hook=unique_keys, parse_constant=no_constant)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise HttpError(400, f"the body is not valid JSON ({exc.msg} at {where})") from None

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import IO
 
 from onnxship.contract.runtime import VERSION_CHECKS
@@ -21,7 +22,7 @@ from onnxship.serve.cli import OneLineParser
 from onnxship.serve.passthrough import keep_list
 from onnxship.serve.spark.driver import DEFAULT_BATCH_SIZE, ScoreOptions, input_format, load_artifacts, score
 from onnxship.serve.spark.session import start_session
-from onnxship.serve.summary import ScoreSummary, require_folder
+from onnxship.serve.summary import ScoreSummary, require_folder, same_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Before Spark starts: bad input names or artifacts cost no JVM and no task.
         input_format(args.input, args.input_format)
         if args.summary is not None:
-            require_folder(args.summary)
+            check_summary(Path(args.summary), args.input, args.output)
         artifacts, scorer = load_artifacts(args.artifacts, args.version_check)
         out, log = _quiet_spark(args.spark_log)
         spark = start_session(args.master, args.remote, conf)
@@ -107,6 +108,21 @@ def _report(summary: ScoreSummary, log: str | None, out: IO[str]) -> None:
         print(line, file=out)
     if log:
         print(f"spark log: {log}", file=out)
+
+
+def check_summary(summary: Path, source: str, output: str) -> None:
+    """The summary file may not overwrite the input or land in the output folder, nor be a folder."""
+    if summary.is_dir():
+        raise UserError(f"the summary {summary} is a folder: name a file to write")
+    require_folder(summary)
+    for what, path in (("input", source), ("output", output)):
+        if "://" in path and not path.startswith("file://"):
+            continue
+        local = Path(path.removeprefix("file://"))
+        if same_file(summary, local):
+            raise UserError(f"the summary file is the {what}: write the summary to another file")
+        if local.resolve() in summary.resolve().parents:
+            raise UserError(f"the summary file is inside the {what} folder: write it elsewhere")
 
 
 def _setting(item: str) -> tuple[str, str]:

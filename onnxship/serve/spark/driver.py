@@ -31,7 +31,7 @@ from onnxship.serve.spark.worker import (
     score_batches,
     worker_error,
 )
-from onnxship.serve.summary import MAX_LISTED, ScoreSummary, require_columns
+from onnxship.serve.summary import MAX_LISTED, ScoreSummary, require_columns, same_file
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -279,7 +279,8 @@ def _local_output(output: str, source: str) -> Path | None:
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", output) and not output.startswith("file://"):
         return None
     target = Path(output.removeprefix("file://")).absolute()
-    if "://" not in source and target == Path(source.removeprefix("file://")).absolute():
+    local = "://" not in source or source.startswith("file://")
+    if local and same_file(target, Path(source.removeprefix("file://"))):  # symlinks, "a/../b" too
         raise UserError("the output is the input: write the scores to another path")
     if target.exists() and not (target / "_SUCCESS").is_file():
         raise UserError(
