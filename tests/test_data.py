@@ -141,19 +141,39 @@ REFUSED = [
         "row 2 (line 3): has 2 fields but the header has 3",
     ),
     ("a field too many", b"a,c,y\n1,u,p\n2,v,q,x\n", "row 2 (line 3): has 4 fields but the header has 3"),
-    # A NUL byte past the first 64 KiB (where the old reader stopped looking) cuts no value short.
-    ("late NUL", ("a,c,y\n" + rows(3000, "u" * 30)).encode() + b"1,ab\x00cd,p\n", "line 3002 has a NUL byte"),
-    ("NUL in the header", b"a,c\x00,y\n1,u,p\n", "line 1 has a NUL byte"),
-    # CR-only line ends would read as one line: refused, not guessed.
-    (
-        "CR-only line ends",
-        b"a,c,y\r1,u,p\r2,v,q\r",
-        "line 1 is not valid CSV (a carriage return inside an unquoted",
-    ),
     ("late bad UTF-8", ("a,c,y\n" + rows(50)).encode() + b"1,caf\xe9,p\n", "line 52 is not UTF-8 text"),
     ("unterminated quote", b'a,c,y\n1,u,p\n2,"v,q\n', "line 3 is not valid CSV (unexpected end of data)"),
     ("text after a closing quote", b'a,c,y\n1,"u"x,p\n', "line 2 is not valid CSV (',' expected after '\"')"),
 ]
+
+
+# A NUL byte: training refuses the whole file (pandas and ONNX Runtime would cut a string at it); the
+# scorer refuses the record in its column (tests/corpus input-nul-in-category), as the Node client does.
+NUL_FILES = [
+    # Past the first 64 KiB (where the old reader stopped looking): no value is cut short.
+    ("late NUL", ("a,c,y\n" + rows(3000, "u" * 30)).encode() + b"1,ab\x00cd,p\n", "line 3002 has a NUL byte"),
+    ("NUL in the header", b"a,c\x00,y\n1,u,p\n", "line 1 has a NUL byte"),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "message"), NUL_FILES, ids=[case[0] for case in NUL_FILES])
+def test_training_refuses_a_nul_byte_anywhere(tmp_path, name, raw, message):
+    path = tmp_path / "d.csv"
+    path.write_bytes(raw)
+    with pytest.raises(UserError, match=message):
+        data.read_csv(path)
+
+
+def test_cr_only_line_ends_read_as_the_scorer_reads_them(tmp_path):
+    from onnxship.serve.files import read_csv_records
+
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"a,c,y\r1,u,p\r2,v,q\r")
+    frame = data.read_csv(path)
+    assert frame.to_dict("records") == read_csv_records(path) == [
+        {"a": "1", "c": "u", "y": "p"},
+        {"a": "2", "c": "v", "y": "q"},
+    ]
 
 
 @pytest.mark.parametrize(("name", "raw", "message"), REFUSED, ids=[case[0] for case in REFUSED])
