@@ -107,10 +107,12 @@ class QuantizeParams(Section):
     per_channel: bool = Field(
         False, description="One weight scale per output column instead of one per tensor (more accurate)."
     )
-    reduce_range: bool = Field(
-        False,
-        description="7-bit weights, for CPUs without VNNI, where u8s8 MatMuls can saturate "
-        "(grep avx512 or avx_vnni in /proc/cpuinfo).",
+    reduce_range: bool | Literal["auto"] = Field(
+        "auto",
+        description="7-bit weights: a pair of uint8 x int8 products then fits the int16 that CPUs without "
+        "VNNI add them in, so the INT8 file computes the same integers on every CPU. auto: true for "
+        "QInt8 weights, false for QUInt8 (uint8 x uint8 kernels never saturate). false: 8-bit weights; "
+        "the search and the gate then check both kernel families (docs/parity.md).",
     )
     split_blocks: bool = Field(
         True,
