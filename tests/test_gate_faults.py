@@ -456,6 +456,9 @@ def test_8_bit_int8_that_saturates_without_vnni_is_caught_on_any_cpu():
 
 
 def test_the_shipped_int8_has_the_same_integers_on_both_families_and_passes_on_both():
+    """7-bit weights (reduce_range: auto). On these rows the search's greedy step first keeps the
+    harmless one-hot block in FP32 (with 7-bit weights the whole first layer fails together), and
+    its second pass quantizes it again: one quantized MatMul, as with 8-bit weights."""
     c = case("mlp")
     report = c.gate(policy="fail", diagnose="never")
     families = report["backends"]["int8"]["kernel_families"]
