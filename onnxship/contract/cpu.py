@@ -22,6 +22,7 @@ architecture is known, so an x86-64 CPU is ``unknown``.
 from __future__ import annotations
 
 import platform
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -96,3 +97,28 @@ def features() -> dict:
 def family() -> str:
     """This machine's u8s8 kernel family (see ``kernel_family``)."""
     return features()["kernel_family"]
+
+
+def int8_family_warning(recorded: object, machine_family: str | None = None) -> str | None:
+    """The warning a client gives when it serves the INT8 file on a CPU whose kernel family is not
+    the one onnx_metadata.json's ``kernel_family`` records (None: same family, or nothing recorded)."""
+    here = family() if machine_family is None else machine_family
+    if recorded not in (*FAMILIES, UNKNOWN) or recorded == here:
+        return None
+    return (
+        f"warning: model.int8.onnx was verified on a CPU with {recorded} integer kernels "
+        f"(onnx_metadata.json kernel_family); this CPU has {here}: the parity gate checked this family "
+        "through its proof or emulation, not on such a CPU (docs/parity.md, 'INT8 on every CPU')"
+    )
+
+
+_warned: set[str] = set()
+
+
+def warn_int8_family(recorded: object) -> str | None:
+    """Print ``int8_family_warning`` on stderr, once per process; returns it (None if nothing to say)."""
+    message = int8_family_warning(recorded)
+    if message and message not in _warned:
+        _warned.add(message)
+        print(message, file=sys.stderr, flush=True)
+    return message
