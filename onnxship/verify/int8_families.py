@@ -53,7 +53,12 @@ def check_families(
 
     model = onnx.ModelProto.FromString(contract.model)
     machine = cpu.features()
-    section: dict = {"cpu": machine, "native": machine["kernel_family"], "proof": proof(model)}
+    section: dict = {
+        "cpu": machine,
+        "native": machine["kernel_family"],
+        "recorded_in_metadata": contract.metadata.get("kernel_family"),
+        "proof": proof(model),
+    }
     try:
         models = family_models(model)
     except ValueError as exc:  # an integer op the emulation does not know: fail closed
