@@ -153,3 +153,24 @@ def test_an_integer_op_the_emulation_does_not_know_is_named():
     assert kernel_families.proof(model)["unsupported"] == ["mm (ConvInteger)"]
     with pytest.raises(ValueError, match="cannot emulate mm"):
         kernel_families.emulate(model, cpu.EXACT)
+
+
+def test_the_twin_of_this_machines_family_scores_the_real_mlp_as_its_kernels_do():
+    """Every MatMul of the small MLP INT8 with 8-bit weights, on calibration and far-out edge rows:
+    the twin of this CPU's family gives this CPU's probabilities (measured: max diff 0), alone and
+    as one batch, while the two families differ by far (measured: 1.0 on an edge row)."""
+    from onnxship.convert.quantize_search import score
+    from tests.test_quantize import mlp_artifacts
+
+    if cpu.family() not in cpu.FAMILIES:
+        pytest.skip("this CPU's kernel family is unknown")
+    fp32, _, metadata, rows = mlp_artifacts()
+    int8 = quantize.quantize(fp32, quantize.Quantization("QInt8"))
+    native = score(int8.SerializeToString(), rows.feeds, metadata)
+    twins = {
+        f: score(kernel_families.emulate(int8, f).SerializeToString(), rows.feeds, metadata)
+        for f in cpu.FAMILIES
+    }
+    for how in ("alone", "batch"):
+        assert np.abs(twins[cpu.family()][how] - native[how]).max() <= 1e-6
+    assert np.abs(twins[cpu.EXACT]["alone"] - twins[cpu.SATURATING]["alone"]).max() > 0.5
