@@ -145,6 +145,8 @@ def emulate(model: onnx.ModelProto, family: str) -> onnx.ModelProto:
 def _emulated(m: IntegerMatMul, family: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """Nodes and initializers that write ``m``'s output the way ``family`` computes it."""
     p = f"{m.node.name}_{family.replace('-', '_')}"
+    if m.weights.dtype == np.uint8:
+        family = cpu.EXACT  # u8u8 kernels widen to int16 before they multiply: exact on every family
     w = m.weights.astype(np.float64)
     wzp = m.weights_zero_point.astype(np.float64)
     k = w.shape[0]
