@@ -183,3 +183,27 @@ def test_node_and_python_name_the_same_kernel_family_and_warn_alike():
     assert got["here"] == cpu.family() and got["flags"] == ["avx2", "fpu"]
     python = cpu.int8_family_warning(cpu.EXACT, cpu.SATURATING)
     assert python == f"warning: {got['warning']}" and got["silent"] == [None, None]
+
+
+def test_node_client_warns_once_when_int8_runs_on_another_kernel_family(served):
+    """clients/node/artifacts.mjs with the INT8 backend (bench.mjs's path): one warning line when
+    onnx_metadata.json records another u8s8 kernel family than this CPU's; none for FP32."""
+    from onnxship.contract import cpu
+
+    metadata = json.loads((served / "onnx_metadata.json").read_text())
+    other = cpu.EXACT if cpu.family() != cpu.EXACT else cpu.SATURATING
+    (served / "onnx_metadata.json").write_text(json.dumps({**metadata, "kernel_family": other}))
+    script = f"""
+        import {{ loadArtifacts }} from "{node_client() / "artifacts.mjs"}";
+        const fp32 = await loadArtifacts({json.dumps(str(served))}, "warn");
+        const int8 = await loadArtifacts({json.dumps(str(served))}, "warn", "int8");
+        await loadArtifacts({json.dumps(str(served))}, "warn", "int8");
+        console.log(JSON.stringify([fp32.kernelWarning, int8.kernelWarning, int8.modelFile]));
+    """
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    fp32, int8, model_file = json.loads(done.stdout)
+    assert fp32 is None and model_file == "model.int8.onnx"
+    assert done.stderr == f"warning: {int8}\n" and f"verified on a CPU with {other}" in int8
