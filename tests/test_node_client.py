@@ -185,10 +185,12 @@ def test_node_and_python_name_the_same_kernel_family_and_warn_alike():
     assert python == f"warning: {got['warning']}" and got["silent"] == [None, None]
 
 
-def test_node_client_warns_once_when_int8_runs_on_another_kernel_family(served):
+def test_node_client_warns_once_when_int8_runs_on_another_kernel_family(staged, tmp_path):
     """clients/node/artifacts.mjs with the INT8 backend (bench.mjs's path): one warning line when
     onnx_metadata.json records another u8s8 kernel family than this CPU's; none for FP32."""
     from onnxship.contract import cpu
+
+    served = Path(shutil.copytree(staged.root / "artifacts", tmp_path / "artifacts"))  # with its reports
 
     metadata = json.loads((served / "onnx_metadata.json").read_text())
     other = cpu.EXACT if cpu.family() != cpu.EXACT else cpu.SATURATING
