@@ -74,9 +74,9 @@ class Case:
 
     def shipped_int8(self) -> tuple[onnx.ModelProto, list[dict]]:
         """The INT8 model the quantize stage ships with the default params, and its split plan:
-        searched on training rows and their edge rows, as the stage does. The default
-        ``reduce_range: auto`` gives 7-bit weights, which both u8s8 kernel families compute alike,
-        and the search measures both families anyway: the same file, and the same verdict, on every CPU."""
+        searched on training rows and their edge rows, as the stage does. The default uint8 weights
+        (``weight_type: QUInt8``) run on uint8 x uint8 kernels, which compute the same integers on
+        every CPU, and the search measures both u8s8 families anyway: the same verdict on every CPU."""
         params = load_params(REPO / "params.yaml")
         options = quantize_run.Options.from_params(
             params.quantize, params.parity.tolerances.int8, params.parity.max_edge_rows
@@ -456,13 +456,12 @@ def test_8_bit_int8_that_saturates_without_vnni_is_caught_on_any_cpu():
 
 
 def test_the_shipped_int8_has_the_same_integers_on_both_families_and_passes_on_both():
-    """7-bit weights (reduce_range: auto). On these rows the search's greedy step first keeps the
-    harmless one-hot block in FP32 (with 7-bit weights the whole first layer fails together), and
-    its second pass quantizes it again: one quantized MatMul, as with 8-bit weights."""
+    """uint8 weights (the default weight_type QUInt8): the one quantized MatMul, the one-hot block,
+    computes the same integers on every CPU, so the native figures are both families' figures."""
     c = case("mlp")
     report = c.gate(policy="fail", diagnose="never")
     families = report["backends"]["int8"]["kernel_families"]
     assert report["passed"] and families["proof"]["same_on_both_families"], families["proof"]
-    assert [m["max_abs_weight"] <= 64 for m in families["proof"]["matmuls"]] == [True]  # the one-hot block
+    assert [(m["weights"], m["exact_everywhere"]) for m in families["proof"]["matmuls"]] == [("uint8", True)]
     assert families[cpu.SATURATING]["passed"] and families[cpu.EXACT]["passed"]
     assert {families[f]["max_abs_diff"] for f in cpu.FAMILIES} == {report["backends"]["int8"]["max_abs_diff"]}

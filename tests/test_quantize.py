@@ -213,8 +213,9 @@ def test_reduce_range_auto_means_7_bit_weights_where_the_kernels_can_saturate(
 
 
 def test_the_default_quantization_records_the_cpu_and_holds_on_both_families():
-    """With the default params (reduce_range: auto) the shipped INT8 has 7-bit weights: the report
-    proves both families compute the same integers and records the CPU the search ran on."""
+    """With the default params (weight_type: QUInt8, reduce_range: auto, hence 8 bits) the shipped
+    INT8 has uint8 weights: the report proves both families compute the same integers (uint8 x
+    uint8 kernels never saturate) and records the CPU the search ran on."""
     from pathlib import Path
 
     from onnxship.contract import cpu
@@ -227,13 +228,14 @@ def test_the_default_quantization_records_the_cpu_and_holds_on_both_families():
     options = quantize_run.Options.from_params(
         params.quantize, params.parity.tolerances.int8, params.parity.max_edge_rows
     )
-    assert options.settings.reduce_range is True and options.reduce_range_setting == "auto"
+    assert options.settings.weight_type == "QUInt8" and options.reduce_range_setting == "auto"
+    assert options.settings.reduce_range is False
     calibration = churn_raw().iloc[:400].reset_index(drop=True)
     inputs = quantize_run.QuantizeInput(
         fp32.SerializeToString(), Path("m.onnx"), features, metadata, calibration
     )
     report = quantize_run.quantize_model(inputs, options).report
-    assert report["cpu"] == cpu.features() and report["reduce_range"] is True
+    assert report["cpu"] == cpu.features() and report["reduce_range"] is False
     assert report["kernel_families"]["proof"]["same_on_both_families"]
     final = report["kernel_families"]["final"]
     assert final[cpu.SATURATING]["passed"] and final[cpu.EXACT]["passed"]

@@ -103,7 +103,12 @@ class QuantizeParams(Section):
         "depend on its neighbours); static: QDQ with activation ranges calibrated on "
         "artifacts/calibration.csv, so each row's result is independent of its batch.",
     )
-    weight_type: Literal["QInt8", "QUInt8"] = Field("QInt8", description="Signed or unsigned 8-bit weights.")
+    weight_type: Literal["QInt8", "QUInt8"] = Field(
+        "QUInt8",
+        description="Unsigned or signed 8-bit weights. QUInt8: ONNX Runtime's uint8 x uint8 kernels, exact "
+        "on every CPU; QInt8: uint8 x int8 kernels, which add pairs of products in a saturating int16 on "
+        "x86 CPUs without VNNI (see reduce_range). Same size and speed measured (docs/parity.md).",
+    )
     per_channel: bool = Field(
         False, description="One weight scale per output column instead of one per tensor (more accurate)."
     )
