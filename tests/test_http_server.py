@@ -296,6 +296,32 @@ def test_int8_backend_and_no_batching_across_requests_for_dynamic_int8_or_thread
     assert health["batching"]["across_requests"] is False and "--threads 1" in health["batching"]["why_not"]
 
 
+def test_int8_served_on_another_kernel_family_warns_once_on_stderr(staged, tmp_path, capsys):
+    """onnx_metadata.json records the u8s8 kernel family the artifacts were verified on; INT8 served
+    on a CPU of the other family says so once (FP32 never: no integer kernels)."""
+    from onnxship.contract import cpu
+    from onnxship.serve.http.options import HttpOptions
+    from onnxship.serve.http.server import load
+
+    folder = Path(shutil.copytree(staged.root / "artifacts", tmp_path / "artifacts"))
+    metadata = json.loads((folder / "onnx_metadata.json").read_text())
+    assert metadata["kernel_family"] == cpu.family()  # built here
+    load(HttpOptions(artifacts=str(folder), backend="int8"))
+    assert "kernel_family" not in capsys.readouterr().err
+    other = cpu.EXACT if cpu.family() != cpu.EXACT else cpu.SATURATING
+    (folder / "onnx_metadata.json").write_text(json.dumps({**metadata, "kernel_family": other}))
+    load(HttpOptions(artifacts=str(folder)))  # FP32
+    assert capsys.readouterr().err == ""
+    for _ in range(2):
+        load(HttpOptions(artifacts=str(folder), backend="int8"))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        f"warning: model.int8.onnx was verified on a CPU with {other}"
+    )
+    Scorer(folder, model_file="model.int8.onnx")  # the library's INT8 path: the same warning, already given
+    assert capsys.readouterr().err == ""
+
+
 def test_sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0(staged, tmp_path, expected):
     server = Server(staged.served, tmp_path / "stderr.log")
     body = json.dumps({"dataframe_records": test_rows(staged.served)[:50]}).encode()

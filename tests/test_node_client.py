@@ -172,3 +172,69 @@ def test_node_client_help_prints_usage_and_exits_0():
         assert result.returncode == 0 and result.stderr == "", result.stderr
         assert result.stdout.startswith("usage: node score.mjs --input"), result.stdout
         assert "--version-check" in result.stdout
+
+
+def test_node_and_python_name_the_same_kernel_family_and_warn_alike():
+    """clients/node/cpu.mjs follows onnxship/contract/cpu.py: the same family for the same CPU flags
+    (every case of tests/test_kernel_families.py), this machine's family, and the INT8 warning."""
+    from onnxship.contract import cpu
+    from tests.test_kernel_families import AVX512
+
+    cases = [
+        (m, sorted(f) if f is not None else None)
+        for m, f in [
+            ("x86_64", {"avx2"}), ("x86_64", {"avx2", "avx_vnni"}), ("x86_64", AVX512),
+            ("x86_64", AVX512 | {"avx512_vnni"}), ("x86_64", AVX512 | {"avx_vnni"}),
+            ("x86_64", AVX512 | {"amx_tile", "amx_int8"}), ("x86_64", {"sse4_1"}), ("x86_64", None),
+            ("aarch64", {"asimd"}), ("arm64", None), ("riscv64", []),
+        ]
+    ]  # fmt: skip
+    script = f"""
+        import {{ kernelFamily, thisFamily, int8FamilyWarning, readFlags }} from "{CLIENT / "cpu.mjs"}";
+        const cases = {json.dumps(cases)};
+        console.log(JSON.stringify({{
+          families: cases.map(([m, f]) => kernelFamily(m, f === null ? null : new Set(f))),
+          here: thisFamily(),
+          flags: [...readFlags("processor : 0\\nflags : fpu avx2\\n")].sort(),
+          warning: int8FamilyWarning("{cpu.EXACT}", "{cpu.SATURATING}"),
+          silent: [int8FamilyWarning("{cpu.EXACT}", "{cpu.EXACT}"),
+                   int8FamilyWarning(undefined, "{cpu.EXACT}")],
+        }}));
+    """
+    if shutil.which("node") is None:
+        pytest.fail("node is not on PATH: the Node client test needs Node.js >= 18")
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["families"] == [cpu.kernel_family(m, set(f) if f is not None else None) for m, f in cases]
+    assert got["here"] == cpu.family() and got["flags"] == ["avx2", "fpu"]
+    python = cpu.int8_family_warning(cpu.EXACT, cpu.SATURATING)
+    assert python == f"warning: {got['warning']}" and got["silent"] == [None, None]
+
+
+def test_node_client_warns_once_when_int8_runs_on_another_kernel_family(staged, tmp_path):
+    """clients/node/artifacts.mjs with the INT8 backend (bench.mjs's path): one warning line when
+    onnx_metadata.json records another u8s8 kernel family than this CPU's; none for FP32."""
+    from onnxship.contract import cpu
+
+    served = Path(shutil.copytree(staged.root / "artifacts", tmp_path / "artifacts"))  # with its reports
+
+    metadata = json.loads((served / "onnx_metadata.json").read_text())
+    other = cpu.EXACT if cpu.family() != cpu.EXACT else cpu.SATURATING
+    (served / "onnx_metadata.json").write_text(json.dumps({**metadata, "kernel_family": other}))
+    script = f"""
+        import {{ loadArtifacts }} from "{node_client() / "artifacts.mjs"}";
+        const fp32 = await loadArtifacts({json.dumps(str(served))}, "warn");
+        const int8 = await loadArtifacts({json.dumps(str(served))}, "warn", "int8");
+        await loadArtifacts({json.dumps(str(served))}, "warn", "int8");
+        console.log(JSON.stringify([fp32.kernelWarning, int8.kernelWarning, int8.modelFile]));
+    """
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    fp32, int8, model_file = json.loads(done.stdout)
+    assert fp32 is None and model_file == "model.int8.onnx"
+    assert done.stderr == f"warning: {int8}\n" and f"verified on a CPU with {other}" in int8

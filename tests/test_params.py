@@ -174,7 +174,7 @@ HIDDEN = {
         "tree_counts": [25, 50, 75, 100, 150, 200],
     },
     "export.linear_as_matmul": False, "export.converter_modules": [],
-    "quantize.weight_type": "QInt8", "quantize.per_channel": False, "quantize.reduce_range": False,
+    "quantize.weight_type": "QUInt8", "quantize.per_channel": False, "quantize.reduce_range": "auto",
     "quantize.split_blocks": True, "quantize.exclude_search": True, "quantize.search_headroom": 0.5,
     "parity.max_rows": 20000, "parity.edge_rows": True, "parity.max_rows_listed": 20,
     "parity.diagnose": "on_failure",

@@ -4,7 +4,7 @@ import pytest
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from onnxship.contract import spec
-from onnxship.convert import block_split, export, quantize
+from onnxship.convert import block_split, export, kernel_families, quantize
 from tests.conftest import FAMILIES, churn_xy, fitted, onnx_probabilities
 
 
@@ -46,11 +46,14 @@ def test_every_family_quantizes_and_reports_honestly(family):
     else:
         # ai.onnx.ml ops are left alone: the INT8 file computes what FP32 does.
         assert sum(by_op.values()) == 0
-    # Both run, and INT8 stays close to FP32 on real rows.
+    # Both run, and INT8 stays close to FP32 on real rows, on both u8s8 kernel families (8-bit
+    # weights: this machine's kernels, and the other family's through its emulating twin).
     X = churn_xy()[0].iloc[2000:2300]
     features = export.feature_schema(fp32, churn_xy()[2], fitted(family))
-    probs = [onnx_probabilities(model, features, X) for model in (fp32, int8)]
-    assert np.abs(probs[0] - probs[1]).max() < (0.1 if family == "mlp" else 1e-7)
+    expected = onnx_probabilities(fp32, features, X)
+    for model, _ in kernel_families.family_models(int8).values():
+        got = onnx_probabilities(model, features, X)
+        assert np.abs(expected - got).max() < (0.1 if family == "mlp" else 1e-7)
 
 
 def test_quantizer_does_not_modify_its_input():
@@ -192,3 +195,48 @@ def test_the_stage_names_the_stage_to_run_when_its_input_is_missing(tmp_path):
     paths.model_onnx.write_bytes(b"")
     with pytest.raises(UserError, match=r"calibration\.csv not found: run the train stage first"):
         load_input(paths)
+
+
+# --- both u8s8 kernel families ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "weight_type", "seven_bits"),
+    [("auto", "QInt8", True), ("auto", "QUInt8", False), (False, "QInt8", False), (True, "QUInt8", True)],
+)
+def test_reduce_range_auto_means_7_bit_weights_where_the_kernels_can_saturate(
+    setting, weight_type, seven_bits
+):
+    from onnxship.convert.quantize_run import resolve_reduce_range
+
+    assert resolve_reduce_range(setting, weight_type) is seven_bits
+
+
+def test_the_default_quantization_records_the_cpu_and_holds_on_both_families():
+    """With the default params (weight_type: QUInt8, reduce_range: auto, hence 8 bits) the shipped
+    INT8 has uint8 weights: the report proves both families compute the same integers (uint8 x
+    uint8 kernels never saturate) and records the CPU the search ran on."""
+    from pathlib import Path
+
+    from onnxship.contract import cpu
+    from onnxship.convert import quantize_run
+    from onnxship.core.params import load_params
+    from tests.conftest import REPO, churn_raw
+
+    fp32, features, metadata, _ = mlp_artifacts()
+    params = load_params(REPO / "params.yaml")
+    options = quantize_run.Options.from_params(
+        params.quantize, params.parity.tolerances.int8, params.parity.max_edge_rows
+    )
+    assert options.settings.weight_type == "QUInt8" and options.reduce_range_setting == "auto"
+    assert options.settings.reduce_range is False
+    calibration = churn_raw().iloc[:400].reset_index(drop=True)
+    inputs = quantize_run.QuantizeInput(
+        fp32.SerializeToString(), Path("m.onnx"), features, metadata, calibration
+    )
+    report = quantize_run.quantize_model(inputs, options).report
+    assert report["cpu"] == cpu.features() and report["reduce_range"] is False
+    assert report["kernel_families"]["proof"]["same_on_both_families"]
+    final = report["kernel_families"]["final"]
+    assert final[cpu.SATURATING]["passed"] and final[cpu.EXACT]["passed"]
+    assert [n["node"] for n in report["nodes"] if n["quantized"]] == ["MatMul_block1"]

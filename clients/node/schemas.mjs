@@ -2584,7 +2584,7 @@ return errors === 0;
 validate21.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 export const metadata1 = validate22;
-const schema36 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"urn:onnxship:schema:onnx_metadata:v1","title":"onnx_metadata.json, contract v1","description":"How to turn model.onnx's output into a decision, which files belong together, and what built them. Every field is documented in the README, section 'The ONNX contract'.","type":"object","additionalProperties":false,"required":["schema_version","model_file","model_sha256","features_file","features_sha256","source_model_sha256","family","threshold","decision_rule","decision_operator","decision_precision","positive_label","negative_label","class_order","probability_output","positive_class_index","outputs","opsets","ir_version","versions"],"properties":{"schema_version":{"const":1},"model_file":{"description":"The graph this metadata describes, a file in the same folder.","const":"model.onnx"},"model_sha256":{"$ref":"#/$defs/sha256"},"features_file":{"description":"The features file in the same folder.","const":"onnx_features.json"},"features_sha256":{"$ref":"#/$defs/sha256"},"source_model_sha256":{"$ref":"#/$defs/sha256"},"family":{"description":"What was shipped: a built-in family (logistic_regression, random_forest, hist_gradient_boosting, mlp, lightgbm, xgboost), 'module:function' for a candidate of your own, or fitted_model.","type":"string","minLength":1},"threshold":{"description":"A probability's threshold: outside [0, 1] every row would get the same verdict.","type":"number","minimum":0,"maximum":1},"decision_rule":{"const":"positive if p >= threshold"},"decision_operator":{"const":">="},"decision_precision":{"description":"The float32 probability is widened to float64 and compared with the float64 threshold.","const":"float64"},"positive_label":{"description":"class_order[positive_class_index].","type":"string"},"negative_label":{"description":"The other item of class_order.","type":"string"},"class_order":{"type":"array","items":{"type":"string"},"minItems":2,"maxItems":2,"uniqueItems":true},"probability_output":{"description":"The graph output of float32 probabilities, [N, 2], one column per class_order item.","const":"probabilities"},"positive_class_index":{"description":"The column of the positive class (an integer: true is not 1).","type":"integer","enum":[0,1]},"outputs":{"type":"array","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name","dtype","shape","use"],"properties":{"name":{"type":"string","minLength":1},"dtype":{"type":"string","minLength":1},"shape":{"type":"array","items":{"type":["integer","null"],"minimum":1}},"use":{"enum":["probabilities","decision","ignore"]}}}},"opsets":{"type":"object","additionalProperties":{"type":"integer","minimum":1}},"ir_version":{"type":"integer","minimum":1},"versions":{"type":"object","required":["onnxruntime"],"properties":{"onnxruntime":{"type":"string","pattern":"^[0-9]+\\.[0-9]+"}},"additionalProperties":{"type":"string"}}},"$defs":{"sha256":{"title":"64 lowercase hexadecimal digits","type":"string","pattern":"^[0-9a-f]{64}(?![\\s\\S])"}}};
+const schema36 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"urn:onnxship:schema:onnx_metadata:v1","title":"onnx_metadata.json, contract v1","description":"How to turn model.onnx's output into a decision, which files belong together, and what built them. Every field is documented in the README, section 'The ONNX contract'.","type":"object","additionalProperties":false,"required":["schema_version","model_file","model_sha256","features_file","features_sha256","source_model_sha256","family","threshold","decision_rule","decision_operator","decision_precision","positive_label","negative_label","class_order","probability_output","positive_class_index","outputs","opsets","ir_version","versions"],"properties":{"schema_version":{"const":1},"model_file":{"description":"The graph this metadata describes, a file in the same folder.","const":"model.onnx"},"model_sha256":{"$ref":"#/$defs/sha256"},"features_file":{"description":"The features file in the same folder.","const":"onnx_features.json"},"features_sha256":{"$ref":"#/$defs/sha256"},"source_model_sha256":{"$ref":"#/$defs/sha256"},"family":{"description":"What was shipped: a built-in family (logistic_regression, random_forest, hist_gradient_boosting, mlp, lightgbm, xgboost), 'module:function' for a candidate of your own, or fitted_model.","type":"string","minLength":1},"threshold":{"description":"A probability's threshold: outside [0, 1] every row would get the same verdict.","type":"number","minimum":0,"maximum":1},"decision_rule":{"const":"positive if p >= threshold"},"decision_operator":{"const":">="},"decision_precision":{"description":"The float32 probability is widened to float64 and compared with the float64 threshold.","const":"float64"},"positive_label":{"description":"class_order[positive_class_index].","type":"string"},"negative_label":{"description":"The other item of class_order.","type":"string"},"class_order":{"type":"array","items":{"type":"string"},"minItems":2,"maxItems":2,"uniqueItems":true},"probability_output":{"description":"The graph output of float32 probabilities, [N, 2], one column per class_order item.","const":"probabilities"},"positive_class_index":{"description":"The column of the positive class (an integer: true is not 1).","type":"integer","enum":[0,1]},"outputs":{"type":"array","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name","dtype","shape","use"],"properties":{"name":{"type":"string","minLength":1},"dtype":{"type":"string","minLength":1},"shape":{"type":"array","items":{"type":["integer","null"],"minimum":1}},"use":{"enum":["probabilities","decision","ignore"]}}}},"opsets":{"type":"object","additionalProperties":{"type":"integer","minimum":1}},"ir_version":{"type":"integer","minimum":1},"kernel_family":{"description":"Optional. ONNX Runtime's u8s8 integer-kernel family on the CPU that built and verified the artifacts: 'u8s8-int16-saturating' (x86 with AVX2 or AVX-512BW but no VNNI: pairs of uint8 x int8 products are added in saturating int16), 'u8s8-exact' (VNNI, AMX, ARM64, x86 without AVX2), or 'unknown'. The parity gate holds the INT8 file to its tolerances on both families; a client serving model.int8.onnx on a CPU of another family warns once on stderr. Files without it stay valid (no warning). docs/parity.md, section 'INT8 on every CPU'.","enum":["u8s8-int16-saturating","u8s8-exact","unknown"]},"versions":{"type":"object","required":["onnxruntime"],"properties":{"onnxruntime":{"type":"string","pattern":"^[0-9]+\\.[0-9]+"}},"additionalProperties":{"type":"string"}}},"$defs":{"sha256":{"title":"64 lowercase hexadecimal digits","type":"string","pattern":"^[0-9a-f]{64}(?![\\s\\S])"}}};
 const schema37 = {"title":"64 lowercase hexadecimal digits","type":"string","pattern":"^[0-9a-f]{64}(?![\\s\\S])"};
 const func17 = Object.prototype.hasOwnProperty;
 const pattern6 = new RegExp("^[0-9a-f]{64}(?![\\s\\S])", "u");
@@ -3424,11 +3424,10 @@ errors++;
 }
 }
 }
-if(data.versions !== undefined){
-let data27 = data.versions;
-if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
-if(data27.onnxruntime === undefined){
-const err69 = {instancePath:instancePath+"/versions",schemaPath:"#/properties/versions/required",keyword:"required",params:{missingProperty: "onnxruntime"},message:"must have required property '"+"onnxruntime"+"'",schema:schema36.properties.versions.required,parentSchema:schema36.properties.versions,data:data27};
+if(data.kernel_family !== undefined){
+let data27 = data.kernel_family;
+if(!(((data27 === "u8s8-int16-saturating") || (data27 === "u8s8-exact")) || (data27 === "unknown"))){
+const err69 = {instancePath:instancePath+"/kernel_family",schemaPath:"#/properties/kernel_family/enum",keyword:"enum",params:{allowedValues: schema36.properties.kernel_family.enum},message:"must be equal to one of the allowed values",schema:schema36.properties.kernel_family.enum,parentSchema:schema36.properties.kernel_family,data:data27};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -3437,11 +3436,12 @@ vErrors.push(err69);
 }
 errors++;
 }
-for(const key3 in data27){
-if(!(key3 === "onnxruntime")){
-let data28 = data27[key3];
-if(typeof data28 !== "string"){
-const err70 = {instancePath:instancePath+"/versions/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/versions/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.versions.additionalProperties.type,parentSchema:schema36.properties.versions.additionalProperties,data:data28};
+}
+if(data.versions !== undefined){
+let data28 = data.versions;
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+if(data28.onnxruntime === undefined){
+const err70 = {instancePath:instancePath+"/versions",schemaPath:"#/properties/versions/required",keyword:"required",params:{missingProperty: "onnxruntime"},message:"must have required property '"+"onnxruntime"+"'",schema:schema36.properties.versions.required,parentSchema:schema36.properties.versions,data:data28};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -3450,13 +3450,11 @@ vErrors.push(err70);
 }
 errors++;
 }
-}
-}
-if(data27.onnxruntime !== undefined){
-let data29 = data27.onnxruntime;
-if(typeof data29 === "string"){
-if(!pattern9.test(data29)){
-const err71 = {instancePath:instancePath+"/versions/onnxruntime",schemaPath:"#/properties/versions/properties/onnxruntime/pattern",keyword:"pattern",params:{pattern: "^[0-9]+\\.[0-9]+"},message:"must match pattern \""+"^[0-9]+\\.[0-9]+"+"\"",schema:"^[0-9]+\\.[0-9]+",parentSchema:schema36.properties.versions.properties.onnxruntime,data:data29};
+for(const key3 in data28){
+if(!(key3 === "onnxruntime")){
+let data29 = data28[key3];
+if(typeof data29 !== "string"){
+const err71 = {instancePath:instancePath+"/versions/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/versions/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.versions.additionalProperties.type,parentSchema:schema36.properties.versions.additionalProperties,data:data29};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -3466,8 +3464,12 @@ vErrors.push(err71);
 errors++;
 }
 }
-else {
-const err72 = {instancePath:instancePath+"/versions/onnxruntime",schemaPath:"#/properties/versions/properties/onnxruntime/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.versions.properties.onnxruntime.type,parentSchema:schema36.properties.versions.properties.onnxruntime,data:data29};
+}
+if(data28.onnxruntime !== undefined){
+let data30 = data28.onnxruntime;
+if(typeof data30 === "string"){
+if(!pattern9.test(data30)){
+const err72 = {instancePath:instancePath+"/versions/onnxruntime",schemaPath:"#/properties/versions/properties/onnxruntime/pattern",keyword:"pattern",params:{pattern: "^[0-9]+\\.[0-9]+"},message:"must match pattern \""+"^[0-9]+\\.[0-9]+"+"\"",schema:"^[0-9]+\\.[0-9]+",parentSchema:schema36.properties.versions.properties.onnxruntime,data:data30};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -3477,9 +3479,8 @@ vErrors.push(err72);
 errors++;
 }
 }
-}
 else {
-const err73 = {instancePath:instancePath+"/versions",schemaPath:"#/properties/versions/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.properties.versions.type,parentSchema:schema36.properties.versions,data:data27};
+const err73 = {instancePath:instancePath+"/versions/onnxruntime",schemaPath:"#/properties/versions/properties/onnxruntime/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.versions.properties.onnxruntime.type,parentSchema:schema36.properties.versions.properties.onnxruntime,data:data30};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -3491,12 +3492,24 @@ errors++;
 }
 }
 else {
-const err74 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.type,parentSchema:schema36,data};
+const err74 = {instancePath:instancePath+"/versions",schemaPath:"#/properties/versions/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.properties.versions.type,parentSchema:schema36.properties.versions,data:data28};
 if(vErrors === null){
 vErrors = [err74];
 }
 else {
 vErrors.push(err74);
+}
+errors++;
+}
+}
+}
+else {
+const err75 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.type,parentSchema:schema36,data};
+if(vErrors === null){
+vErrors = [err75];
+}
+else {
+vErrors.push(err75);
 }
 errors++;
 }

@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, OrdinalEncoder, RobustScaler, StandardScaler
 from sklearn.tree import BaseDecisionTree
 
-from onnxship.contract import spec
+from onnxship.contract import cpu, spec
 from onnxship.convert import converters, decision, schema, support, thresholds
 from onnxship.convert.graph import normalize, simplify
 from onnxship.core.errors import UserError
@@ -327,6 +327,10 @@ def metadata(
         "outputs": outputs(model),
         "opsets": opsets(model),
         "ir_version": model.ir_version,
+        # The u8s8 integer-kernel family of the CPU that builds and verifies the artifacts (export,
+        # quantize and parity run on one machine): a client serving the INT8 file on another
+        # family says so once (onnxship.contract.cpu.int8_family_warning).
+        "kernel_family": cpu.family(),
         "versions": versions(
             *("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "protobuf", "numpy"),
             *_converter_packages(lineage),

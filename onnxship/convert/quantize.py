@@ -86,7 +86,7 @@ class FeedsReader(CalibrationDataReader):
 class Quantization:
     """How ONNX Runtime quantizes (params.yaml's quantize section has the same names)."""
 
-    weight_type: str = "QInt8"  # QuantType name: QInt8 or QUInt8
+    weight_type: str = "QInt8"  # QuantType name: QInt8 or QUInt8 (params.yaml's default: QUInt8)
     per_channel: bool = False
     reduce_range: bool = False  # 7-bit weights: no u8s8 saturation on CPUs without VNNI
     mode: str = "dynamic"  # or "static" (QDQ, activation ranges calibrated once)

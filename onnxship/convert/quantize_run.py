@@ -13,9 +13,12 @@ import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import onnx
 import pandas as pd
 
+from onnxship.contract import cpu
 from onnxship.convert.edge_rows import edge_rows
+from onnxship.convert.kernel_families import proof
 from onnxship.convert.quantize import read_model
 from onnxship.convert.quantize_search import Rows, Settings, Target, search, search_rows
 from onnxship.core import files
@@ -38,12 +41,14 @@ class QuantizeInput:
 
 @dataclass(frozen=True)
 class Options:
-    """The search's settings and target, and how many edge rows to add to the calibration rows."""
+    """The search's settings and target, and how many edge rows to add to the calibration rows;
+    ``reduce_range_setting`` is the param as given (auto, true or false), resolved in ``settings``."""
 
     settings: Settings
     target: Target
     headroom: float
     max_edge_rows: int
+    reduce_range_setting: bool | str = False
 
     @classmethod
     def from_params(cls, params: QuantizeParams, tolerance: Tolerance, max_edge_rows: int) -> Options:
@@ -58,11 +63,17 @@ class Options:
             mode=params.mode,
             weight_type=params.weight_type,
             per_channel=params.per_channel,
-            reduce_range=params.reduce_range,
+            reduce_range=resolve_reduce_range(params.reduce_range, params.weight_type),
             split_blocks=params.split_blocks,
             exclude_search=params.exclude_search,
         )
-        return cls(settings, target, headroom, max_edge_rows)
+        return cls(settings, target, headroom, max_edge_rows, params.reduce_range)
+
+
+def resolve_reduce_range(setting: bool | str, weight_type: str) -> bool:
+    """``quantize.reduce_range``: auto means 7-bit weights for QInt8 (u8s8 kernels, which saturate
+    without VNNI) and 8-bit for QUInt8 (u8u8 kernels widen before they add, exact on every CPU)."""
+    return weight_type == "QInt8" if setting == "auto" else bool(setting)
 
 
 @dataclass(frozen=True)
@@ -118,8 +129,13 @@ def report(
         if quantized
         else "nothing quantized (no MatMul/Gemm, or none within the target): INT8 computes what FP32 does"
     )
+    int8 = onnx.ModelProto.FromString(int8_bytes)
     body = {
         **asdict(options.settings),
+        "reduce_range_setting": options.reduce_range_setting,
+        # The CPU the search measured on: it selects ONNX Runtime's integer kernels (onnxship.contract.cpu).
+        "cpu": cpu.features(),
+        "kernel_families": {"proof": proof(int8), "final": final.get("kernel_families", {})},
         "target": {
             "vs": "onnx fp32",
             "max_abs_diff": options.target.max_abs_diff,

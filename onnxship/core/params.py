@@ -103,14 +103,21 @@ class QuantizeParams(Section):
         "depend on its neighbours); static: QDQ with activation ranges calibrated on "
         "artifacts/calibration.csv, so each row's result is independent of its batch.",
     )
-    weight_type: Literal["QInt8", "QUInt8"] = Field("QInt8", description="Signed or unsigned 8-bit weights.")
+    weight_type: Literal["QInt8", "QUInt8"] = Field(
+        "QUInt8",
+        description="Unsigned or signed 8-bit weights. QUInt8: ONNX Runtime's uint8 x uint8 kernels, exact "
+        "on every CPU; QInt8: uint8 x int8 kernels, which add pairs of products in a saturating int16 on "
+        "x86 CPUs without VNNI (see reduce_range). Same size and speed measured (docs/parity.md).",
+    )
     per_channel: bool = Field(
         False, description="One weight scale per output column instead of one per tensor (more accurate)."
     )
-    reduce_range: bool = Field(
-        False,
-        description="7-bit weights, for CPUs without VNNI, where u8s8 MatMuls can saturate "
-        "(grep avx512 or avx_vnni in /proc/cpuinfo).",
+    reduce_range: bool | Literal["auto"] = Field(
+        "auto",
+        description="7-bit weights: a pair of uint8 x int8 products then fits the int16 that CPUs without "
+        "VNNI add them in, so the INT8 file computes the same integers on every CPU. auto: true for "
+        "QInt8 weights, false for QUInt8 (uint8 x uint8 kernels never saturate). false: 8-bit weights; "
+        "the search and the gate then check both kernel families (docs/parity.md).",
     )
     split_blocks: bool = Field(
         True,

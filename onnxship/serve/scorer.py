@@ -25,6 +25,7 @@ import numpy as np
 
 from onnxship.contract import artifacts
 from onnxship.contract.artifacts import Contract
+from onnxship.contract.cpu import warn_int8_family
 from onnxship.contract.encode import Encoder
 from onnxship.contract.runtime import session as new_session
 from onnxship.contract.runtime import unchecked_run
@@ -46,8 +47,11 @@ class Scorer:
         model_file: str | None = None,
     ) -> None:
         """``model_file`` scores another graph with the same inputs and outputs (the INT8 file) in
-        place of the metadata's ``model_file``, whose sha256 then cannot be checked."""
+        place of the metadata's ``model_file``, whose sha256 then cannot be checked; if this CPU's
+        integer kernels are not the family the metadata records, a warning says so once on stderr."""
         self._setup(artifacts.load(folder, version_check, model_file), threads)
+        if model_file is not None:
+            warn_int8_family(self.metadata.get("kernel_family"))
 
     @classmethod
     def from_contract(cls, contract: Contract, threads: int = 1) -> Scorer:

@@ -26,6 +26,7 @@ from onnxship.train import table
 from onnxship.train.table import Roles
 from onnxship.verify.diagnose.records import DiagnosisInput
 from onnxship.verify.diagnose.run import diagnose
+from onnxship.verify.int8_families import Scored, check_families
 from onnxship.verify.label_check import label_check
 from onnxship.verify.metadata_check import check_metadata
 
@@ -195,12 +196,22 @@ def judge_backend(gate: GateInput, name: str, reference: np.ndarray) -> tuple[di
         result[key] = {k: part[k] for k in HEADLINE}
     result["reasons"] += boundary_reasons(gate, reference - alone, tolerance)
     batch = compare(reference[:n_test], batched, thresholds, gate.cases[:n_test])
+
+    def judge(probability: np.ndarray, rows: slice) -> tuple[dict, list[str]]:
+        part = compare(reference[rows], probability, thresholds, gate.cases[rows])
+        return part, verdict(part, tolerance["max_abs_diff"], tolerance["min_agreement"])
+
     result["test_rows_one_batch"] = {k: batch[k] for k in HEADLINE}
     batch_reasons = verdict(batch, tolerance["max_abs_diff"], tolerance["min_agreement"])
     result["reasons"] += [f"scored as one batch of {n_test} rows: {r}" for r in batch_reasons]
     labels = label_check(scorer, gate.rows, gate.cases, gate.pipeline.classes_)
     result["graph_label"] = {k: labels[k] for k in ("rows", "mismatched", "mismatched_rows")}
     result["reasons"] += labels["reasons"]
+    if name == "int8":
+        result["kernel_families"], failed = check_families(
+            contract, gate.rows, n_test, Scored(alone, batched), judge
+        )
+        result["reasons"] += failed
     result["passed"] = not result["reasons"]
     return result, alone
 

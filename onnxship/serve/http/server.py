@@ -21,6 +21,7 @@ import onnxruntime
 import uvicorn
 
 from onnxship.contract import artifacts
+from onnxship.contract.cpu import warn_int8_family
 from onnxship.core.errors import UserError
 from onnxship.core.paths import INT8_FILE, METADATA_FILE, Artifacts
 from onnxship.serve.http.app import AccessLog, Served, application
@@ -67,6 +68,8 @@ def load(options: HttpOptions) -> tuple[Scorer, dict]:
         )
     scorer = Scorer.from_contract(contract, options.threads)
     metadata = contract.metadata
+    if report:
+        warn_int8_family(metadata.get("kernel_family"))
     dynamic = bool(report) and report.get("mode") == "dynamic" and report.get("nodes_quantized") != 0
     why_not = DYNAMIC_INT8 if dynamic else MANY_THREADS if options.threads > 1 else None
     health = {
