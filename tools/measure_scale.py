@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 from ruamel.yaml import YAML  # noqa: E402
 
 from tests.datagen import make_dataset  # noqa: E402
+from tools.wide_table import POSITIVE, TARGET, write_wide  # noqa: E402
 
 STAGES = ("train", "export", "quantize", "parity", "benchmark", "recommend")
 
@@ -95,7 +96,12 @@ def prepare(root: Path, repo: Path, rows: str, settings: list[str]) -> None:
         if (repo / name).is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(repo / name, root / name)
-    if rows != "bundled":
+    if rows.startswith("wide"):  # wide:ROWSxNUMERIC, the generated wide table (tools/wide_table.py)
+        count, numeric = (int(n) for n in rows.removeprefix("wide:").split("x"))
+        write_wide(root / "data" / "generated.csv", count, numeric)
+        data = ["data.path=data/generated.csv", f"data.target={TARGET}", f"data.positive_label={POSITIVE}"]
+        settings = data + settings
+    elif rows != "bundled":
         make_dataset(int(rows)).to_csv(root / "data" / "generated.csv", index=False)
         data = ["data.path=data/generated.csv", "data.target=status", "data.positive_label=churned"]
         settings = data + settings
