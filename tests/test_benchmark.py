@@ -11,7 +11,13 @@ def test_measure_takes_at_least_the_minimum_and_fills_the_budget():
     cell = benchmark.measure(lambda: calls.append(1), batch_size=8, warmup=3, min_repetitions=5, budget_s=0.0)
     assert cell["samples"] == 5 and len(calls) == 8
     assert set(cell) == {
-        "batch_size", "samples", "fewer_samples_because", "p50_us", "p95_us", "p99_us", "rows_per_s"
+        "batch_size",
+        "samples",
+        "fewer_samples_because",
+        "p50_us",
+        "p95_us",
+        "p99_us",
+        "rows_per_s",
     }
     assert cell["fewer_samples_because"] is None
     assert cell["p50_us"] <= cell["p95_us"] <= cell["p99_us"]

@@ -7,6 +7,8 @@ edit to role inference re-runs train (and what its outputs feed), not every stag
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 
@@ -14,9 +16,9 @@ from onnxship.contract.spec import CATEGORICAL_MISSING, NUMERIC_MISSING
 from onnxship.core.errors import UserError
 from onnxship.core.params import DataParams
 from onnxship.train.table import Roles as Roles  # re-exported with read_csv and features
+from onnxship.train.table import distinct_numbers
 from onnxship.train.table import features as features
 from onnxship.train.table import read_csv as read_csv
-from onnxship.train.table import to_number
 
 # An unlisted column is numeric-looking when at least this share of its present cells are numbers
 # under the contract's rule. With a few text cells among them it is most likely a dirty numeric
@@ -25,25 +27,24 @@ NUMERIC_LOOKING = 0.95
 
 
 def _is_numeric(column: pd.Series, name: str) -> bool:
-    """True if every present cell is a number; an error if a few are not (see NUMERIC_LOOKING)."""
-    counts = column[~column.isin(NUMERIC_MISSING)].value_counts(sort=False)
-    if len(counts) == 0:
+    """True if every present cell is a number; an error if a few are not (see NUMERIC_LOOKING).
+    Each distinct cell is parsed once (``table.distinct_numbers``): linear in the rows."""
+    cells = column.to_numpy(dtype=object).tolist()
+    numbers, refused = distinct_numbers(set(cells))
+    if all(cell in NUMERIC_MISSING for cell in numbers):
         return False
-    bad = []
-    for value in counts.index:
-        try:
-            to_number(value)
-        except ValueError as exc:
-            if "float32" not in str(exc):  # a number beyond float32 is a number: refused in table._numbers
-                bad.append(value)
+    # A number beyond float32 is a number: refused in table._numbers.
+    bad = {cell for cell, reason in refused.items() if "float32" not in reason}
     if not bad:
         return True
-    bad_cells = int(counts[bad].sum())
-    if bad_cells > (1 - NUMERIC_LOOKING) * counts.sum():
+    counts = Counter(cells)
+    present = sum(n for cell, n in counts.items() if cell not in NUMERIC_MISSING)
+    bad_cells = sum(counts[cell] for cell in bad)
+    if bad_cells > (1 - NUMERIC_LOOKING) * present:
         return False  # text with some numbers in it: a categorical column
-    row = int(np.flatnonzero(column.isin(bad).to_numpy())[0])
+    row = next(i for i, cell in enumerate(cells) if cell in bad)
     raise UserError(
-        f"column '{name}' looks numeric but {bad_cells} of its {int(counts.sum())} values are not numbers, "
+        f"column '{name}' looks numeric but {bad_cells} of its {present} values are not numbers, "
         f"the first {column.iloc[row]!r} in data row {row + 1}: clean them (an empty cell or NA means "
         "missing), or list the column under data.categorical to treat it as text"
     )
@@ -134,6 +135,6 @@ def target(frame: pd.DataFrame, params: DataParams) -> np.ndarray:
 
 def all_missing_columns(frame: pd.DataFrame, roles: Roles) -> list[str]:
     """Feature columns without a single value: nothing can be learned from them."""
-    numeric = [n for n in roles.numeric if frame[n].isin(NUMERIC_MISSING).all()]
+    numeric = [n for n in roles.numeric if set(frame[n].tolist()) <= NUMERIC_MISSING]
     categorical = [n for n in roles.categorical if (frame[n] == CATEGORICAL_MISSING).all()]
     return numeric + categorical

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from onnxship.contract.encode import number_converter
-from onnxship.contract.spec import CATEGORICAL_MISSING
+from onnxship.contract.encode import NUMBER_CHARS, number_converter
+from onnxship.contract.spec import CATEGORICAL_MISSING, FLOAT32_LIMIT, NUMERIC_MISSING
 from onnxship.core.errors import UserError
 
 to_number = number_converter()
+NUMBER_TEXT = frozenset(NUMBER_CHARS)
 
 
 @dataclass(frozen=True)
@@ -89,36 +91,91 @@ def read_csv(path: str | Path) -> pd.DataFrame:
 
 
 def features(frame: pd.DataFrame, roles: Roles) -> pd.DataFrame:
-    """The model's input frame: float32 numbers (NaN if missing) and strings ("" if missing)."""
-    out = {}
-    for name in roles.numeric:
-        out[name] = _numbers(frame[name], name)
+    """The model's input frame: float32 numbers (NaN if missing) and strings ("" if missing). The
+    numbers are one float32 block (one pandas block, not one per column: a wide table's columns are
+    then selected and handed to scikit-learn without a copy per column)."""
+    numbers = pd.DataFrame(_number_block(frame, roles.numeric), index=frame.index, columns=roles.numeric)
+    texts = {}
     for name in roles.categorical:
         column = frame[name]
-        out[name] = column.where(column.notna(), CATEGORICAL_MISSING).astype(str).astype(object)
-    return pd.DataFrame(out, index=frame.index)[roles.features]
+        texts[name] = column.where(column.notna(), CATEGORICAL_MISSING).astype(str).astype(object)
+    return pd.concat([numbers, pd.DataFrame(texts, index=frame.index)], axis=1)[roles.features]
+
+
+# Columns parsed together: their distinct cells share one parse, and the list of their cells stays
+# a few tens of MB however many columns the table has.
+BLOCK_COLUMNS = 256
+
+
+def _number_block(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """The numeric columns ``names`` as one float32 array [rows, len(names)], read with the
+    contract's rule: each distinct cell of a group of columns parsed once, then one lookup per cell.
+    A refused or out-of-range cell is reported by ``_numbers``, column by column, as before."""
+    out = np.empty((len(frame), len(names)), dtype=np.float32)
+    for start in range(0, len(names), BLOCK_COLUMNS):
+        group = names[start : start + BLOCK_COLUMNS]
+        part = frame[group]
+        if not all(dtype is np.dtype(object) for dtype in part.dtypes):
+            out[:, start : start + len(group)] = np.column_stack([_numbers(part[n], n) for n in group])
+            continue
+        cells = part.to_numpy(dtype=object).ravel(order="F").tolist()
+        if any(type(cell) is not str for cell in set(cells)):  # None or NaN from a frame of records
+            cells = [str(cell) for cell in cells]
+        numbers, refused = distinct_numbers(set(cells))
+        values = None
+        if not refused:
+            values = np.fromiter(map(numbers.__getitem__, cells), dtype=np.float64, count=len(cells))
+            with np.errstate(over="ignore"):  # an overflow becomes inf, refused by _numbers
+                values = values.astype(np.float32).reshape(len(group), len(frame)).T
+        if values is None or np.isinf(values).any():
+            for name in group:  # the first column with a bad cell raises, naming it
+                _numbers(part[name], name)
+        out[:, start : start + len(group)] = values
+    return out
+
+
+def distinct_numbers(cells: Iterable[str]) -> tuple[dict[str, float], dict[str, str]]:
+    """The contract's number rule over the distinct ``cells``: ({cell: its number, NaN if missing},
+    {cell: why it is refused}). One C-level float() over them when they are plain number text, the
+    common case and exactly what the contract accepts (see encode.NUMBER_CHARS); else ``to_number``
+    one by one, which decides and says why."""
+    present = [cell for cell in cells if cell not in NUMERIC_MISSING]
+    numbers = dict.fromkeys(set(cells) - set(present), np.nan)
+    if NUMBER_TEXT.issuperset("".join(present)):
+        try:
+            parsed = list(map(float, present))
+        except ValueError:  # "1.2.3", "+-1": float refuses what the pattern refuses; say why below
+            parsed = None
+        if parsed is not None and all(-FLOAT32_LIMIT < value < FLOAT32_LIMIT for value in parsed):
+            return numbers | dict(zip(present, parsed, strict=True)), {}
+    refused = {}
+    for cell in present:
+        try:
+            numbers[cell] = to_number(cell)
+        except ValueError as exc:
+            refused[cell] = str(exc)
+    return numbers, refused
 
 
 def _numbers(column: pd.Series, name: str) -> pd.Series:
-    """A numeric column as float32, read with the contract's rule (each distinct value once)."""
+    """A numeric column as float32, read with the contract's rule (each distinct value once: time
+    linear in the rows, a hash and a lookup per cell)."""
     if column.dtype == object:
-        uniques, inverse = np.unique(column.to_numpy(dtype=object).astype(str), return_inverse=True)
-        parsed = np.empty(len(uniques), dtype=np.float64)
-        for i, value in enumerate(uniques.tolist()):
-            try:
-                parsed[i] = to_number(value)
-            except ValueError as exc:
-                row = int(np.flatnonzero(inverse == i)[0])
-                problem = "an infinite or out-of-float32-range value" if "float32" in str(exc) else "text"
-                fix = (
-                    "replace it with a finite number or leave it empty"
-                    if problem != "text"
-                    else "clean it or list the column under data.categorical"
-                )
-                raise UserError(
-                    f"numeric column '{name}' has {problem} {value!r} (data row {row + 1}); {fix}"
-                ) from None
-        values = parsed[inverse]
+        cells = column.to_numpy(dtype=object).tolist()
+        if any(type(cell) is not str for cell in set(cells)):  # None or NaN from a frame of records
+            cells = [str(cell) for cell in cells]
+        numbers, refused = distinct_numbers(set(cells))
+        if refused:
+            value = min(refused)  # the smallest refused value, as a sorted reading would meet it first
+            row = cells.index(value)
+            problem = "an infinite or out-of-float32-range value" if "float32" in refused[value] else "text"
+            fix = (
+                "replace it with a finite number or leave it empty"
+                if problem != "text"
+                else "clean it or list the column under data.categorical"
+            )
+            raise UserError(f"numeric column '{name}' has {problem} {value!r} (data row {row + 1}); {fix}")
+        values = np.fromiter(map(numbers.__getitem__, cells), dtype=np.float64, count=len(cells))
     else:
         values = column.to_numpy(dtype=np.float64)
     with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
