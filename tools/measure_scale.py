@@ -141,6 +141,7 @@ def results(artifacts: Path) -> dict:
             screen=lineage["cv"].get("screen"),
             id_like=lineage["roles"]["id_like"],
         )
+    out.update(serving(artifacts))
     if parity_path.is_file():
         parity = json.loads(parity_path.read_text())
         out.update(
@@ -148,6 +149,35 @@ def results(artifacts: Path) -> dict:
             onnx_max_abs_diff=parity["backends"]["onnx"]["max_abs_diff"],
             model_onnx_bytes=(artifacts / "model.onnx").stat().st_size,
         )
+    return out
+
+
+def serving(artifacts: Path) -> dict:
+    """The scorer's figures from benchmark.json (first thread count): rows/s end to end at batch 1
+    and 1024, the bare model call at batch 1 (p50 us), each with its sample count, and what the
+    quantize stage decided (its statement)."""
+    out = {}
+    bench_path, quantize_path = artifacts / "benchmark.json", artifacts / "quantize_report.json"
+    if quantize_path.is_file():
+        out["quantize"] = json.loads(quantize_path.read_text())["statement"]
+    if not bench_path.is_file():
+        return out
+    bench = json.loads(bench_path.read_text())
+    key = f"threads_{bench['settings']['threads'][0]}"
+    figures = {}
+    for backend, result in bench["backends"].items():
+        cells = {
+            f"{mode} batch {batch.split('_')[1]}": {
+                "p50_us": cell["p50_us"],
+                "rows_per_s": cell["rows_per_s"],
+                "samples": cell["samples"],
+                **({"fewer_samples": True} if cell.get("fewer_samples_because") else {}),
+            }
+            for mode in ("model", "end_to_end")
+            for batch, cell in result[mode][key].items()
+        }
+        figures[backend] = {**cells, "peak_rss_mb": result["peak_rss_mb"]}
+    out["benchmark"] = figures
     return out
 
 
