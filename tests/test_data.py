@@ -126,3 +126,25 @@ def test_numbers_are_read_with_the_contract_rule(tmp_path):
         assert data.infer_roles(
             odd, DataParams(path="d.csv", target="y", positive_label="p")
         ).categorical == ["a"]
+
+
+def test_a_wide_table_reads_as_its_columns_do_one_by_one(tmp_path):
+    # 300 numeric columns are parsed as blocks of distinct cells (table._number_block); the frame is
+    # the one the column-by-column rule gives, and a bad cell still names its column and row.
+    from onnxship.train import table
+    from tools.wide_table import CATEGORICAL, POSITIVE, TARGET, write_wide
+
+    path = tmp_path / "wide.csv"
+    write_wide(path, 200, 300, seed=3)
+    frame = data.read_csv(path)
+    roles = data.infer_roles(frame, DataParams(path=str(path), target=TARGET, positive_label=POSITIVE))
+    assert len(roles.numeric) == 300 and len(roles.categorical) == CATEGORICAL
+    X = data.features(frame, roles)
+    for name in roles.numeric:
+        alone = table._numbers(frame[name], name).to_numpy()
+        assert np.array_equal(X[name].to_numpy(), alone, equal_nan=True)
+    assert X[roles.numeric].isna().to_numpy().any() and set(X.dtypes.astype(str)) == {"float32", "object"}
+    frame.loc[7, "x0290"] = "1e39"
+    frame.loc[9, "x0299"] = "n/a"
+    with pytest.raises(UserError, match=r"numeric column 'x0290' has an infinite .* '1e39' \(data row 8\)"):
+        data.features(frame, roles)
