@@ -5,11 +5,11 @@ cells, ~5 % positives), copies the repo into a temporary git repo pointed at tha
 `dvc repro` there, stage by stage, with the repo's params otherwise unchanged. ``bundled`` instead
 of a row count runs the bundled data as it is; ``wide:ROWSxNUMERIC`` a generated wide table
 (tools/wide_table.py: NUMERIC numeric columns, mostly 0/1, 6 categoricals and the target).
-With a benchmark stage, the record also has the scorer's figures from benchmark.json: per backend,
-rows/s and p50 of the model call and end to end at each batch size, with their sample counts. Prints one JSON line per size: rows, seconds per
-stage (wall and CPU), peak resident memory of the largest process and of all processes together (sampled every
-0.2 s), the chosen model, its held-out scores, the CV means and the parity verdict, and the machine's
-load average before and after (the figures are only comparable on a quiet machine).
+Prints one JSON line per size: rows, seconds per stage (wall and CPU), peak resident memory of the
+largest process and of all processes together (sampled every 0.2 s), the chosen model, its held-out
+scores, the CV means and the parity verdict, the scorer's figures from benchmark.json (per backend,
+p50 and rows/s of the model call and end to end at each batch size, with their sample counts), and
+the machine's load average before and after (the figures are only comparable on a quiet machine).
 
     python tools/measure_scale.py 10000 100000 bundled
     python tools/measure_scale.py wide:8000x1993 wide:8190x1497    # 2,000 and 1,504 columns
