@@ -10,13 +10,56 @@ def test_measure_takes_at_least_the_minimum_and_fills_the_budget():
     calls = []
     cell = benchmark.measure(lambda: calls.append(1), batch_size=8, warmup=3, min_repetitions=5, budget_s=0.0)
     assert cell["samples"] == 5 and len(calls) == 8
-    assert set(cell) == {"batch_size", "samples", "p50_us", "p95_us", "p99_us", "rows_per_s"}
+    assert set(cell) == {
+        "batch_size",
+        "samples",
+        "fewer_samples_because",
+        "p50_us",
+        "p95_us",
+        "p99_us",
+        "rows_per_s",
+    }
+    assert cell["fewer_samples_because"] is None
     assert cell["p50_us"] <= cell["p95_us"] <= cell["p99_us"]
     slow = benchmark.measure(
         lambda: time.sleep(0.002), batch_size=1, warmup=0, min_repetitions=2, budget_s=0.05
     )
     assert slow["samples"] > 2 and slow["p50_us"] >= 2000
     assert 0 < slow["rows_per_s"] <= 500  # every call sleeps at least 2 ms
+
+
+def test_budget_rule_keeps_the_minimums_when_they_fit_or_the_budget_is_zero():
+    # 20 warm-up + 50 timed calls of 2 ms = 0.14 s <= 0.5 s: both stand.
+    assert benchmark.repetitions(0.002, 20, 50, 0.5) == benchmark.Repetitions(20, 50)
+    # (20 + 50) * 5 ms = 0.35 s <= 0.4 s; at 6 ms it is 0.42 s: cut.
+    assert benchmark.repetitions(0.005, 20, 50, 0.4) == benchmark.Repetitions(20, 50)
+    assert benchmark.repetitions(0.006, 20, 50, 0.4).reason is not None
+    # Budget 0 (the tests' setting) means exactly min_repetitions, however slow the call.
+    assert benchmark.repetitions(2.0, 2, 5, 0.0) == benchmark.Repetitions(2, 5)
+
+
+def test_budget_rule_cuts_a_slow_cell_to_what_fits_and_says_why():
+    # The issue's case: 279 ms per call, 0.5 s budget -> 1 call fits; never under 3 timed, no warm-up.
+    slow = benchmark.repetitions(0.279, 20, 50, 0.5)
+    assert (slow.warmup, slow.timed) == (0, 3)
+    assert slow.reason.startswith("one call takes 279 ms: 3 timed call(s) instead of min_repetitions 50")
+    # 20 ms: 25 calls fit in 0.5 s, all timed (25 < 50), none left for warm-up.
+    assert benchmark.repetitions(0.02, 20, 50, 0.5)[:2] == (0, 25)
+    # 8 ms: 62 fit; 50 timed, the other 12 warm up (instead of 20).
+    assert benchmark.repetitions(0.008, 20, 50, 0.5)[:2] == (12, 50)
+
+
+def test_a_slow_call_gets_fewer_samples_and_the_cell_says_so():
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.03)
+
+    cell = benchmark.measure(slow, batch_size=1, warmup=20, min_repetitions=50, budget_s=0.1)
+    # probe 0.03 s -> 3 calls fit in 0.1 s: 3 timed, no more warm-up; 4 calls instead of 70.
+    assert cell["samples"] == 3 and len(calls) == 4
+    assert "3 timed call(s) instead of min_repetitions 50" in cell["fewer_samples_because"]
 
 
 def test_speedups_are_ratios_of_the_same_cells():

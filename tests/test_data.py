@@ -229,3 +229,25 @@ def test_parsed_numbers_equal_a_fresh_read(tmp_path):
     pd.testing.assert_frame_equal(
         data.features(frame, typed.roles, typed.parsed), data.features(frame, typed.roles)
     )
+
+
+def test_a_wide_table_reads_as_its_columns_do_one_by_one(tmp_path):
+    # 300 numeric columns, each distinct cell parsed once (table.numbers); the frame is
+    # the one the column-by-column rule gives, and a bad cell still names its column and row.
+    from onnxship.train import table
+    from tools.wide_table import CATEGORICAL, POSITIVE, TARGET, write_wide
+
+    path = tmp_path / "wide.csv"
+    write_wide(path, 200, 300, seed=3)
+    frame = data.read_csv(path)
+    roles = data.infer_roles(frame, DataParams(path=str(path), target=TARGET, positive_label=POSITIVE))
+    assert len(roles.numeric) == 300 and len(roles.categorical) == CATEGORICAL
+    X = data.features(frame, roles)
+    for name in roles.numeric:
+        alone = np.asarray(table._numbers(frame[name], name))
+        assert np.array_equal(X[name].to_numpy(), alone, equal_nan=True)
+    assert X[roles.numeric].isna().to_numpy().any() and set(X.dtypes.astype(str)) == {"float32", "object"}
+    frame.loc[7, "x0290"] = "1e39"
+    frame.loc[9, "x0299"] = "n/a"
+    with pytest.raises(UserError, match=r"numeric column 'x0290' has an infinite .* '1e39' \(data row 8\)"):
+        data.features(frame, roles)

@@ -231,6 +231,10 @@ def test_correct_exports_pass_with_no_diagnosis_finding(family):
         # The INT8 MLP's block split feeds its first layer the blocks, not their concatenation.
         if name == "onnx" or not case(family).split_plan:
             assert "preprocess" in compared
+    # Nothing to quantize (trees, plain linear): the INT8 file is model.onnx, judged without rescoring.
+    same = case(family).int8.SerializeToString() == case(family).fp32.SerializeToString()
+    assert report["backends"]["int8"].get("scored_like") == ("onnx" if same else None)
+    assert same is (family != "mlp")
 
 
 def onnx_reasons(report: dict) -> list[str]:

@@ -240,3 +240,30 @@ def test_the_default_quantization_records_the_cpu_and_holds_on_both_families():
     final = report["kernel_families"]["final"]
     assert final[cpu.SATURATING]["passed"] and final[cpu.EXACT]["passed"]
     assert [n["node"] for n in report["nodes"] if n["quantized"]] == ["MatMul_block1"]
+
+
+def test_a_tree_graph_skips_the_search_and_ships_model_onnx_as_int8(tmp_path):
+    # Nothing to quantize: the stage answers at once, without the calibration rows (there are none
+    # here), and model.int8.onnx is model.onnx byte for byte, so it scores exactly alike.
+    import hashlib
+
+    from onnxship.convert.quantize_run import Options, from_artifacts
+    from onnxship.core.params import QuantizeParams, Tolerance
+    from onnxship.core.paths import Artifacts
+
+    paths = Artifacts(tmp_path)
+    fp32 = exported("hist_gradient_boosting")
+    paths.model_onnx.write_bytes(fp32.SerializeToString())
+    options = Options.from_params(QuantizeParams(), Tolerance(max_abs_diff=0.1, min_agreement=0.995), 400)
+    result = from_artifacts(paths, options)
+    assert result.int8_bytes == paths.model_onnx.read_bytes()
+    report = result.report
+    assert report["nodes_quantized"] == 0 and report["nodes"] == [] and report["search"] == []
+    assert report["int8_sha256"] == report["fp32_sha256"] == hashlib.sha256(result.int8_bytes).hexdigest()
+    assert report["final"] == {"identical_to_fp32": True, "passed": True}
+    assert "nothing to quantize" in report["statement"]
+    int8 = onnx.ModelProto.FromString(result.int8_bytes)
+    X = churn_xy()[0].iloc[2000:2100]
+    features = export.feature_schema(fp32, churn_xy()[2], fitted("hist_gradient_boosting"))
+    probs = [onnx_probabilities(model, features, X) for model in (fp32, int8)]
+    assert np.array_equal(probs[0], probs[1])

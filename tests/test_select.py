@@ -94,6 +94,8 @@ def test_the_cost_of_a_model_of_your_own_is_counted_when_it_is_trees_or_weights(
 
 
 def test_tree_counts_are_scored_from_one_fit_per_fold_and_cost_grows_with_trees():
+    import numpy as np
+
     from onnxship.train import models, sizes, training
     from tests.conftest import churn_xy, fitted, small_train_params
 
@@ -110,5 +112,14 @@ def test_tree_counts_are_scored_from_one_fit_per_fold_and_cost_grows_with_trees(
     )
     assert candidates[-1].fold_scores == pytest.approx(full.fold_scores)
     assert oof["40 trees"] == pytest.approx(full.oof_probability)
+    # The family CV keeps the same fits' stages: the scan then reads them and fits nothing again.
+    plan = training.CVPlan(3, params.cv_metric, params.seed, tree_counts={"hgb": [10, 20, 40]})
+    kept = training.cross_validate("hgb", pipe, X.iloc[:1500], y[:1500], plan)
+    reused, reused_oof = sizes.tree_count_candidates(
+        pipe, X.iloc[:1500], y[:1500], [10, 20, 40], params, folds=kept.fold_stages
+    )
+    same = [(c.name, c.fold_scores, c.cost) for c in candidates]
+    assert [(c.name, c.fold_scores, c.cost) for c in reused] == same
+    assert all(np.array_equal(reused_oof[name], oof[name]) for name in oof)
     for family in ("logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"):
         assert sizes.model_cost(fitted(family)) > 0

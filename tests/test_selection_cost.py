@@ -30,6 +30,21 @@ def test_early_stopping_auto_is_decided_once_from_the_training_rows():
     assert models.decide_early_stopping(forced, 10**6).hist_gradient_boosting.early_stopping is False
 
 
+def test_early_stopping_auto_is_on_for_a_wide_table_of_few_rows():
+    # 6,552 rows x 1,503 columns = 9.8M cells > 2M: on, though under early_stopping_min_rows (10,000);
+    # the bundled 4,000 rows x 19 columns = 76,000 cells stay off.
+    params = small_train_params()
+    wide, narrow = (
+        models.decide_early_stopping(params, 6552, 1503),
+        models.decide_early_stopping(params, 4000, 19),
+    )
+    for family in ("hist_gradient_boosting", "mlp"):
+        assert getattr(wide, family).early_stopping is True
+        assert getattr(narrow, family).early_stopping is False
+    forced = small_train_params(mlp={"early_stopping": False})
+    assert models.decide_early_stopping(forced, 6552, 1503).mlp.early_stopping is False
+
+
 def test_forest_caps_rows_per_tree_only_when_the_fit_set_is_larger():
     params = small_train_params(random_forest={"n_estimators": 5, "max_samples": 500})
     assert models.estimator("random_forest", params, rows=500).max_samples is None

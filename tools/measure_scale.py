@@ -3,12 +3,16 @@
 Generates ROWS rows with tests/datagen.py (10 columns, a ~4,000-level categorical, 10 % missing
 cells, ~5 % positives), copies the repo into a temporary git repo pointed at that CSV, and runs
 `dvc repro` there, stage by stage, with the repo's params otherwise unchanged. ``bundled`` instead
-of a row count runs the bundled data as it is. Prints one JSON line per size: rows, seconds per
-stage (wall and CPU), peak resident memory of the largest process and of all processes together (sampled every
-0.2 s), the chosen model, its held-out scores, the CV means and the parity verdict, and the machine's
-load average before and after (the figures are only comparable on a quiet machine).
+of a row count runs the bundled data as it is; ``wide:ROWSxNUMERIC`` a generated wide table
+(tools/wide_table.py: NUMERIC numeric columns, mostly 0/1, 6 categoricals and the target).
+Prints one JSON line per size: rows, seconds per stage (wall and CPU), peak resident memory of the
+largest process and of all processes together (sampled every 0.2 s), the chosen model, its held-out
+scores, the CV means and the parity verdict, the scorer's figures from benchmark.json (per backend,
+p50 and rows/s of the model call and end to end at each batch size, with their sample counts), and
+the machine's load average before and after (the figures are only comparable on a quiet machine).
 
     python tools/measure_scale.py 10000 100000 bundled
+    python tools/measure_scale.py wide:8000x1993 wide:8190x1497    # 2,000 and 1,504 columns
     python tools/measure_scale.py --repo /tmp/old-checkout 100000   # measure another code tree
     python tools/measure_scale.py --stages train 100000             # stop after these stages
     python tools/measure_scale.py --set train.n_jobs=1 1000000      # with a knob set (value in YAML)
@@ -37,6 +41,7 @@ sys.path.insert(0, str(REPO))
 from ruamel.yaml import YAML  # noqa: E402
 
 from tests.datagen import make_dataset  # noqa: E402
+from tools.wide_table import POSITIVE, TARGET, write_wide  # noqa: E402
 
 STAGES = ("train", "export", "quantize", "parity", "benchmark", "recommend")
 
@@ -95,7 +100,12 @@ def prepare(root: Path, repo: Path, rows: str, settings: list[str]) -> None:
         if (repo / name).is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(repo / name, root / name)
-    if rows != "bundled":
+    if rows.startswith("wide"):  # wide:ROWSxNUMERIC, the generated wide table (tools/wide_table.py)
+        count, numeric = (int(n) for n in rows.removeprefix("wide:").split("x"))
+        write_wide(root / "data" / "generated.csv", count, numeric)
+        data = ["data.path=data/generated.csv", f"data.target={TARGET}", f"data.positive_label={POSITIVE}"]
+        settings = data + settings
+    elif rows != "bundled":
         make_dataset(int(rows)).to_csv(root / "data" / "generated.csv", index=False)
         data = ["data.path=data/generated.csv", "data.target=status", "data.positive_label=churned"]
         settings = data + settings
@@ -135,6 +145,7 @@ def results(artifacts: Path) -> dict:
             screen=lineage["cv"].get("screen"),
             id_like=lineage["roles"]["id_like"],
         )
+    out.update(serving(artifacts))
     if parity_path.is_file():
         parity = json.loads(parity_path.read_text())
         out.update(
@@ -142,6 +153,35 @@ def results(artifacts: Path) -> dict:
             onnx_max_abs_diff=parity["backends"]["onnx"]["max_abs_diff"],
             model_onnx_bytes=(artifacts / "model.onnx").stat().st_size,
         )
+    return out
+
+
+def serving(artifacts: Path) -> dict:
+    """The scorer's figures from benchmark.json (first thread count): rows/s end to end at batch 1
+    and 1024, the bare model call at batch 1 (p50 us), each with its sample count, and what the
+    quantize stage decided (its statement)."""
+    out = {}
+    bench_path, quantize_path = artifacts / "benchmark.json", artifacts / "quantize_report.json"
+    if quantize_path.is_file():
+        out["quantize"] = json.loads(quantize_path.read_text())["statement"]
+    if not bench_path.is_file():
+        return out
+    bench = json.loads(bench_path.read_text())
+    key = f"threads_{bench['settings']['threads'][0]}"
+    figures = {}
+    for backend, result in bench["backends"].items():
+        cells = {
+            f"{mode} batch {batch.split('_')[1]}": {
+                "p50_us": cell["p50_us"],
+                "rows_per_s": cell["rows_per_s"],
+                "samples": cell["samples"],
+                **({"fewer_samples": True} if cell.get("fewer_samples_because") else {}),
+            }
+            for mode in ("model", "end_to_end")
+            for batch, cell in result[mode][key].items()
+        }
+        figures[backend] = {**cells, "peak_rss_mb": result["peak_rss_mb"]}
+    out["benchmark"] = figures
     return out
 
 

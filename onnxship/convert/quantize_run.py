@@ -19,7 +19,7 @@ import pandas as pd
 from onnxship.contract import cpu
 from onnxship.convert.edge_rows import edge_rows
 from onnxship.convert.kernel_families import proof
-from onnxship.convert.quantize import read_model
+from onnxship.convert.quantize import quantizable_nodes, read_model
 from onnxship.convert.quantize_search import Rows, Settings, Target, search, search_rows
 from onnxship.core import files
 from onnxship.core.errors import UserError
@@ -84,8 +84,56 @@ class QuantizeResult:
 
 
 def from_artifacts(paths: Artifacts, options: Options) -> QuantizeResult:
-    """The quantize stage: read what export and train wrote under ``paths`` and quantize it."""
+    """The quantize stage: read what export and train wrote under ``paths`` and quantize it. A
+    graph with nothing to quantize returns at once, before the calibration rows are even read."""
+    if paths.model_onnx.exists():
+        fp32_bytes = paths.model_onnx.read_bytes()
+        if not quantizable_nodes(read_model(fp32_bytes, paths.model_onnx)):
+            return nothing_to_quantize(fp32_bytes, options)
     return quantize_model(load_input(paths), options)
+
+
+def nothing_to_quantize(fp32_bytes: bytes, options: Options) -> QuantizeResult:
+    """The INT8 file of a graph without a MatMul/Gemm on a float weight (trees, ai.onnx.ml ops only):
+    model.onnx itself, byte for byte. ONNX Runtime's quantizer would only rewrite it unchanged in
+    substance, and the search would score thousands of rows to find nothing: on a 1,500-column tree
+    model that cost minutes. The report has the usual keys; nothing was searched or measured."""
+    digest = hashlib.sha256(fp32_bytes).hexdigest()
+    statement = (
+        "nothing to quantize (no MatMul/Gemm with a float weight in model.onnx): model.int8.onnx is "
+        "model.onnx byte for byte, so INT8 computes exactly what FP32 does"
+    )
+    body = {
+        **asdict(options.settings),
+        "reduce_range_setting": options.reduce_range_setting,
+        "cpu": cpu.features(),  # recorded as in a searched report, though nothing here depends on it
+        "kernel_families": {"proof": proof(onnx.ModelProto.FromString(fp32_bytes)), "final": {}},
+        "target": target_record(options),
+        "rows": {"calibration": 0, "edge": 0},
+        "nodes_quantized": 0,
+        "nodes": [],
+        "split_plan": [],
+        "search": [],
+        "search_skipped": "no quantizable node",
+        "final": {"identical_to_fp32": True, "passed": True},
+        "fp32_bytes": len(fp32_bytes),
+        "int8_bytes": len(fp32_bytes),
+        "size_ratio": 1.0,
+        "fp32_sha256": digest,
+        "int8_sha256": digest,
+        "statement": statement,
+    }
+    return QuantizeResult(fp32_bytes, body, statement)
+
+
+def target_record(options: Options) -> dict:
+    """The report's "target": what the search must reach against FP32."""
+    return {
+        "vs": "onnx fp32",
+        "max_abs_diff": options.target.max_abs_diff,
+        "min_agreement": options.target.min_agreement,
+        "headroom": options.headroom,
+    }
 
 
 def load_input(paths: Artifacts) -> QuantizeInput:
@@ -107,6 +155,8 @@ def quantize_model(inputs: QuantizeInput, options: Options) -> QuantizeResult:
     """Search which MatMul/Gemm nodes may be INT8 on the calibration rows plus the gate's edge rows
     built from them, and report the decision (see onnxship.convert.quantize_search)."""
     fp32 = read_model(inputs.fp32_bytes, inputs.source)
+    if not quantizable_nodes(fp32):
+        return nothing_to_quantize(inputs.fp32_bytes, options)
     raw = inputs.calibration
     edges, _ = edge_rows(raw.iloc[0], inputs.features, raw, options.max_edge_rows)
     rows = search_rows(raw, inputs.features, fp32, inputs.metadata, edges)
@@ -136,12 +186,7 @@ def report(
         # The CPU the search measured on: it selects ONNX Runtime's integer kernels (onnxship.contract.cpu).
         "cpu": cpu.features(),
         "kernel_families": {"proof": proof(int8), "final": final.get("kernel_families", {})},
-        "target": {
-            "vs": "onnx fp32",
-            "max_abs_diff": options.target.max_abs_diff,
-            "min_agreement": options.target.min_agreement,
-            "headroom": options.headroom,
-        },
+        "target": target_record(options),
         "rows": {"calibration": rows.calibration, "edge": len(rows.reference) - rows.calibration},
         "nodes_quantized": len(quantized),
         "nodes": found["nodes"],

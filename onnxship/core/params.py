@@ -231,10 +231,17 @@ class BenchmarkParams(Section):
         "draws the plot and decides the recommendation).",
     )
     warmup: Annotated[int, Field(ge=0)] = Field(20, description="Untimed calls before each cell.")
-    min_repetitions: PositiveInt = Field(50, description="Timed calls per cell at least ...")
+    min_repetitions: PositiveInt = Field(
+        50,
+        description="Timed calls per cell at least ... (fewer, never under 3, when one call is so slow "
+        "that warmup + min_repetitions calls overrun time_budget_s: the cell's samples and "
+        "fewer_samples_because say so)",
+    )
     # Capped: a cell runs until its budget is spent, so a typo (1e6) would hang the stage for days.
     time_budget_s: Annotated[float, Field(ge=0, le=MAX_TIME_BUDGET_S)] = Field(
-        0.5, description="... and on until this many seconds are spent on the cell (at most 60)."
+        0.5,
+        description="... and on until this many seconds are spent on the cell (at most 60; 0: exactly "
+        "min_repetitions).",
     )
 
     @field_validator("threads", mode="before")

@@ -131,7 +131,7 @@ class HistGradientBoostingParams(Section):
     early_stopping: EarlyStopping = Field(
         "auto",
         description="Stop adding trees when the loss on a validation share stops improving. auto: on "
-        "above train.early_stopping_min_rows fit rows.",
+        "above train.early_stopping_min_rows fit rows or train.early_stopping_min_cells cells.",
     )
     validation_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(
         0.1,
@@ -155,7 +155,8 @@ class MLPParams(Section):
     early_stopping: EarlyStopping = Field(
         "auto",
         description="Stop when accuracy on a validation share stops improving and keep the best epoch's "
-        "weights. auto: on above train.early_stopping_min_rows fit rows.",
+        "weights. auto: on above train.early_stopping_min_rows fit rows or "
+        "train.early_stopping_min_cells cells.",
     )
     validation_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(
         0.1, description="Share of the fit rows held out for early stopping."
@@ -272,6 +273,11 @@ class TrainParams(Section):
     )
     early_stopping_min_rows: PositiveInt = Field(
         10000, description="early_stopping: auto turns early stopping on above this many fit rows."
+    )
+    early_stopping_min_cells: PositiveInt = Field(
+        2_000_000,
+        description="... or above this many training cells (rows x feature columns): on a wide table the "
+        "trees and epochs early stopping saves are most of the training time.",
     )
     screen: ScreenParams = Field(ScreenParams(), description="The screen on large files.")
     cv_folds: Annotated[int, Field(ge=2)] = Field(

@@ -126,14 +126,19 @@ def early_stopping(setting: str | bool, rows: int | None, min_rows: int) -> bool
     return bool(setting)
 
 
-def decide_early_stopping(params: TrainParams, rows: int) -> TrainParams:
-    """``params`` with every ``early_stopping: auto`` decided for a training set of ``rows`` rows,
-    so that the screen, every CV fold and the refit use the same setting (a fold has fewer rows than
-    the refit and could otherwise fall on the other side of early_stopping_min_rows)."""
+def decide_early_stopping(params: TrainParams, rows: int, columns: int = 1) -> TrainParams:
+    """``params`` with every ``early_stopping: auto`` decided for a training set of ``rows`` rows and
+    ``columns`` feature columns, so that the screen, every CV fold and the refit use the same setting
+    (a fold has fewer rows than the refit and could otherwise fall on the other side of
+    early_stopping_min_rows). auto is on above early_stopping_min_rows rows, or above
+    early_stopping_min_cells cells (rows x columns): a wide table's trees cost what its cells do, and
+    the trees early stopping saves are a wide table's largest cost."""
     update = {}
+    wide = rows * columns > params.early_stopping_min_cells
     for family in ("hist_gradient_boosting", "mlp"):
         hyper = getattr(params, family)
         stop = early_stopping(hyper.early_stopping, rows, params.early_stopping_min_rows)
+        stop = stop or (hyper.early_stopping == "auto" and wide)
         update[family] = hyper.model_copy(update={"early_stopping": stop})
     return params.model_copy(update=update)
 

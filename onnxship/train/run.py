@@ -92,7 +92,7 @@ def train(frame: pd.DataFrame, dp: DataParams, tp: TrainParams, check: Check | N
     )
     if tp.fitted_model is not None:
         return fitted_result(dataset, idx_train, idx_test, tp)
-    tp = models.decide_early_stopping(tp, len(y_train))
+    tp = models.decide_early_stopping(tp, len(y_train), len(dataset.roles.features))
     checks.check_validation_split(y_train, tp)
 
     def build(family: str, rows: int) -> Pipeline:

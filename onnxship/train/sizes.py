@@ -24,10 +24,9 @@ from threadpoolctl import threadpool_limits
 from onnxship.core.params import TrainParams
 from onnxship.train import boosters
 from onnxship.train.select import Candidate, choose, within_noise
+from onnxship.train.staged import TREE_COUNT as TREE_COUNT  # re-exported: run.refit reads it here
+from onnxship.train.staged import Stages, fold_stages, tree_counts
 from onnxship.train.training import SCORERS, CVResult
-
-# Families whose tree count is scanned, and the hyperparameter that sets it.
-TREE_COUNT = {"hist_gradient_boosting": "max_iter", "lightgbm": "n_estimators", "xgboost": "n_estimators"}
 
 
 def model_cost(pipeline) -> float | None:
@@ -53,40 +52,36 @@ def model_cost(pipeline) -> float | None:
     return None
 
 
-def _staged_fold(
-    pipeline: Pipeline, X, y, fit_idx, score_idx, counts: list[int]
-) -> tuple[list[np.ndarray], list[int]]:
-    """Positive-class probability after each boosting iteration up to max(counts) (HGB: after each
-    iteration it ran), and the nodes of each tree."""
+def _staged_fold(pipeline: Pipeline, X, y, fit_idx, score_idx, counts: list[int]) -> Stages:
+    """Fit on ``fit_idx`` and score every tree count on ``score_idx`` (``staged.fold_stages``)."""
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = clone(pipeline).fit(X.iloc[fit_idx], y[fit_idx])
-    booster = model.steps[-1][1]
-    features = model[:-1].transform(X.iloc[score_idx])
-    if boosters.kind(booster) is not None:  # no early stopping: every count is reached
-        staged = boosters.staged_probabilities(booster, features, counts)
-        stages = [staged.get(i + 1) for i in range(max(counts))]  # only the counts are scored
-        return stages, boosters.nodes_per_tree(booster)
-    stages = [p[:, 1] for p in booster.staged_predict_proba(features)]
-    nodes = [sum(len(p.nodes) for p in stage) for stage in booster._predictors]
-    return stages, nodes
+    return fold_stages(model, X.iloc[score_idx], counts)
 
 
 def tree_count_candidates(
-    pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, counts: list[int], params: TrainParams
+    pipeline: Pipeline,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    counts: list[int],
+    params: TrainParams,
+    folds: list[Stages] | None = None,
 ) -> tuple[list[Candidate], dict[str, np.ndarray]]:
     """A candidate per tree count (CV fold scores, mean tree nodes) and its out-of-fold probabilities.
 
-    A fold that stopped early (fewer trees than a count) scores its last stage for that count: a
-    model allowed more trees would stop at the same place.
+    ``folds``: the stages the family CV already computed on the same folds (the same fits), else
+    each fold is fitted here. A fold that stopped early (fewer trees than a count) scores its last
+    stage for that count: a model allowed more trees would stop at the same place.
     """
     splits = list(
         StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed).split(X, y)
     )
-    # n_jobs workers of one OpenMP/BLAS thread each: no nested parallelism on the cores.
-    folds = Parallel(n_jobs=params.n_jobs)(
-        delayed(_staged_fold)(pipeline, X, y, f, s, counts) for f, s in splits
-    )
+    if folds is None:
+        # n_jobs workers of one OpenMP/BLAS thread each: no nested parallelism on the cores.
+        folds = Parallel(n_jobs=params.n_jobs)(
+            delayed(_staged_fold)(pipeline, X, y, f, s, counts) for f, s in splits
+        )
     candidates, oof = [], {}
     for count in counts:
         name = f"{count} trees"
@@ -124,9 +119,9 @@ def select_model(
     record = {"rule": _rule(params), "family": by_family.to_dict()}
     if family not in TREE_COUNT:
         return family, None, results[family].oof_probability, record
-    most = getattr(getattr(params, family), TREE_COUNT[family])
-    counts = sorted({c for c in sp.tree_counts if c < most} | {most})
-    sizes, oof = tree_count_candidates(build(family), X, y, counts, params)
+    counts = tree_counts(family, params)
+    folds = results[family].fold_stages  # computed by the family CV on the same folds
+    sizes, oof = tree_count_candidates(build(family), X, y, counts, params, folds)
     by_size = choose(sizes, sp.noise_sigmas, sp.max_score_loss, sp.prefer_cheaper, what="tree count")
     record["tree_count"] = {
         **by_size.to_dict(),

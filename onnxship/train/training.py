@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from onnxship.train import boosters
+from onnxship.train.staged import Stages, fold_stages, tree_counts
 
 SCORERS = {
     "average_precision": lambda y, p: average_precision_score(y, p),
@@ -52,6 +53,8 @@ class CVResult:
     oof_probability: np.ndarray
     # Iterations each fold's fit ran (None for the forest): shows what early stopping did.
     fold_iterations: list[int | None] = field(default_factory=list)
+    # A boosting family's staged scores per fold (onnxship.train.staged), for the tree-count scan.
+    fold_stages: list[Stages] | None = None
 
     @property
     def mean(self) -> float:
@@ -76,16 +79,18 @@ def fitted_iterations(model: Pipeline) -> int | None:
 
 
 def _fit_predict(
-    pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, fit_idx, score_idx
-) -> tuple[np.ndarray, int | None, float]:
+    pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, fit_idx, score_idx, counts: list[int] | None = None
+) -> tuple[np.ndarray, int | None, float, Stages | None]:
     """Fit on ``fit_idx``, predict ``score_idx``, on one OpenMP/BLAS thread: the folds run side by
-    side in worker processes, so threads inside a fit would only fight over the same cores."""
+    side in worker processes, so threads inside a fit would only fight over the same cores. With
+    tree ``counts`` (a boosting family), also the staged scores of the smaller models."""
     start = time.perf_counter()
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = clone(pipeline).fit(X.iloc[fit_idx], y[fit_idx])
         proba = model.predict_proba(X.iloc[score_idx])[:, 1]
-    return proba, fitted_iterations(model), time.perf_counter() - start
+        stages = fold_stages(model, X.iloc[score_idx], counts) if counts else None
+    return proba, fitted_iterations(model), time.perf_counter() - start, stages
 
 
 @dataclass(frozen=True)
@@ -97,11 +102,15 @@ class CVPlan:
     metric: str
     seed: int
     n_jobs: int = 1
+    # {family: tree counts}: boosting families also keep their staged scores (staged.fold_stages).
+    tree_counts: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, params) -> CVPlan:
-        """params.yaml's train section: cv_folds, cv_metric, seed, n_jobs."""
-        return cls(params.cv_folds, params.cv_metric, params.seed, params.n_jobs)
+        """params.yaml's train section: cv_folds, cv_metric, seed, n_jobs, and the tree counts
+        train.selection scans for each boosting candidate."""
+        counts = {f: tree_counts(f, params) for f in params.candidates if tree_counts(f, params)}
+        return cls(params.cv_folds, params.cv_metric, params.seed, params.n_jobs, counts)
 
 
 def cross_validate_all(
@@ -125,7 +134,15 @@ def cross_validate_all(
     )
     tasks = [(family, k) for family in families for k in range(plan.folds)]
     jobs = (
-        delayed(_tagged)(i, _fit_predict, pipelines(family, len(splits[k][0])), X, y, *splits[k])
+        delayed(_tagged)(
+            i,
+            _fit_predict,
+            pipelines(family, len(splits[k][0])),
+            X,
+            y,
+            *splits[k],
+            plan.tree_counts.get(family),
+        )
         for i, (family, k) in enumerate(tasks)
     )
     start = time.perf_counter()
@@ -143,20 +160,22 @@ def cross_validate_all(
     results = {}
     for family in families:
         oof = np.empty(len(y), dtype=np.float64)
-        scores, iterations = [], []
+        scores, iterations, stages = [], [], []
         for k, (_, score_idx) in enumerate(splits):
-            proba, n_iter, _ = outcome[(family, k)]
+            proba, n_iter, _, fold = outcome[(family, k)]
             oof[score_idx] = proba
             scores.append(float(SCORERS[plan.metric](y[score_idx], proba)))
             iterations.append(n_iter)
-        results[family] = CVResult(family, scores, oof, iterations)
+            stages.append(fold)
+        staged = stages if family in plan.tree_counts else None
+        results[family] = CVResult(family, scores, oof, iterations, staged)
     return results
 
 
 def _log_fold(fold: str, score: str, result: tuple, progress: str) -> None:
     """One line per finished fold, e.g. "cv mlp fold 3/5: average_precision 0.61, 300 iterations,
     7.4 s (18/20 fits, 23 s elapsed)"."""
-    _, n_iter, seconds = result
+    _, n_iter, seconds, _ = result
     iterations = "" if n_iter is None else f", {n_iter} iterations"
     log.info("%s: %s%s, %.1f s (%s)", fold, score, iterations, seconds, progress)
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -95,23 +96,66 @@ def check_int8(paths: Artifacts) -> None:
         )
 
 
+# A cell never has fewer timed calls than this, whatever one call costs: three give a median.
+MIN_SAMPLES = 3
+
+
+class Repetitions(NamedTuple):
+    """How many calls a cell makes after its probe call: ``warmup`` untimed, then at least
+    ``timed``; ``reason`` says why they are fewer than benchmark.warmup/min_repetitions (None: not)."""
+
+    warmup: int
+    timed: int
+    reason: str | None = None
+
+
+def repetitions(call_s: float, warmup: int, min_repetitions: int, budget_s: float) -> Repetitions:
+    """The budget rule: a cell spends about ``budget_s`` seconds, whatever one call costs.
+
+    ``call_s`` is what the probe call took (the first, untimed call). When ``warmup`` +
+    ``min_repetitions`` more calls fit in ``budget_s`` (or the budget is 0: exactly
+    ``min_repetitions``, the tests' setting), both stand. Otherwise the cell makes the calls that
+    fit in the budget, timed ones first, and never fewer than MIN_SAMPLES timed calls: a call of
+    279 ms with a 0.5 s budget gets 3 timed calls and no more warm-up (the probe warmed it).
+    """
+    if budget_s == 0 or (warmup + min_repetitions) * call_s <= budget_s:
+        return Repetitions(warmup, min_repetitions)
+    fit = int(budget_s / call_s + 1e-9) if call_s > 0 else min_repetitions  # calls that fit in the budget
+    timed = max(MIN_SAMPLES, min(min_repetitions, fit))
+    extra_warmup = min(warmup, max(0, fit - timed))
+    cuts = [f"{extra_warmup} warm-up call(s) instead of {warmup}"]
+    if timed < min_repetitions:
+        cuts.insert(0, f"{timed} timed call(s) instead of min_repetitions {min_repetitions}")
+    reason = (
+        f"one call takes {call_s * 1e3:.3g} ms: {' and '.join(cuts)} keep the cell near time_budget_s "
+        f"{budget_s:g} (never fewer than {MIN_SAMPLES} timed calls)"
+    )
+    return Repetitions(extra_warmup, timed, reason)
+
+
 def measure(
     call: Callable[[], object], batch_size: int, warmup: int, min_repetitions: int, budget_s: float
 ) -> dict:
-    """Time ``call`` after ``warmup`` untimed calls: at least ``min_repetitions`` times, and on until
-    ``budget_s`` seconds are spent. Latency in microseconds."""
-    for _ in range(warmup):
+    """Time ``call``: one untimed probe call (the first of the ``warmup`` calls), the rest of the
+    warm-up, then at least ``min_repetitions`` timed calls and on until ``budget_s`` seconds are spent.
+    A slow call gets fewer calls (``repetitions``, the budget rule): the cell says how many and why.
+    Latency in microseconds."""
+    start = time.perf_counter()
+    call()
+    plan = repetitions(time.perf_counter() - start, max(warmup - 1, 0), min_repetitions, budget_s)
+    for _ in range(plan.warmup):
         call()
     samples: list[float] = []
     deadline = time.perf_counter() + budget_s
-    while len(samples) < min_repetitions or time.perf_counter() < deadline:
-        start = time.perf_counter_ns()
+    while len(samples) < plan.timed or (plan.reason is None and time.perf_counter() < deadline):
+        start_ns = time.perf_counter_ns()
         call()
-        samples.append((time.perf_counter_ns() - start) / 1e3)
+        samples.append((time.perf_counter_ns() - start_ns) / 1e3)
     p50, p95, p99 = np.percentile(samples, [50, 95, 99])
     return {
         "batch_size": batch_size,
         "samples": len(samples),
+        "fewer_samples_because": plan.reason,
         "p50_us": round(float(p50), 2),
         "p95_us": round(float(p95), 2),
         "p99_us": round(float(p99), 2),

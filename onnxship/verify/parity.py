@@ -9,6 +9,7 @@ contract file shows up here, and what passes here is what a service runs.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,8 +145,9 @@ def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
     reference = gate.pipeline.predict_proba(frame)[:, gate.positive_column]
     params = gate.params
     results, probabilities = {}, {"sklearn": reference}
+    scored: dict[str, tuple] = {}  # by model sha256: a backend shipping the same file as another
     for name in gate.backends:
-        result, alone = judge_backend(gate, name, reference)
+        result, alone = judge_backend(gate, name, reference, scored)
         results[name] = result
         if alone is None:
             continue
@@ -166,22 +168,38 @@ def run_gate(gate: GateInput) -> tuple[dict, dict[str, np.ndarray]]:
     return report, probabilities
 
 
-def judge_backend(gate: GateInput, name: str, reference: np.ndarray) -> tuple[dict, np.ndarray | None]:
+def judge_backend(
+    gate: GateInput, name: str, reference: np.ndarray, scored: dict[str, tuple] | None = None
+) -> tuple[dict, np.ndarray | None]:
     """Backend ``name``'s section of the report (all rows, the held-out and edge rows apart, the
-    held-out rows as one batch) and its probabilities row by row (None if it was not scored)."""
+    held-out rows as one batch) and its probabilities row by row (None if it was not scored).
+
+    ``scored`` {model sha256: (alone, batched)} holds what earlier backends' files scored: an INT8
+    file with nothing to quantize is model.onnx byte for byte, and the same bytes through the same
+    scorer give the same probabilities, so they are judged again (against this backend's
+    tolerances) but not scored twice; ``scored_like`` in the report names the backend reused."""
     tolerance = getattr(gate.params.tolerances, name).model_dump()
     problems = list(gate.problems.get(name, []))
     contract = gate.backends[name]
     if isinstance(contract, str):
         return refused(tolerance, [*problems, f"a client refuses its files: {contract}"]), None
     scorer = Scorer.from_contract(contract)
-    try:
-        alone = np.array([scorer.score_record(row)[0] for row in gate.rows])
-        batched = scorer.score_records(gate.rows[: gate.n_test])[0]
-    except InvalidRecord as exc:
-        reason = f"the scorer refuses a row the model was fitted on: {exc}"
-        return refused(tolerance, [*problems, reason]), None
+    scored = {} if scored is None else scored
+    key = hashlib.sha256(contract.model).hexdigest()
+    if key in scored:
+        alone, batched, like = scored[key]
+    else:
+        try:
+            alone = np.array([scorer.score_record(row)[0] for row in gate.rows])
+            batched = scorer.score_records(gate.rows[: gate.n_test])[0]
+        except InvalidRecord as exc:
+            reason = f"the scorer refuses a row the model was fitted on: {exc}"
+            return refused(tolerance, [*problems, reason]), None
+        like = None
+        scored[key] = (alone, batched, name)
     result = check_backend(gate, reference, alone, contract.metadata, tolerance, problems)
+    if like is not None:
+        result["scored_like"] = like
     thresholds = Thresholds(gate.threshold, scorer.threshold, gate.params.margin)
     n_test, n_edge_end, n_rows = gate.n_test, len(gate.rows) - gate.n_boundary, len(gate.rows)
     parts = {
