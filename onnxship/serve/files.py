@@ -6,7 +6,6 @@ output (and the summary) appear only if the whole input was scored (temp file + 
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -17,77 +16,20 @@ from typing import IO, Any
 
 import numpy as np
 
+from onnxship.contract.columns import TextCells
 from onnxship.contract.encode import InvalidRecord
 from onnxship.core.errors import UserError
 from onnxship.core.files import atomic_open
+from onnxship.serve.chunks import Counter, CsvChunks, Item, JsonChunks, decode
 from onnxship.serve.passthrough import JsonRecord, Passthrough
 from onnxship.serve.scorer import Scorer
-from onnxship.serve.summary import ScoreSummary, require_columns, require_folder
+from onnxship.serve.summary import ScoreSummary, require_folder
 
 # --- reading input files --------------------------------------------------------------------------
 
 
-class _Counter:
-    """Bytes read so far, for the progress bar."""
-
-    def __init__(self) -> None:
-        self.bytes = 0
-
-
-def _text_lines(handle: IO[bytes], path: Path, counter: _Counter) -> Iterator[str]:
-    """Decoded lines of a binary file, counting bytes as they go (a BOM is dropped)."""
-    for number, raw in enumerate(handle, 1):
-        counter.bytes += len(raw)
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            raise UserError(f"{path} line {number} is not UTF-8 text: save the file as UTF-8") from None
-
-
-def read_csv(
-    handle: IO[bytes],
-    path: Path,
-    counter: _Counter,
-    required: Sequence[str],
-    passthrough: Passthrough | None = None,
-) -> Iterator[tuple[int, int, Any]]:
-    """(row, line, record) per data row; a record is a dict, or an InvalidRecord for a bad row. The
-    header must hold the ``required`` columns and those ``passthrough`` copies."""
-    reader = csv.reader(_text_lines(handle, path, counter), strict=True)
-    try:
-        header = next(reader, None)
-        if not header:
-            raise UserError(f"{path} is empty: it needs a header row naming the columns")
-        duplicates = sorted({name for name in header if header.count(name) > 1})
-        if duplicates:
-            raise UserError(f"{path} has duplicate column names {duplicates}: rename them")
-        require_columns(path, header, required)
-        if passthrough is not None:
-            passthrough.check_header(path, header)
-        row = 0
-        for cells in reader:
-            if not cells:
-                continue  # a blank line is not a row (as at training time)
-            row += 1
-            if len(cells) != len(header):
-                yield (
-                    row,
-                    reader.line_num,
-                    InvalidRecord(
-                        row,
-                        None,
-                        f"has {len(cells)} fields but the header has {len(header)}",
-                        reader.line_num,
-                    ),
-                )
-            else:
-                yield row, reader.line_num, dict(zip(header, cells, strict=True))
-    except csv.Error as exc:
-        raise UserError(f"{path} line {reader.line_num} is not valid CSV ({exc})") from None
-
-
 def read_jsonl(
-    handle: IO[bytes], path: Path, counter: _Counter, keep_text: bool = False
+    handle: IO[bytes], path: Path, counter: Counter, keep_text: bool = False
 ) -> Iterator[tuple[int, int, Any]]:
     """(row, line, record) per non-blank line; a line that is not a JSON object is an InvalidRecord.
     With ``keep_text`` a record is a JsonRecord holding its line (to copy numbers as written)."""
@@ -112,6 +54,13 @@ def read_jsonl(
             yield row, line, record
         else:
             yield row, line, record
+
+
+def _text_lines(handle: IO[bytes], path: Path, counter: Counter) -> Iterator[str]:
+    """Decoded lines of a binary file, counting bytes as they go (a BOM is dropped)."""
+    for number, raw in enumerate(handle, 1):
+        counter.bytes += len(raw)
+        yield decode(raw, number, path)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
@@ -139,15 +88,30 @@ def read_csv_records(path: str | Path, limit: int | None = None) -> list[dict[st
     except OSError as exc:
         raise UserError(f"input file {path} cannot be read ({exc.strerror})") from None
     with handle:
-        for _, _, record in read_csv(handle, path, _Counter(), []):
-            if isinstance(record, InvalidRecord):
-                raise UserError(f"{path} {record}")
-            records.append(record)
-            if limit is not None and len(records) >= limit:
+        chunks = CsvChunks(handle, path, Counter(), [], None)
+        while limit is None or len(records) < limit:
+            chunk = chunks.chunk(1024 if limit is None else min(1024, limit - len(records)))
+            if chunk is None:
                 break
+            for _, _, record in _items(chunk):
+                if isinstance(record, InvalidRecord):
+                    raise UserError(f"{path} {record}")
+                if isinstance(record, UserError):
+                    raise record
+                records.append(record)
     if not records:
         raise UserError(f"{path} has no data rows")
     return records
+
+
+def _items(chunk: TextCells | list[Item]) -> list[Item]:
+    """A chunk as (row, line, record) items."""
+    if isinstance(chunk, TextCells):
+        return [
+            (row, line, chunk.record(i))
+            for i, (row, line) in enumerate(zip(chunk.rows, chunk.lines, strict=True))
+        ]
+    return chunk
 
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
@@ -260,27 +224,17 @@ def score_file(
     except OSError as exc:
         raise UserError(f"input file {source} cannot be read ({exc.strerror})") from None
     with handle, atomic_output(target) as out:
-        counter = _Counter()
+        counter = Counter()
         kept = options.passthrough
         if in_fmt == "csv":
-            records = read_csv(handle, source, counter, [spec["name"] for spec in scorer.inputs], kept)
+            required = [spec["name"] for spec in scorer.inputs]
+            chunks: CsvChunks | JsonChunks = CsvChunks(handle, source, counter, required, kept)
         else:
-            records = read_jsonl(handle, source, counter, keep_text=bool(kept.fields))
+            chunks = JsonChunks(read_jsonl(handle, source, counter, keep_text=bool(kept.fields)))
         batches = _Batches(scorer, _Writer(out, out_fmt, kept.fields), summary, options.batch_size)
         bar = Progress(size, show)
-        for row, line, record in records:
-            summary.rows_read += 1
-            try:
-                if isinstance(record, InvalidRecord):
-                    raise record
-                copied = kept.values(record, row, line) if kept.fields else []
-                batches.add(row, scorer.values(record, row, line), copied)
-            except InvalidRecord as invalid:
-                if not options.skip_invalid:
-                    raise UserError(
-                        f"{source} {invalid}; fix the input, or pass --skip-invalid to leave such rows out"
-                    ) from None
-                summary.add_skipped(invalid.to_dict())
+        while (chunk := chunks.chunk(batches.room())) is not None:
+            batches.take(chunk, source, options)
             if batches.full():
                 batches.flush()
                 bar.update(counter.bytes, summary.rows_read)
@@ -308,29 +262,88 @@ def _check_paths(source: Path, target: Path, options: FileOptions) -> tuple[str,
 
 
 class _Batches:
-    """Rows waiting for one ``session.run``: scored and written when full, counted in the summary."""
+    """Rows waiting for one ``session.run``, kept as columns (``Encoder.columns``): scored and
+    written when full, counted in the summary. Chunks are taken whole when every row is good;
+    otherwise row by row, as the scorer always did, so errors and skipped rows are the same."""
 
     def __init__(self, scorer: Scorer, writer: _Writer, summary: ScoreSummary, size: int) -> None:
         self.scorer, self.writer, self.summary, self.size = scorer, writer, summary, size
         self.rows: list[int] = []
-        self.values: list[list] = []
         self.kept: list[list[str]] = []
+        self.parts: list[list[np.ndarray]] = []  # columns of the rows so far, in parts
+        self.values: list[list] = []  # rows taken one by one, not yet made columns
 
-    def add(self, row: int, values: list, kept: list[str]) -> None:
-        self.rows.append(row)
-        self.values.append(values)
-        self.kept.append(kept)
+    def room(self) -> int:
+        return self.size - len(self.rows)
 
     def full(self) -> bool:
-        return len(self.values) >= self.size
+        return len(self.rows) >= self.size
+
+    def take(self, chunk: TextCells | list[Item], source: Path, options: FileOptions) -> None:
+        """Add a chunk's rows (at most ``room()``): whole if it can, else row by row."""
+        if isinstance(chunk, TextCells):
+            records: list[Any] = [chunk]
+            numbered = list(zip(chunk.rows, chunk.lines, strict=True))
+        else:
+            records = [record for _, _, record in chunk]
+            numbered = [(row, line) for row, line, _ in chunk]
+        if not any(isinstance(record, UserError) for record in records):
+            try:
+                self._take_whole(chunk, numbered, options.passthrough)
+                return
+            except InvalidRecord:
+                pass
+        for row, line, record in _items(chunk):
+            if isinstance(record, UserError) and not isinstance(record, InvalidRecord):
+                raise record  # the file ends here: not CSV, or not UTF-8
+            self.summary.rows_read += 1
+            try:
+                if isinstance(record, InvalidRecord):
+                    raise record
+                copied = options.passthrough.values(record, row, line) if options.passthrough.fields else []
+                values = self.scorer.values(record, row, line)
+            except InvalidRecord as invalid:
+                if not options.skip_invalid:
+                    raise UserError(
+                        f"{source} {invalid}; fix the input, or pass --skip-invalid to leave such rows out"
+                    ) from None
+                self.summary.add_skipped(invalid.to_dict())
+                continue
+            self.rows.append(row)
+            self.kept.append(copied)
+            self.values.append(values)
+
+    def _take_whole(self, chunk: TextCells | list[Item], numbered: list, kept: Passthrough) -> None:
+        """Every row of ``chunk`` at once; InvalidRecord (and nothing added) if one is bad."""
+        if isinstance(chunk, TextCells):
+            columns = self.scorer.encoder.columns(chunk)
+            where = {name: j for j, name in enumerate(chunk.fields)}
+            copies = [{name: chunk.text(i, where[name]) for name in kept.fields} for i in range(len(chunk))]
+        else:
+            copies = [record for _, _, record in chunk]
+            columns = self.scorer.encoder.columns(copies)
+        copied = [kept.values(c, row, line) for c, (row, line) in zip(copies, numbered, strict=True)]
+        self._columns_so_far()
+        self.parts.append(columns)
+        self.rows.extend(row for row, _ in numbered)
+        self.kept.extend(copied if kept.fields else [[] for _ in numbered])
+        self.summary.rows_read += len(numbered)
+
+    def _columns_so_far(self) -> None:
+        if self.values:
+            self.parts.append(self.scorer.encoder.value_columns(self.values))
+            self.values = []
 
     def flush(self) -> None:
-        if not self.values:
+        self._columns_so_far()
+        if not self.rows:
             return
-        probability = self.scorer.probabilities(self.scorer.feeds(self.values))
+        parts = self.parts
+        columns = parts[0] if len(parts) == 1 else [np.concatenate(c) for c in zip(*parts, strict=True)]
+        probability = self.scorer.probabilities(self.scorer.encoder.pack(columns))
         decision = self.scorer.decide(probability)
         self.writer.write(self, probability, decision)
         self.summary.add_scored(len(self.rows), int(decision.sum()))
         self.rows.clear()
-        self.values.clear()
         self.kept.clear()
+        self.parts = []
