@@ -32,6 +32,7 @@ LOW_NIBBLES, HIGH_NIBBLES, SIX, BIT4 = _every_byte(0x0F), _every_byte(0xF0), _ev
 # BYTES[i]: the low i bytes of a word set; TENS[i] = 10**i, exact in float64.
 BYTES = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 TENS = 10.0 ** np.arange(9)
+SHIFTS = np.array([1 << (8 * i) for i in range(8)], dtype=np.uint64)  # x * SHIFTS[i] == x << 8i
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,13 @@ def csv_cells(
     ends = ends.reshape(n, width)
     if not (data[ends[:, -1]] == 10).all():
         return None  # counts match but some row holds another's fields: a ragged pair
-    starts = np.empty_like(ends)
-    starts.flat[0] = 0
-    starts.flat[1:] = ends.flat[:-1] + 1
+    if max(map(len, lines)) > field_limit:
+        return None  # a field may be over csv's limit: let csv.reader say so
+    flat = np.empty(ends.size, dtype=np.int64)
+    flat[0] = 0
+    np.add(ends.ravel()[:-1], 1, out=flat[1:])
+    starts = flat.reshape(n, width)
     lengths = ends - starts
-    if int(lengths.max(initial=0)) > field_limit:
-        return None
     row, line = first
     return TextCells(data, starts, lengths, fields, range(row, row + n), range(line, line + n))
 
@@ -112,25 +114,31 @@ def parse_numbers(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(float64 values, decided) for the cells at ``starts``/``lengths`` (1-D) of ``data`` (PAD at
     its end). A decided cell's value is exactly what the contract's rule gives (NaN if missing);
-    an undecided cell (value NaN) is for the per-cell rule to read or refuse."""
+    an undecided cell's value is meaningless: the per-cell rule reads it or refuses it.
+
+    Few passes over the whole batch (the single-character cells, the bulk of 0/1 indicator
+    columns); the longer cells are gathered and read by ``decimals``.
+    """
     first = data[starts]
-    one = lengths == 1
-    values = (first - np.uint8(48)).astype(np.float64)
-    decided = one & (values < 10)  # a single digit, the bulk of 0/1 indicator columns
-    blank = lengths == 0
-    if "" in missing:
-        decided |= blank
-    dash = one & (first == 45)
+    digit = first - np.uint8(48)
+    single = lengths == 1
+    decided = single & (digit < 10)
+    values = digit.astype(np.float64)
+    gaps = [lengths == 0] if "" in missing else []
     if "-" in missing:
-        decided |= dash
-    values[~decided | blank | dash] = np.nan
-    signed = (first == 45) | (first == 43)
-    body = lengths - signed  # characters after the sign
-    longer = np.flatnonzero((lengths >= 2) & (body <= 8))
+        gaps.append(single & (first == 45))
+    for gap in gaps:
+        values[gap] = np.nan
+        decided |= gap
+    longer = np.flatnonzero((lengths >= 2) & (lengths <= 9))
     if longer.size:
+        lead = first[longer]
+        signed = (lead == 45) | (lead == 43)
+        body = lengths[longer] - signed  # characters after the sign
         view = np.ndarray((data.size - 7,), dtype="<u8", buffer=data, strides=(1,))
-        found, ok = decimals(view[starts[longer] + signed[longer]], body[longer])
-        found = np.where(first[longer] == 45, -found, found)  # "-0" is -0.0, as float() reads it
+        found, ok = decimals(view[starts[longer] + signed], np.minimum(body, 8))
+        ok &= body <= 8
+        found = np.where(lead == 45, -found, found)  # "-0" is -0.0, as float() reads it
         values[longer[ok]] = found[ok]
         decided[longer[ok]] = True
     return values, decided
@@ -157,8 +165,8 @@ def decimals(words: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.nda
     dot_at = (np.bitwise_count(below) >> 3).astype(np.int64)
     fraction = np.where(has_dot, lengths - 1 - dot_at, 0)
     # Right-align the digits in 8 bytes, '0's in front, then the classic 8-digit SWAR sum.
-    pad = (8 - count).astype(np.uint64)
-    text = (text << (pad << U64(3))) | (ZEROS & BYTES[8 - count])
+    pad = 8 - count
+    text = text * SHIFTS[pad] | (ZEROS & BYTES[pad])  # (a product: numpy's shifts by an array are slow)
     v = text - ZEROS
     v = v * U64(10) + (v >> U64(8))
     v = (

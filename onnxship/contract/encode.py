@@ -8,8 +8,10 @@ what the model was fitted on and what a client sends are parsed alike. The rules
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from onnxship.core.errors import UserError
 # "inf", "nan" and Unicode digits or spaces, none of which is made of these characters).
 NUMBER_CHARS = " \t0123456789.eE+-"
 NAN = float("nan")
+SMALL = 64  # cells: below this many, a column is read cell by cell
 
 
 class InvalidRecord(UserError):
@@ -124,7 +127,9 @@ class NumberRule:
     def column(self, column: list) -> np.ndarray:
         """A list of cells (CSV text or JSON values) -> float64."""
         kinds = set(map(type, column))
-        if kinds <= {float, int}:
+        if len(column) < SMALL:
+            pass  # numpy's fixed cost per call outweighs a few cells
+        elif kinds <= {float, int}:
             try:
                 values = np.array(column, dtype=np.float64)
             except OverflowError:  # an int past float64's range: to_number says so
@@ -252,28 +257,40 @@ class Encoder:
         return self.pack(self.columns(records))
 
     def _record_columns(self, records: list[dict]) -> list[np.ndarray]:
+        """Columns from dicts: the numeric cells of all records gathered into one list (C loops:
+        itemgetter and chain) and read at once, so the cost does not grow with Python calls per column."""
+        numeric = [self.specs[i][0] for i in self._numeric]
+        flat = list(itertools.chain.from_iterable(map(_getter(numeric), records)))
+        values = self.numbers.column(flat).reshape(len(records), len(numeric)).T.astype(np.float32)
+        by_input = dict(zip(self._numeric, values, strict=True))
         out = []
-        for name, _, _, dtype in self.specs:
+        for i, (name, _, _, _) in enumerate(self.specs):
+            if i in by_input:
+                out.append(by_input[i])
+                continue
             column = [record[name] for record in records]
-            if dtype is np.float32:
-                out.append(self.numbers.column(column).astype(np.float32))
-            elif all(type(value) is str for value in column):
-                out.append(np.array(column, dtype=object))
-            else:
-                out.append(np.array([to_category(value) for value in column], dtype=object))
+            if not all(type(value) is str for value in column):
+                column = [to_category(value) for value in column]
+            out.append(np.array(column, dtype=object))
         return out
 
     def _text_columns(self, cells: TextCells) -> list[np.ndarray]:
-        """Columns from a CSV chunk: every numeric cell of the chunk read in one pass."""
+        """Columns from a CSV chunk: every cell of the chunk read as a number in one pass (the
+        categorical ones too: cheaper than picking the numeric ones out first), the undecided
+        numeric cells one by one."""
         where = {name: j for j, name in enumerate(cells.fields)}
         found = [where[name] for name, _, _, _ in self.specs]
         numeric = np.array([found[i] for i in self._numeric], dtype=np.int64)
-        width = len(numeric)
-        starts, lengths = cells.starts[:, numeric].ravel(), cells.lengths[:, numeric].ravel()
-        values = self.numbers.texts(
-            cells.data, starts, lengths, lambda i: cells.text(i // width, int(numeric[i % width]))
+        n, width = cells.starts.shape
+        values, decided = columns.parse_numbers(
+            cells.data, cells.starts.ravel(), cells.lengths.ravel(), self.numbers.missing
         )
-        by_input = dict(zip(self._numeric, values.reshape(-1, width).T.astype(np.float32), strict=True))
+        if not self.numbers.vector:
+            decided[:] = False
+        values, decided = values.reshape(n, width), decided.reshape(n, width)
+        for i, j in np.argwhere(~decided[:, numeric]).tolist():
+            values[i, numeric[j]] = self.numbers.to_number(cells.text(i, int(numeric[j])))
+        by_input = dict(zip(self._numeric, values.T[numeric].astype(np.float32), strict=True))
         return [
             by_input[i] if i in by_input else np.array(cells.texts(j), dtype=object)
             for i, j in enumerate(found)
@@ -290,6 +307,13 @@ class Encoder:
         _require_mapping(record, 1, None)
         for name, array, convert in slots:
             array[0, 0] = _field(record, name, convert, 1, None)
+
+
+def _getter(names: list[str]) -> Callable[[Mapping], tuple]:
+    """record -> its values of ``names`` as a tuple (itemgetter gives a bare value for one name)."""
+    if len(names) == 1:
+        return lambda record: (record[names[0]],)
+    return operator.itemgetter(*names) if names else lambda record: ()
 
 
 def _require_mapping(record: Any, row: int, line: int | None) -> None:

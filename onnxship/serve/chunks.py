@@ -9,6 +9,7 @@ or a UserError that ends the file (not CSV, not UTF-8) met after the rows before
 
 from __future__ import annotations
 
+import collections
 import csv
 import itertools
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,9 @@ from onnxship.serve.passthrough import Passthrough
 from onnxship.serve.summary import require_columns
 
 Item = tuple[int, int, Any]
+# Below this many cells a chunk is read by csv.reader: numpy's fixed cost per call would outweigh
+# the per-cell work saved (one row of 20 columns at batch 1).
+MIN_CELLS = 1024
 
 
 class Counter:
@@ -45,7 +49,7 @@ def check_header(
     """Refuse a CSV header that is empty, repeats a name or lacks a column to read or copy."""
     if not header:
         raise UserError(f"{path} is empty: it needs a header row naming the columns")
-    duplicates = sorted({name for name in header if header.count(name) > 1})
+    duplicates = sorted(name for name, count in collections.Counter(header).items() if count > 1)
     if duplicates:
         raise UserError(f"{path} has duplicate column names {duplicates}: rename them")
     require_columns(path, header, required)
@@ -91,7 +95,9 @@ class CsvChunks:
         if not lines:
             return None
         first = (self.row + 1, self.line - len(lines) + 1)
-        cells = csv_cells(lines, self.header, first, self.field_limit) if _utf8(lines) else None
+        cells = None
+        if len(lines) * len(self.header) >= MIN_CELLS and _utf8(lines):
+            cells = csv_cells(lines, self.header, first, self.field_limit)
         if cells is None:
             return self._read(lines)
         self.row += len(cells)
