@@ -244,7 +244,7 @@ class Encoder:
     def pack(self, columns: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """The graph's feeds from ``columns``: contract v1 has one [n, 1] input per column."""
         return {
-            onnx_name: np.asarray(column, dtype=dtype).reshape(-1, 1)
+            onnx_name: (column if column.dtype == dtype else column.astype(dtype)).reshape(-1, 1)
             for (_, onnx_name, _, dtype), column in zip(self.specs, columns, strict=True)
         }
 

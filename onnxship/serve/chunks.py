@@ -58,17 +58,23 @@ def check_header(
 
 
 class CsvChunks:
-    """A CSV file after its header, read ``chunk(limit)`` rows at a time (at most ``limit``)."""
+    """A CSV file after its header, read ``chunk(limit)`` rows at a time (at most ``limit``).
+
+    One csv.reader reads the whole file, as before, except the chunks numpy cuts: a plain chunk's
+    lines are read raw and never reach it; any other chunk's lines are handed back to it
+    (``pending``). ``line`` counts every line read, so it is the line where the last record ended.
+    """
 
     def __init__(
         self, handle: IO[bytes], path: Path, counter: Counter, required: Sequence[str], kept: Passthrough
     ) -> None:
         self.handle, self.path, self.counter = handle, path, counter
         self.line = self.row = 0  # the last line read, the last row numbered
+        self.pending: collections.deque[bytes] = collections.deque()  # lines read, not yet parsed
         self.field_limit = csv.field_size_limit()
-        reader = csv.reader(self._decoded([]), strict=True)
+        self.reader = csv.reader(self._decoded(), strict=True)
         try:
-            header = next(reader, None)
+            header = next(self.reader, None)
         except csv.Error as exc:
             raise UserError(f"{path} line {self.line} is not valid CSV ({exc})") from None
         check_header(path, header, required, kept)
@@ -80,48 +86,54 @@ class CsvChunks:
             self.line += 1
             yield raw
 
-    def _decoded(self, lines: list[bytes]) -> Iterator[str]:
-        """``lines`` (already read, numbered up to self.line) then the file's next lines, as text."""
-        first = self.line - len(lines) + 1
-        for number, raw in enumerate(lines, first):
-            yield decode(raw, number, self.path)
-        for raw in self._raw():
-            yield decode(raw, self.line, self.path)
+    def _decoded(self) -> Iterator[str]:
+        """The pending lines, then the file's next lines, as text (for csv.reader)."""
+        raw_lines = self._raw()
+        while True:
+            if self.pending:
+                raw = self.pending.popleft()
+            else:
+                raw = next(raw_lines, None)
+                if raw is None:
+                    return
+            yield decode(raw, self.line - len(self.pending), self.path)
 
     def chunk(self, limit: int) -> TextCells | list[Item] | None:
-        """The next rows (from at most ``limit`` lines): TextCells for a plain chunk, else items
-        (none if every line was blank); None at the end of the file."""
+        """The next rows (at most ``limit``): TextCells for a plain chunk of enough cells, else
+        items (none if every line was blank); None at the end of the file."""
+        if limit * len(self.header) < MIN_CELLS:
+            return self._read(limit) or None  # no row: the end (blank lines do not stop a read)
         lines = list(itertools.islice(self._raw(), limit))
         if not lines:
             return None
         first = (self.row + 1, self.line - len(lines) + 1)
-        cells = None
-        if len(lines) * len(self.header) >= MIN_CELLS and _utf8(lines):
-            cells = csv_cells(lines, self.header, first, self.field_limit)
+        cells = csv_cells(lines, self.header, first, self.field_limit) if _utf8(lines) else None
         if cells is None:
-            return self._read(lines)
+            self.pending.extend(lines)
+            return self._read(limit)
         self.row += len(cells)
         return cells
 
-    def _read(self, lines: list[bytes]) -> list[Item]:
-        """csv.reader over ``lines``, and past them while a quoted field spans more lines."""
-        base, items, width = self.line - len(lines), [], len(self.header)
-        reader = csv.reader(self._decoded(lines), strict=True)
+    def _read(self, limit: int) -> list[Item]:
+        """Up to ``limit`` rows from csv.reader; with lines pending, exactly until they are read
+        (and past them while a quoted field spans more lines)."""
+        items: list[Item] = []
+        width, until_pending = len(self.header), bool(self.pending)
         try:
-            for cells in reader:
+            for cells in self.reader:
+                line = self.line - len(self.pending)
                 if cells:  # a blank line is not a row (as at training time)
                     self.row += 1
-                    line = base + reader.line_num
                     if len(cells) != width:
                         reason = f"has {len(cells)} fields but the header has {width}"
                         items.append((self.row, line, InvalidRecord(self.row, None, reason, line)))
                     else:
                         items.append((self.row, line, dict(zip(self.header, cells, strict=True))))
-                if reader.line_num >= len(lines):
+                if (not self.pending) if until_pending else len(items) >= limit:
                     break
         except csv.Error as exc:
-            error = UserError(f"{self.path} line {base + reader.line_num} is not valid CSV ({exc})")
-            items.append((self.row, base + reader.line_num, error))
+            line = self.line - len(self.pending)
+            items.append((self.row, line, UserError(f"{self.path} line {line} is not valid CSV ({exc})")))
         except UserError as exc:  # a line that is not UTF-8, after the rows before it
             items.append((self.row, self.line, exc))
         return items

@@ -20,7 +20,7 @@ from onnxship.contract.columns import TextCells
 from onnxship.contract.encode import InvalidRecord
 from onnxship.core.errors import UserError
 from onnxship.core.files import atomic_open
-from onnxship.serve.chunks import Counter, CsvChunks, Item, JsonChunks, decode
+from onnxship.serve.chunks import MIN_CELLS, Counter, CsvChunks, Item, JsonChunks, decode
 from onnxship.serve.passthrough import JsonRecord, Passthrough
 from onnxship.serve.scorer import Scorer
 from onnxship.serve.summary import ScoreSummary, require_folder
@@ -281,15 +281,10 @@ class _Batches:
 
     def take(self, chunk: TextCells | list[Item], source: Path, options: FileOptions) -> None:
         """Add a chunk's rows (at most ``room()``): whole if it can, else row by row."""
-        if isinstance(chunk, TextCells):
-            records: list[Any] = [chunk]
-            numbered = list(zip(chunk.rows, chunk.lines, strict=True))
-        else:
-            records = [record for _, _, record in chunk]
-            numbered = [(row, line) for row, line, _ in chunk]
-        if not any(isinstance(record, UserError) for record in records):
+        whole = len(chunk) * len(self.scorer.inputs) >= MIN_CELLS  # else cheaper row by row
+        if whole and (isinstance(chunk, TextCells) or not any(isinstance(i[2], UserError) for i in chunk)):
             try:
-                self._take_whole(chunk, numbered, options.passthrough)
+                self._take_whole(chunk, options.passthrough)
                 return
             except InvalidRecord:
                 pass
@@ -313,13 +308,15 @@ class _Batches:
             self.kept.append(copied)
             self.values.append(values)
 
-    def _take_whole(self, chunk: TextCells | list[Item], numbered: list, kept: Passthrough) -> None:
+    def _take_whole(self, chunk: TextCells | list[Item], kept: Passthrough) -> None:
         """Every row of ``chunk`` at once; InvalidRecord (and nothing added) if one is bad."""
         if isinstance(chunk, TextCells):
+            numbered = list(zip(chunk.rows, chunk.lines, strict=True))
             columns = self.scorer.encoder.columns(chunk)
             where = {name: j for j, name in enumerate(chunk.fields)}
             copies = [{name: chunk.text(i, where[name]) for name in kept.fields} for i in range(len(chunk))]
         else:
+            numbered = [(row, line) for row, line, _ in chunk]
             copies = [record for _, _, record in chunk]
             columns = self.scorer.encoder.columns(copies)
         copied = [kept.values(c, row, line) for c, (row, line) in zip(copies, numbered, strict=True)]
