@@ -8,15 +8,19 @@ what the model was fitted on and what a client sends are parsed alike. The rules
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from onnxship.contract import spec
+from onnxship.contract import columns, spec
+from onnxship.contract.columns import TextCells
 from onnxship.core.errors import UserError
 
 # For the v1 number pattern a cheaper equivalent check is used: a string made only of these
@@ -24,6 +28,7 @@ from onnxship.core.errors import UserError
 # "inf", "nan" and Unicode digits or spaces, none of which is made of these characters).
 NUMBER_CHARS = " \t0123456789.eE+-"
 NAN = float("nan")
+SMALL = 64  # cells: below this many, a column is read cell by cell
 
 
 class InvalidRecord(UserError):
@@ -102,30 +107,54 @@ def numbers_converter(
     to_number: Callable[[Any], float],
     missing_tokens: Iterable[str] = spec.NUMERIC_MISSING,
     number_pattern: str = spec.NUMBER_PATTERN,
-) -> Callable[[list], list[float] | np.ndarray]:
-    """``to_number`` over a whole column, faster when every cell is number text (the common case).
+) -> Callable[[list], np.ndarray]:
+    """``to_number`` over a whole column: a list of cells -> float64 array (NaN if missing); the
+    first refused cell raises ``to_number``'s ValueError. The same values and verdicts, whole-column
+    speed (``NumberRule.column``)."""
+    return NumberRule(to_number, frozenset(missing_tokens), number_pattern == spec.NUMBER_PATTERN).column
 
-    For the v1 pattern, a column of strings that are not missing tokens and are made only of
-    NUMBER_CHARS converts with the builtin float in one C loop: for such text float() accepts exactly
-    what the pattern accepts (see NUMBER_CHARS). Anything else, including a value float() refuses or
-    one out of the float32 range, goes cell by cell through ``to_number``, which decides or raises.
-    """
-    missing = frozenset(missing_tokens)
-    allowed = frozenset(NUMBER_CHARS)
-    fast = number_pattern == spec.NUMBER_PATTERN
 
-    def to_numbers(column: list) -> list[float] | np.ndarray:
-        text = fast and all(type(v) is str for v in column) and missing.isdisjoint(column)
-        if text and allowed.issuperset("".join(column)):
+@dataclass(frozen=True)
+class NumberRule:
+    """The contract's number rule over many cells: cells the vectorised reader decides
+    (``columns.parse_numbers``: plain decimals, "" and "-") are read at once; the rest, and every
+    refusal with its message, go through ``to_number``, the per-cell definition. ``vector`` is False
+    for a contract with another number pattern: then every cell goes through ``to_number``."""
+
+    to_number: Callable[[Any], float]
+    missing: frozenset[str]
+    vector: bool
+
+    def column(self, column: list) -> np.ndarray:
+        """A list of cells (CSV text or JSON values) -> float64."""
+        kinds = set(map(type, column))
+        if len(column) < SMALL:
+            pass  # numpy's fixed cost per call outweighs a few cells
+        elif kinds <= {float, int}:
             try:
-                values = np.array(list(map(float, column)), dtype=np.float64)
-            except ValueError:
+                values = np.array(column, dtype=np.float64)
+            except OverflowError:  # an int past float64's range: to_number says so
                 values = None
-            if values is not None and bool((np.abs(values) < spec.FLOAT32_LIMIT).all()):
+            if values is not None and not (np.abs(values) >= spec.FLOAT32_LIMIT).any():
                 return values
-        return [to_number(v) for v in column]
+        elif kinds == {str} and self.vector:
+            cells = columns.string_cells(column)
+            if cells is not None:
+                return self.texts(*cells, lambda i: column[i])
+        return np.array([self.to_number(value) for value in column], dtype=np.float64)
 
-    return to_numbers
+    def texts(
+        self, data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, text: Callable[[int], str]
+    ) -> np.ndarray:
+        """Cells given as spans of one byte buffer -> float64; ``text(i)`` is cell i as a string,
+        for the cells the vectorised reader leaves to ``to_number``."""
+        if self.vector:
+            values, decided = columns.parse_numbers(data, starts, lengths, self.missing)
+        else:
+            values, decided = np.empty(len(starts)), np.zeros(len(starts), dtype=bool)
+        for i in np.flatnonzero(~decided).tolist():
+            values[i] = self.to_number(text(i))
+        return values
 
 
 def to_category(value: Any) -> str:
@@ -161,9 +190,11 @@ def _infinite(number: float) -> bool:
 class Encoder:
     """Records -> ONNX feeds, following one onnx_features.json.
 
-    ``values`` checks and converts one record; ``feeds`` stacks converted rows into one [n, 1] array
-    per input; ``slots``/``fill`` is the per-record path of an online service, which refills [1, 1]
-    arrays allocated once instead of building 19 small arrays per call.
+    A batch is encoded column by column: ``columns`` turns records (dicts, or a CSV chunk as
+    TextCells) into one array per input, and ``pack`` lays those out as the graph's feeds (the one
+    place that knows the layout). ``values`` checks and converts one record, ``value_columns``
+    stacks such rows; ``slots``/``fill`` is the per-record path of an online service, which refills
+    [1, 1] arrays allocated once instead of building 19 small arrays per call.
     """
 
     def __init__(self, features: Mapping[str, Any]) -> None:
@@ -180,12 +211,10 @@ class Encoder:
             )
             for spec_ in self.inputs
         ]
-        # Whole-column converters for ``encode``: the same decisions as the per-cell ones.
-        to_numbers = numbers_converter(to_number, numeric["missing_tokens"], numeric["number_pattern"])
-        self._columns = [
-            (name, onnx_name, to_numbers if dtype is np.float32 else _categories, dtype)
-            for name, onnx_name, _, dtype in self.specs
-        ]
+        # The same rule over whole columns: the same values and verdicts as ``to_number``.
+        missing = frozenset(numeric["missing_tokens"])
+        self.numbers = NumberRule(to_number, missing, numeric["number_pattern"] == spec.NUMBER_PATTERN)
+        self._numeric = [i for i, (_, _, _, dtype) in enumerate(self.specs) if dtype is np.float32]
 
     @property
     def names(self) -> list[str]:
@@ -203,32 +232,88 @@ class Encoder:
         _require_mapping(record, row, line)
         return [_field(record, name, convert, row, line) for name, _, convert, _ in self.specs]
 
-    def feeds(self, rows: Sequence[Sequence]) -> dict[str, np.ndarray]:
-        """ONNX inputs ([n, 1] each) from rows of converted values (``values``)."""
+    def columns(self, batch: Sequence[Any] | TextCells) -> list[np.ndarray]:
+        """One array per input, in ``inputs`` order (float32 [n], or object [n] of str), for a batch
+        of records: dicts (rows numbered from 1 in errors) or a CSV chunk (its own row numbers).
+
+        Whole columns at once (docs/serving-speed.md). Anything the column path refuses (a bad
+        value, a missing field, a record that is not a dict) sends the batch through the row-by-row
+        path, which raises the InvalidRecord it always did: the first bad field of the first bad row.
+        """
+        records = batch if isinstance(batch, list | TextCells) else list(batch)
+        try:
+            if isinstance(records, TextCells):
+                return self._text_columns(records)
+            if all(isinstance(record, dict) for record in records):
+                return self._record_columns(records)
+        except (KeyError, ValueError):
+            pass
+        if isinstance(records, TextCells):
+            numbered = zip(records.rows, records.lines, map(records.record, range(len(records))), strict=True)
+        else:
+            numbered = ((row, None, record) for row, record in enumerate(records, 1))
+        return self.value_columns([self.values(record, row, line) for row, line, record in numbered])
+
+    def value_columns(self, rows: Sequence[Sequence]) -> list[np.ndarray]:
+        """``columns`` from rows of converted values (``values``)."""
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in self.specs]
+        dtypes = [dtype for _, _, _, dtype in self.specs]
+        return [np.array(column, dtype=dtype) for dtype, column in zip(dtypes, columns, strict=True)]
+
+    def pack(self, columns: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """The graph's feeds from ``columns``: contract v1 has one [n, 1] input per column."""
         return {
-            onnx_name: np.array(column, dtype=dtype).reshape(-1, 1)
+            onnx_name: (column if column.dtype == dtype else column.astype(dtype)).reshape(-1, 1)
             for (_, onnx_name, _, dtype), column in zip(self.specs, columns, strict=True)
         }
 
-    def encode(self, records: Iterable[Any]) -> dict[str, np.ndarray]:
-        """Feeds for a batch of records (rows numbered from 1 in errors).
+    def feeds(self, rows: Sequence[Sequence]) -> dict[str, np.ndarray]:
+        """The graph's feeds from rows of converted values (``values``)."""
+        return self.pack(self.value_columns(rows))
 
-        Column by column, one tight loop per input (about 1.5x faster than row by row at 1,024
-        records: docs/serving-speed.md), with the same converters, so the same values. A refused
-        value or a missing field sends the batch through the row-by-row path, which raises the
-        InvalidRecord it always did (the first bad field of the first bad row).
-        """
-        records = records if isinstance(records, list) else list(records)
-        if all(type(record) is dict for record in records):
-            try:
-                return {
-                    onnx_name: np.array(convert([r[name] for r in records]), dtype=dtype).reshape(-1, 1)
-                    for name, onnx_name, convert, dtype in self._columns
-                }
-            except (KeyError, ValueError):
-                pass
-        return self.feeds([self.values(record, row) for row, record in enumerate(records, 1)])
+    def encode(self, records: Iterable[Any] | TextCells) -> dict[str, np.ndarray]:
+        """The graph's feeds for a batch of records (``columns``, then ``pack``)."""
+        return self.pack(self.columns(records))
+
+    def _record_columns(self, records: list[dict]) -> list[np.ndarray]:
+        """Columns from dicts: the numeric cells of all records gathered into one list (C loops:
+        itemgetter and chain) and read at once, so the cost does not grow with Python calls per column."""
+        numeric = [self.specs[i][0] for i in self._numeric]
+        flat = list(itertools.chain.from_iterable(map(_getter(numeric), records)))
+        values = self.numbers.column(flat).reshape(len(records), len(numeric)).T.astype(np.float32)
+        by_input = dict(zip(self._numeric, values, strict=True))
+        out = []
+        for i, (name, _, _, _) in enumerate(self.specs):
+            if i in by_input:
+                out.append(by_input[i])
+                continue
+            column = [record[name] for record in records]
+            if not all(type(value) is str for value in column):
+                column = [to_category(value) for value in column]
+            out.append(np.array(column, dtype=object))
+        return out
+
+    def _text_columns(self, cells: TextCells) -> list[np.ndarray]:
+        """Columns from a CSV chunk: every cell of the chunk read as a number in one pass (the
+        categorical ones too: cheaper than picking the numeric ones out first), the undecided
+        numeric cells one by one."""
+        where = {name: j for j, name in enumerate(cells.fields)}
+        found = [where[name] for name, _, _, _ in self.specs]
+        numeric = np.array([found[i] for i in self._numeric], dtype=np.int64)
+        n, width = cells.starts.shape
+        values, decided = columns.parse_numbers(
+            cells.data, cells.starts.ravel(), cells.lengths.ravel(), self.numbers.missing
+        )
+        if not self.numbers.vector:
+            decided[:] = False
+        values, decided = values.reshape(n, width), decided.reshape(n, width)
+        for i, j in np.argwhere(~decided[:, numeric]).tolist():
+            values[i, numeric[j]] = self.numbers.to_number(cells.text(i, int(numeric[j])))
+        by_input = dict(zip(self._numeric, values.T[numeric].astype(np.float32), strict=True))
+        return [
+            by_input[i] if i in by_input else np.array(cells.texts(j), dtype=object)
+            for i, j in enumerate(found)
+        ]
 
     def slots(self) -> tuple[dict[str, np.ndarray], list]:
         """[1, 1] input arrays for one record, and the (field, array, converter) list ``fill`` uses."""
@@ -243,8 +328,11 @@ class Encoder:
             array[0, 0] = _field(record, name, convert, 1, None)
 
 
-def _categories(column: list) -> list[str]:
-    return [to_category(v) for v in column]
+def _getter(names: list[str]) -> Callable[[Mapping], tuple]:
+    """record -> its values of ``names`` as a tuple (itemgetter gives a bare value for one name)."""
+    if len(names) == 1:
+        return lambda record: (record[names[0]],)
+    return operator.itemgetter(*names) if names else lambda record: ()
 
 
 def _require_mapping(record: Any, row: int, line: int | None) -> None:

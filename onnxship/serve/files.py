@@ -17,38 +17,18 @@ from typing import IO, Any
 
 import numpy as np
 
-from onnxship.contract.csvfile import ByteCounter, open_csv, text_lines
+from onnxship.contract.columns import TextCells
+from onnxship.contract.csvfile import ByteCounter, text_lines
 from onnxship.contract.encode import InvalidRecord
 from onnxship.core.errors import UserError
 from onnxship.core.files import atomic_open
+from onnxship.serve.chunks import MIN_CELLS, CsvChunks, Item, JsonChunks
 from onnxship.serve.json_lines import JSON_SPACE, json_record
 from onnxship.serve.passthrough import JsonRecord, Passthrough
 from onnxship.serve.scorer import Scorer
-from onnxship.serve.summary import ScoreSummary, require_columns, require_folder, same_file
+from onnxship.serve.summary import ScoreSummary, require_folder, same_file
 
 # --- reading input files --------------------------------------------------------------------------
-
-
-def read_csv(
-    handle: IO[bytes],
-    path: Path,
-    counter: ByteCounter,
-    required: Sequence[str],
-    passthrough: Passthrough | None = None,
-) -> Iterator[tuple[int, int, Any]]:
-    """(row, line, record) per data row; a record is a dict, or an InvalidRecord for a bad row. The
-    header must hold the ``required`` columns and those ``passthrough`` copies. The file's rules
-    (encoding, NUL bytes, line ends, ragged rows) are onnxship.contract.csvfile's, as at training."""
-    table = open_csv(handle, path, counter, refuse_nul=False)  # NUL: refused per record
-    header = table.header
-    require_columns(path, header, required)
-    if passthrough is not None:
-        passthrough.check_header(path, header)
-    for row, line, cells in table.rows():
-        if isinstance(cells, InvalidRecord):
-            yield row, line, cells
-        else:
-            yield row, line, dict(zip(header, cells, strict=True))
 
 
 def read_jsonl(
@@ -87,15 +67,30 @@ def read_csv_records(path: str | Path, limit: int | None = None) -> list[dict[st
     except OSError as exc:
         raise UserError(f"input file {path} cannot be read ({exc.strerror})") from None
     with handle:
-        for _, _, record in read_csv(handle, path, ByteCounter(), []):
-            if isinstance(record, InvalidRecord):
-                raise UserError(f"{path} {record}")
-            records.append(record)
-            if limit is not None and len(records) >= limit:
+        chunks = CsvChunks(handle, path, ByteCounter(), [], None)
+        while limit is None or len(records) < limit:
+            chunk = chunks.chunk(1024 if limit is None else min(1024, limit - len(records)))
+            if chunk is None:
                 break
+            for _, _, record in _items(chunk):
+                if isinstance(record, InvalidRecord):
+                    raise UserError(f"{path} {record}")
+                if isinstance(record, UserError):
+                    raise record
+                records.append(record)
     if not records:
         raise UserError(f"{path} has no data rows")
     return records
+
+
+def _items(chunk: TextCells | list[Item]) -> list[Item]:
+    """A chunk as (row, line, record) items."""
+    if isinstance(chunk, TextCells):
+        return [
+            (row, line, chunk.record(i))
+            for i, (row, line) in enumerate(zip(chunk.rows, chunk.lines, strict=True))
+        ]
+    return chunk
 
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
@@ -217,24 +212,14 @@ def score_file(
         counter = ByteCounter()
         kept = options.passthrough
         if in_fmt == "csv":
-            records = read_csv(handle, source, counter, [spec["name"] for spec in scorer.inputs], kept)
+            required = [spec["name"] for spec in scorer.inputs]
+            chunks: CsvChunks | JsonChunks = CsvChunks(handle, source, counter, required, kept)
         else:
-            records = read_jsonl(handle, source, counter, keep_text=bool(kept.fields))
+            chunks = JsonChunks(read_jsonl(handle, source, counter, keep_text=bool(kept.fields)))
         batches = _Batches(scorer, _Writer(out, out_fmt, kept.fields), summary, options.batch_size)
         bar = Progress(size, show)
-        for row, line, record in records:
-            summary.rows_read += 1
-            try:
-                if isinstance(record, InvalidRecord):
-                    raise record
-                copied = kept.values(record, row, line) if kept.fields else []
-                batches.add(row, scorer.values(record, row, line), copied)
-            except InvalidRecord as invalid:
-                if not options.skip_invalid:
-                    raise UserError(
-                        f"{source} {invalid}; fix the input, or pass --skip-invalid to leave such rows out"
-                    ) from None
-                summary.add_skipped(invalid.to_dict())
+        while (chunk := chunks.chunk(batches.room())) is not None:
+            batches.take(chunk, source, options)
             if batches.full():
                 batches.flush()
                 bar.update(counter.bytes, summary.rows_read)
@@ -273,29 +258,85 @@ def check_outputs(source: Path, target: Path, summary: Path | None = None) -> No
 
 
 class _Batches:
-    """Rows waiting for one ``session.run``: scored and written when full, counted in the summary."""
+    """Rows waiting for one ``session.run``, kept as columns (``Encoder.columns``): scored and
+    written when full, counted in the summary. Chunks are taken whole when every row is good;
+    otherwise row by row, as the scorer always did, so errors and skipped rows are the same."""
 
     def __init__(self, scorer: Scorer, writer: _Writer, summary: ScoreSummary, size: int) -> None:
         self.scorer, self.writer, self.summary, self.size = scorer, writer, summary, size
         self.rows: list[int] = []
-        self.values: list[list] = []
         self.kept: list[list[str]] = []
+        self.parts: list[list[np.ndarray]] = []  # columns of the rows so far, in parts
+        self.values: list[list] = []  # rows taken one by one, not yet made columns
 
-    def add(self, row: int, values: list, kept: list[str]) -> None:
-        self.rows.append(row)
-        self.values.append(values)
-        self.kept.append(kept)
+    def room(self) -> int:
+        return self.size - len(self.rows)
 
     def full(self) -> bool:
-        return len(self.values) >= self.size
+        return len(self.rows) >= self.size
+
+    def take(self, chunk: TextCells | list[Item], source: Path, options: FileOptions) -> None:
+        """Add a chunk's rows (at most ``room()``): whole if it can, else row by row."""
+        whole = len(chunk) * len(self.scorer.inputs) >= MIN_CELLS  # else cheaper row by row
+        if whole and (isinstance(chunk, TextCells) or not any(isinstance(i[2], UserError) for i in chunk)):
+            try:
+                self._take_whole(chunk, options.passthrough)
+                return
+            except InvalidRecord:
+                pass
+        for row, line, record in _items(chunk):
+            if isinstance(record, UserError) and not isinstance(record, InvalidRecord):
+                raise record  # the file ends here: not CSV, or not UTF-8
+            self.summary.rows_read += 1
+            try:
+                if isinstance(record, InvalidRecord):
+                    raise record
+                copied = options.passthrough.values(record, row, line) if options.passthrough.fields else []
+                values = self.scorer.values(record, row, line)
+            except InvalidRecord as invalid:
+                if not options.skip_invalid:
+                    raise UserError(
+                        f"{source} {invalid}; fix the input, or pass --skip-invalid to leave such rows out"
+                    ) from None
+                self.summary.add_skipped(invalid.to_dict())
+                continue
+            self.rows.append(row)
+            self.kept.append(copied)
+            self.values.append(values)
+
+    def _take_whole(self, chunk: TextCells | list[Item], kept: Passthrough) -> None:
+        """Every row of ``chunk`` at once; InvalidRecord (and nothing added) if one is bad."""
+        if isinstance(chunk, TextCells):
+            numbered = list(zip(chunk.rows, chunk.lines, strict=True))
+            columns = self.scorer.encoder.columns(chunk)
+            where = {name: j for j, name in enumerate(chunk.fields)}
+            copies = [{name: chunk.text(i, where[name]) for name in kept.fields} for i in range(len(chunk))]
+        else:
+            numbered = [(row, line) for row, line, _ in chunk]
+            copies = [record for _, _, record in chunk]
+            columns = self.scorer.encoder.columns(copies)
+        copied = [kept.values(c, row, line) for c, (row, line) in zip(copies, numbered, strict=True)]
+        self._columns_so_far()
+        self.parts.append(columns)
+        self.rows.extend(row for row, _ in numbered)
+        self.kept.extend(copied if kept.fields else [[] for _ in numbered])
+        self.summary.rows_read += len(numbered)
+
+    def _columns_so_far(self) -> None:
+        if self.values:
+            self.parts.append(self.scorer.encoder.value_columns(self.values))
+            self.values = []
 
     def flush(self) -> None:
-        if not self.values:
+        self._columns_so_far()
+        if not self.rows:
             return
-        probability = self.scorer.probabilities(self.scorer.feeds(self.values))
+        parts = self.parts
+        columns = parts[0] if len(parts) == 1 else [np.concatenate(c) for c in zip(*parts, strict=True)]
+        probability = self.scorer.probabilities(self.scorer.encoder.pack(columns))
         decision = self.scorer.decide(probability)
         self.writer.write(self, probability, decision)
         self.summary.add_scored(len(self.rows), int(decision.sum()))
         self.rows.clear()
-        self.values.clear()
         self.kept.clear()
+        self.parts = []

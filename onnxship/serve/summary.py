@@ -68,6 +68,7 @@ class ScoreSummary:
 
 def require_columns(source: str | Path, present: Collection[str], required: Iterable[str]) -> None:
     """Refuse an input without every column the model reads, naming all the absent ones."""
+    present = set(present)  # a wide header: one lookup per name, not a scan
     absent = [name for name in required if name not in present]
     if absent:
         raise UserError(

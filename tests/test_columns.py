@@ -1,0 +1,196 @@
+"""The column path (onnxship.contract.columns, Encoder.columns, CSV chunks) gives exactly what the
+per-cell rule and csv.reader give: the same values, bit for bit, and the same refusals.
+
+Seeded and bounded property tests (Hypothesis) on random cells drawn to hit the edges of the number
+syntax (signs, dots, exponents, spaces, missing tokens, long digit strings), plus hand-picked cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from onnxship.contract import spec
+from onnxship.contract.columns import csv_cells, parse_numbers, string_cells
+from onnxship.contract.encode import Encoder, InvalidRecord, number_converter, numbers_converter
+from onnxship.core.errors import UserError
+from onnxship.serve import chunks
+from onnxship.serve.files import FileOptions, score_file
+from onnxship.serve.scorer import Scorer
+
+TO_NUMBER = number_converter()
+TO_NUMBERS = numbers_converter(TO_NUMBER)
+MISSING = frozenset(spec.NUMERIC_MISSING)
+
+number_text = st.one_of(
+    st.text(alphabet="0123456789.+-eE \t", max_size=11),
+    st.text(alphabet="0123456789", min_size=1, max_size=10),
+    st.builds(lambda x, d: f"{x:.{d}f}", st.floats(-1e6, 1e6), st.integers(0, 6)),
+    st.sampled_from([*sorted(MISSING), "0", "1", "-0", "+.5", "5.", ".", "1e400", "inf", "NaN", "٣", "1_0"]),
+)
+json_value = st.one_of(
+    number_text,
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**310), 10**310),
+    st.none(),
+    st.booleans(),
+)
+
+
+def per_cell(cells: list) -> tuple[np.ndarray | None, str | None]:
+    """The per-cell rule's values, or the first refusal's message."""
+    try:
+        return np.array([TO_NUMBER(cell) for cell in cells], dtype=np.float64), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(st.lists(number_text, min_size=1, max_size=80))
+def test_parse_numbers_decides_only_what_the_rule_decides_alike(cells):
+    data = string_cells(cells)
+    if data is None:  # a cell that is not ASCII: the column is read cell by cell
+        assert not "".join(cells).isascii()
+        return
+    values, decided = parse_numbers(*data, MISSING)
+    for cell, value, done in zip(cells, values.tolist(), decided.tolist(), strict=True):
+        if done:
+            expected = TO_NUMBER(cell)  # a decided cell is never one the rule refuses
+            assert np.float64(value).tobytes() == np.float64(expected).tobytes(), cell
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(st.lists(json_value, min_size=0, max_size=150))
+def test_a_whole_column_reads_as_cell_by_cell(cells):
+    expected, refusal = per_cell(cells)
+    if refusal is None:
+        assert same_bits(TO_NUMBERS(cells), expected)
+    else:
+        with pytest.raises(ValueError) as error:
+            TO_NUMBERS(cells)
+        assert str(error.value) == refusal  # the first refused cell, as the per-cell loop meets it
+
+
+@pytest.mark.parametrize(
+    "cell", ["0", "7", "-0", "+0", "12.5", "-.5", "5.", "99999999", "-9999999.", "0.000001", "12345678.9"]
+)
+def test_plain_decimals_are_decided_and_exact(cell):
+    values, decided = parse_numbers(*string_cells([cell] * 3), MISSING)
+    assert decided.all() or len(cell.lstrip("+-")) > 8
+    assert same_bits(values[decided], np.full(int(decided.sum()), float(cell)))
+
+
+FEATURES = {
+    "encoding": spec.ENCODING,
+    "inputs": [
+        {"name": name, "onnx_name": name, "dtype": dtype}
+        for name, dtype in [("a", "float32"), ("s", "string"), ("b", "float32"), ("c", "float32")]
+    ],
+}
+
+
+def by_rows(encoder: Encoder, records: list[dict]) -> list[np.ndarray]:
+    return encoder.value_columns([encoder.values(r, i) for i, r in enumerate(records, 1)])
+
+
+@settings(max_examples=100, derandomize=True, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            number_text,
+            st.text(st.characters(exclude_categories=("Cs",)), max_size=4),
+            number_text,
+            number_text,
+        ),
+        min_size=1,
+        max_size=90,
+    )
+)
+def test_a_csv_chunk_encodes_as_csv_reader_rows_do(rows):
+    """CSV text cut at commas by numpy, then Encoder.columns == csv.reader + Encoder.values."""
+    encoder = Encoder(FEATURES)
+    header = ["c", "a", "s", "b"]
+    text = "".join(",".join([c, a, s, b]) + "\n" for a, s, b, c in rows)
+    lines = io.BytesIO(text.encode()).readlines()
+    cells = csv_cells(lines, header, (1, 2), csv.field_size_limit())
+    if cells is None:  # something csv.reader must judge: a quote, a blank line, a stray comma...
+        return
+    read = list(csv.reader(io.StringIO(text), strict=True))
+    assert [cells.record(i) for i in range(len(cells))] == [dict(zip(header, r, strict=True)) for r in read]
+    records = [dict(zip(header, r, strict=True)) for r in read]
+    try:
+        expected = by_rows(encoder, records)
+    except InvalidRecord as invalid:
+        with pytest.raises(InvalidRecord) as error:
+            encoder.columns(cells)
+        assert (error.value.row, error.value.column, error.value.reason) == (
+            invalid.row,
+            invalid.column,
+            invalid.reason,
+        )
+        return
+    got = encoder.columns(cells)
+    for a, b in zip(got, expected, strict=True):
+        assert same_bits(a, b) if a.dtype != object else list(a) == list(b)
+
+
+def test_lines_csv_reader_must_judge_are_left_to_it():
+    header = ["a", "b"]
+    limit = csv.field_size_limit()
+    for text in ['1,"2"\n', "1,2\n\n3,4\n", "1,2\r3,4\n", "1\x00,2\n", "1,2,3\n", "1\n2,3,4\n"]:
+        assert csv_cells(io.BytesIO(text.encode()).readlines(), header, (1, 2), limit) is None, text
+    ok = csv_cells([b"1,2\r\n", b"3,4"], header, (1, 2), limit)
+    assert ok is not None and [ok.record(i) for i in range(2)] == [{"a": "1", "b": "2"}, {"a": "3", "b": "4"}]
+    assert list(ok.rows) == [1, 2] and list(ok.lines) == [2, 3]
+
+
+def faulty_csv(served: Path, path: Path) -> Path:
+    """The bundled test rows with what csv.reader or the rule must judge spread over the file:
+    a refused number, a ragged row, a quoted cell, blank lines, a CRLF line, a NaN token."""
+    lines = (served / "test.csv").read_bytes().splitlines(keepends=True)[:400]
+    header = lines[0].decode().rstrip("\n").split(",")
+    cells = lines[150].split(b",")
+    cells[header.index("total_day_minutes")] = b"1e999"  # a refused number
+    lines[150] = b",".join(cells)
+    lines[200] = lines[200].rstrip(b"\n") + b",extra\n"
+    lines[260] = b'"' + lines[260].replace(b",", b'",', 1)  # a quoted cell: read alike
+    lines[300:300] = [b"\n", b"\r\n"]
+    lines[320] = lines[320].rstrip(b"\n") + b"\r\n"
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_a_file_scores_alike_in_chunks_and_through_csv_reader(served, tmp_path, monkeypatch, skip):
+    """score_file with numpy-cut chunks == score_file with csv.reader alone: the same scores, the
+    same skipped rows and summary, or the same error."""
+    source = faulty_csv(served, tmp_path / "in.csv")
+    scorer = Scorer(served)
+
+    def score(name: str):
+        options = FileOptions(batch_size=64, skip_invalid=skip, summary_path=tmp_path / f"{name}.json")
+        try:
+            score_file(scorer, source, tmp_path / f"{name}.csv", options)
+        except UserError as error:
+            return str(error)
+        summary = json.loads((tmp_path / f"{name}.json").read_text())
+        return (tmp_path / f"{name}.csv").read_bytes(), {k: v for k, v in summary.items() if k != "output"}
+
+    fast = score("fast")
+    monkeypatch.setattr(chunks, "MIN_CELLS", 10**12)  # every chunk through csv.reader
+    assert score("reader") == fast
+    if skip:
+        assert [i["row"] for i in fast[1]["invalid"]] == [150, 200]
+    else:
+        assert "row 150 (line 151), column" in fast and "is infinite or beyond the float32 range" in fast
