@@ -57,6 +57,7 @@ class CsvChunks:
         self.handle, self.path, self.counter = handle, path, counter
         self.line = self.row = 0  # the last line read, the last row numbered
         self.pending: collections.deque[bytes] = collections.deque()  # lines read, not yet parsed
+        self.lines = self._raw()  # one iterator: a raw line may hold several lines (lone CRs)
         csv.field_size_limit(FIELD_LIMIT)  # the rules of onnxship.contract.csvfile, as at training
         self.field_limit = FIELD_LIMIT
         self.reader = csv.reader(self._decoded(), strict=True)
@@ -77,7 +78,7 @@ class CsvChunks:
 
     def _decoded(self) -> Iterator[str]:
         """The pending lines, then the file's next lines, as text (for csv.reader)."""
-        raw_lines = self._raw()
+        raw_lines = self.lines
         while True:
             if self.pending:
                 raw = self.pending.popleft()
@@ -92,7 +93,7 @@ class CsvChunks:
         items (none if every line was blank); None at the end of the file."""
         if limit * len(self.header) < MIN_CELLS:
             return self._read(limit) or None  # no row: the end (blank lines do not stop a read)
-        lines = list(itertools.islice(self._raw(), limit))
+        lines = list(itertools.islice(self.lines, limit))
         if not lines:
             return None
         first = (self.row + 1, self.line - len(lines) + 1)
