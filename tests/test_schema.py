@@ -13,19 +13,22 @@ import jsonschema
 import pytest
 
 from onnxship.contract import spec
-from onnxship.convert import export, schema
+from onnxship.convert import export, packing, schema
 from onnxship.core import files
 from onnxship.core.errors import UserError
 from tests.conftest import REPO, churn_xy, fitted
 from tests.dvc_project import sh
 
 
-def contract_files(family: str = "logistic_regression") -> tuple[dict, dict]:
-    """onnx_features.json and onnx_metadata.json for a small fitted pipeline, built in-process."""
+def contract_files(family: str = "logistic_regression", version: int = 1) -> tuple[dict, dict]:
+    """onnx_features.json (contract ``version``) and onnx_metadata.json for a small fitted pipeline,
+    built in-process."""
     _, _, roles = churn_xy()
     pipeline = fitted(family)
     model = export.convert(pipeline, roles, 17)
-    features = export.feature_schema(model, roles, pipeline)
+    if version == 2:
+        packing.pack_inputs(model, packing.layout(roles.numeric, roles.categorical))
+    features = export.feature_schema(model, roles, pipeline, version=version)
     lineage = {
         "target": {"positive_label": "yes", "negative_label": "no"},
         "model_sha256": "0" * 64,
@@ -37,19 +40,24 @@ def contract_files(family: str = "logistic_regression") -> tuple[dict, dict]:
     return features, metadata
 
 
-@pytest.mark.parametrize("name", schema.NAMES)
-def test_schemas_are_valid_draft_2020_12_and_versioned(name):
-    document = schema.load(name)
+@pytest.mark.parametrize(
+    ("name", "version"), [("onnx_features", 1), ("onnx_features", 2), ("onnx_metadata", 1)]
+)
+def test_schemas_are_valid_draft_2020_12_and_versioned(name, version):
+    document = schema.load(name, version)
     jsonschema.Draft202012Validator.check_schema(document)
     assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert document["$id"].endswith(f"{name}:v1")
-    assert schema.path(name).name == f"{name}.v1.json"
-    assert document["properties"]["schema_version"] == {"const": 1}
+    assert document["$id"].endswith(f"{name}:v{version}")
+    assert schema.path(name, version).name == f"{name}.v{version}.json"
+    assert document["properties"]["schema_version"] == {"const": version}
 
 
-@pytest.mark.parametrize("family", ["logistic_regression", "random_forest"])
-def test_exported_contract_files_match_their_schemas(family):
-    features, metadata = contract_files(family)
+@pytest.mark.parametrize(
+    ("family", "version"), [("logistic_regression", 1), ("random_forest", 1), ("random_forest", 2)]
+)
+def test_exported_contract_files_match_their_schemas(family, version):
+    features, metadata = contract_files(family, version)
+    assert features["schema_version"] == version
     assert schema.errors(features, "onnx_features") == []
     assert schema.errors(metadata, "onnx_metadata") == []
     assert metadata["features_sha256"] == hashlib.sha256(files.json_bytes(features)).hexdigest()
@@ -104,8 +112,8 @@ def test_the_contract_doc_documents_every_contract_field():
                 found |= names(child)
         return found
 
-    for name in schema.NAMES:
-        missing = names(schema.load(name)) - documented
+    for name, version in (("onnx_features", 1), ("onnx_features", 2), ("onnx_metadata", 1)):
+        missing = names(schema.load(name, version)) - documented
         assert not missing, f"docs/contract.md does not document {sorted(missing)}"
 
 

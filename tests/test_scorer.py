@@ -65,18 +65,17 @@ def test_feeds_are_exactly_what_training_feeds(served):
     edges, _ = parity.edge_rows(raw.iloc[0], s.features, raw)
     frame = pd.concat([raw.iloc[:200], edges], ignore_index=True)
     _, roles = sklearn_reference(served)
-    expected = {
-        spec_["onnx_name"]: data.features(frame, roles)[spec_["name"]].to_numpy().reshape(-1, 1)
-        for spec_ in s.inputs
-    }
+    frame_features = data.features(frame, roles)
+    expected = {spec_["name"]: frame_features[spec_["name"]].to_numpy().reshape(-1, 1) for spec_ in s.inputs}
     got = s.feeds([s.values(record, i) for i, record in enumerate(frame.to_dict("records"), 1)])
-    assert got.keys() == expected.keys()
+    assert got.keys() == s.encoder.input_types().keys()
     for name, array in expected.items():
-        assert got[name].dtype == array.dtype and got[name].shape == array.shape, name
+        column = s.encoder.layout.column(got, name)  # its [n, 1] place in the packed tensor (v2)
+        assert column.dtype == array.dtype and column.shape == array.shape, name
         if array.dtype == np.float32:
-            np.testing.assert_array_equal(got[name], array, err_msg=name)  # NaN == NaN here
+            np.testing.assert_array_equal(column, array, err_msg=name)  # NaN == NaN here
         else:
-            assert got[name].tolist() == array.tolist(), name
+            assert column.tolist() == array.tolist(), name
 
 
 def test_scores_match_scikit_learn_on_test_and_edge_rows(served):
@@ -249,7 +248,7 @@ def test_cli_skip_invalid_scores_the_rest_and_reports_the_skipped(served, tmp_pa
         ("missing_column", "has no column 'state'"),
         ("tampered_model", "refusing a model the contract does not describe"),
         ("other_features", "onnx_features.json does not match the sha256 in onnx_metadata.json"),
-        ("newer_contract", "has schema_version 2; this client reads contract version 1"),
+        ("newer_contract", "has schema_version 3; this client reads contract versions 1 and 2"),
         ("major_runtime", "a different major version): install onnxruntime=="),
     ],
 )
@@ -267,7 +266,7 @@ def test_cli_refuses_bad_artifacts_or_input_with_one_line(served, tmp_path, setu
         (served / "onnx_features.json").write_text(json.dumps(features))  # same content, other bytes
     elif setup == "newer_contract":
         features = json.loads((served / "onnx_features.json").read_text())
-        (served / "onnx_features.json").write_text(json.dumps({**features, "schema_version": 2}))
+        (served / "onnx_features.json").write_text(json.dumps({**features, "schema_version": 3}))
     elif setup == "major_runtime":
         metadata = json.loads(metadata_path.read_text())
         metadata["versions"]["onnxruntime"] = "0.9.0"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from onnxship.contract import spec
+from onnxship.contract.layout import Layout
 from onnxship.contract.runtime import check_runtime
 from onnxship.core.errors import UserError
 from onnxship.core.paths import FEATURES_FILE, METADATA_FILE
@@ -44,10 +45,14 @@ def _parse(name: str, data: bytes, source: str) -> dict:
     if not isinstance(obj, dict):
         raise UserError(f"{source}/{name} is not a JSON object; re-run the export stage (dvc repro)")
     version = obj.get("schema_version")
-    if version != spec.CONTRACT_VERSION:
+    readable = spec.FEATURES_VERSIONS if name == FEATURES_FILE else (spec.METADATA_VERSION,)
+    if type(version) is not int or version not in readable:
+        said = (
+            f"versions {' and '.join(map(str, readable))}" if len(readable) > 1 else f"version {readable[0]}"
+        )
         raise UserError(
-            f"{source}/{name} has schema_version {version!r}; this client reads contract version "
-            f"{spec.CONTRACT_VERSION}: use the onnxship that exported the model"
+            f"{source}/{name} has schema_version {version!r}; this client reads contract {said}: "
+            "use the onnxship that exported the model"
         )
     return obj
 
@@ -122,6 +127,7 @@ def _check_rules(features: dict, metadata: dict, version_check: str) -> None:
         raise UserError(
             f"{METADATA_FILE} has threshold {threshold!r}: it must be a finite number from 0 to 1"
         )
+    Layout(features)  # v2: every input's tensor and index are consistent
     categorical = features["encoding"]["categorical"]
     if categorical["missing_tokens"] != [categorical["missing_value"]]:
         raise UserError(f"{FEATURES_FILE} states categorical missing tokens this client does not know")

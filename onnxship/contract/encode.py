@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from onnxship.contract import spec
+from onnxship.contract.layout import Layout
 from onnxship.core.errors import UserError
 
 # For the v1 number pattern a cheaper equivalent check is used: a string made only of these
@@ -140,26 +141,28 @@ def to_category(value: Any) -> str:
 
 
 class Encoder:
-    """Records -> ONNX feeds, following one onnx_features.json.
+    """Records -> ONNX feeds, following one onnx_features.json (contract v1 or v2).
 
-    ``values`` checks and converts one record; ``feeds`` stacks converted rows into one [n, 1] array
-    per input; ``slots``/``fill`` is the per-record path of an online service, which refills [1, 1]
-    arrays allocated once instead of building 19 small arrays per call.
+    ``values`` checks and converts one record; ``feeds`` turns converted rows into the graph's inputs
+    (``layout.pack``: one [n, 1] array per input in v1, the packed tensors in v2); ``slots``/``fill``
+    is the per-record path of an online service, which refills input arrays allocated once instead
+    of building new ones per call.
     """
 
     def __init__(self, features: Mapping[str, Any]) -> None:
         numeric = features["encoding"]["numeric"]
         to_number = number_converter(numeric["missing_tokens"], numeric["number_pattern"])
         self.inputs: list[dict] = list(features["inputs"])
-        # (field name, ONNX input name, converter, dtype) in input order: the per-record hot loop.
+        self.layout = Layout(features)  # the one place that knows v1's inputs from v2's tensors
+        # (field name, graph input it goes to, converter, dtype) in input order: the per-record hot loop.
         self.specs: list[tuple[str, str, Callable[[Any], Any], Any]] = [
             (
                 spec_["name"],
-                spec_["onnx_name"],
+                self.layout.places[i][0],
                 to_number if spec_["dtype"] == "float32" else to_category,
                 np.float32 if spec_["dtype"] == "float32" else object,
             )
-            for spec_ in self.inputs
+            for i, spec_ in enumerate(self.inputs)
         ]
         # Whole-column converters for ``encode``: the same decisions as the per-cell ones.
         to_numbers = numbers_converter(to_number, numeric["missing_tokens"], numeric["number_pattern"])
@@ -174,10 +177,7 @@ class Encoder:
 
     def input_types(self) -> dict[str, str]:
         """ONNX type of each graph input, as onnxruntime names it."""
-        return {
-            onnx_name: "tensor(float)" if dtype is np.float32 else "tensor(string)"
-            for _, onnx_name, _, dtype in self.specs
-        }
+        return self.layout.input_types()
 
     def values(self, record: Any, row: int = 1, line: int | None = None) -> list:
         """The record's converted values in input order; InvalidRecord names the first bad field."""
@@ -185,12 +185,9 @@ class Encoder:
         return [_field(record, name, convert, row, line) for name, _, convert, _ in self.specs]
 
     def feeds(self, rows: Sequence[Sequence]) -> dict[str, np.ndarray]:
-        """ONNX inputs ([n, 1] each) from rows of converted values (``values``)."""
+        """ONNX inputs from rows of converted values (``values``)."""
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in self.specs]
-        return {
-            onnx_name: np.array(column, dtype=dtype).reshape(-1, 1)
-            for (_, onnx_name, _, dtype), column in zip(self.specs, columns, strict=True)
-        }
+        return self.layout.pack(columns)
 
     def encode(self, records: Iterable[Any]) -> dict[str, np.ndarray]:
         """Feeds for a batch of records (rows numbered from 1 in errors).
@@ -203,18 +200,20 @@ class Encoder:
         records = records if isinstance(records, list) else list(records)
         if all(type(record) is dict for record in records):
             try:
-                return {
-                    onnx_name: np.array(convert([r[name] for r in records]), dtype=dtype).reshape(-1, 1)
-                    for name, onnx_name, convert, dtype in self._columns
-                }
+                return self.layout.pack(
+                    [convert([r[name] for r in records]) for name, _, convert, _ in self._columns]
+                )
             except (KeyError, ValueError):
                 pass
         return self.feeds([self.values(record, row) for row, record in enumerate(records, 1)])
 
     def slots(self) -> tuple[dict[str, np.ndarray], list]:
-        """[1, 1] input arrays for one record, and the (field, array, converter) list ``fill`` uses."""
-        feeds = {onnx_name: np.empty((1, 1), dtype=dtype) for _, onnx_name, _, dtype in self.specs}
-        return feeds, [(name, feeds[onnx_name], convert) for name, onnx_name, convert, _ in self.specs]
+        """Input arrays for one record, and the (field, [1, 1] view, converter) list ``fill`` uses."""
+        feeds = self.layout.empty(1)
+        views = self.layout.views(feeds)
+        return feeds, [
+            (name, view, convert) for (name, _, convert, _), view in zip(self.specs, views, strict=True)
+        ]
 
     @staticmethod
     def fill(record: Any, slots: list) -> None:
