@@ -46,7 +46,8 @@ def test_repro_builds_every_artifact(project):
     model = onnx.load(artifacts / "model.onnx")
     onnx.checker.check_model(model, full_check=True)
     features = json.loads((artifacts / "onnx_features.json").read_text())
-    assert [i["onnx_name"] for i in features["inputs"]] == [i.name for i in model.graph.input]
+    assert features["schema_version"] == 2  # packed inputs: one tensor per role
+    assert [t["onnx_name"] for t in features["tensors"]] == [i.name for i in model.graph.input]
     assert metadata["threshold"] == float((artifacts / "threshold.txt").read_text())
     lineage = json.loads((artifacts / "lineage.json").read_text())
     assert set(lineage["cv"]["candidates"]) == {"logistic_regression", "hist_gradient_boosting"}
