@@ -166,11 +166,12 @@ def test_gate_fails_on_swapped_numeric_inputs(project):
     original = (artifacts / "model.onnx").read_bytes()
     metadata_text = (artifacts / "onnx_metadata.json").read_text()
     try:
-        model = onnx.load(artifacts / "model.onnx")
+        from tests.test_gate_faults import swap_packed_columns
+
+        features = json.loads((artifacts / "onnx_features.json").read_text())
         a, b = "total_day_minutes", "number_customer_service_calls"
-        # Swap the two inputs' roles inside the graph: a client feeding by name gets them crossed.
-        for node in model.graph.node:
-            node.input[:] = [{a: b, b: a}.get(name, name) for name in node.input]
+        # The graph reads the two columns of the packed tensor crossed.
+        model = swap_packed_columns(onnx.load(artifacts / "model.onnx"), features, a, b)
         data = model.SerializeToString()
         (artifacts / "model.onnx").write_bytes(data)
         metadata = json.loads(metadata_text)
