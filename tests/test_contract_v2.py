@@ -156,6 +156,8 @@ def test_v1_and_v2_exports_of_one_model_score_the_same_bits(served, staged_v1):
     assert [i.name for i in onnx.load(served / "model.onnx").graph.input] == [
         t["onnx_name"] for t in v2_features["tensors"]
     ]
+    # The quantize stage's INT8 file takes the same packed inputs.
+    assert [i.name for i in onnx.load(served / "model.int8.onnx").graph.input] == ["numeric", "categorical"]
     one, two = Scorer(staged_v1), Scorer(served)
     raw = data.read_csv(served / "test.csv")
     edges, _ = parity.edge_rows(raw.iloc[0], two.features, raw)
