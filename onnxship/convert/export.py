@@ -278,12 +278,12 @@ def feature_schema(
         version = 1 if graph_inputs == roles.features else 2
     columns = packing.layout(roles.numeric, roles.categorical)
     inputs = []
-    for name in roles.features:
-        role = "numeric" if name in roles.numeric else "categorical"
+    for position, name in enumerate(roles.features):
+        role = columns[name].tensor  # the tensor of a role bears the role's name
         where = (
             {"tensor": columns[name].tensor, "index": columns[name].index}
             if version == 2
-            else {"onnx_name": graph_inputs[roles.features.index(name)], "shape": [None, 1]}
+            else {"onnx_name": graph_inputs[position], "shape": [None, 1]}
         )
         entry = {"name": name, "role": role, "dtype": spec.ENCODING[role]["dtype"], **where}
         entry |= {"missing_allowed": True, "missing_value": spec.ENCODING[role]["missing_value"]}
