@@ -139,6 +139,26 @@ def staged(tmp_path_factory) -> Built:
     return Built(root=root, served=snapshot_served(root, tmp_path_factory.mktemp("staged_served")))
 
 
+@pytest.fixture(scope="session")
+def staged_v1(staged, tmp_path_factory) -> Path:
+    """The served files of ``staged`` exported again as contract v1 (``export.contract_version: 1``:
+    one [n, 1] graph input per column), from the same best_model.joblib: the v1 fixture every client
+    must keep reading. model.int8.onnx is left out (it is v2's)."""
+    from tests.dvc_project import edit_params, set_param
+
+    root = tmp_path_factory.mktemp("staged_v1")
+    shutil.copy2(staged.root / "params.yaml", root / "params.yaml")
+    shutil.copytree(staged.root / "data", root / "data")
+    shutil.copytree(staged.root / "artifacts", root / "artifacts")
+    edit_params(root, lambda params: set_param(params, "export.contract_version", 1))
+    run_stages(root, ["export"])
+    served = tmp_path_factory.mktemp("staged_v1_served")
+    for name in SERVED:
+        if name != "model.int8.onnx":
+            shutil.copy2(root / "artifacts" / name, served / name)
+    return served
+
+
 @pytest.fixture
 def served(staged, tmp_path) -> Path:
     """A private copy of the served artifacts (built in-process, ``staged``), which the test may change."""

@@ -60,6 +60,36 @@ def make_dataset(rows: int, seed: int = 0, missing: float = 0.10, levels: int = 
     return frame
 
 
+def make_wide_dataset(rows: int, columns: int = 2000, categorical: int = 6, seed: int = 0) -> pd.DataFrame:
+    """A wide table like real application data: ``columns`` features, all numeric but ``categorical``
+    (a few levels each, 5 % missing); of the numeric ones nine in ten are 0/1 indicators and the rest
+    continuous with 2 % missing cells. The binary target ("yes"/"no", about 20 % yes) depends on a
+    handful of columns of each kind. Cells are strings, as a CSV gives them."""
+    rng = np.random.default_rng(seed)
+    numeric = columns - categorical
+    frame: dict[str, np.ndarray] = {}
+    continuous = rng.normal(0, 1, (rows, numeric)).round(3)
+    indicator = rng.random((rows, numeric)) < rng.uniform(0.02, 0.5, numeric)
+    is_flag = np.arange(numeric) % 10 != 0
+    values = np.where(is_flag, indicator.astype(float), continuous)
+    for j in range(numeric):
+        column = values[:, j].astype(int) if is_flag[j] else values[:, j]
+        text = column.astype(str).astype(object)
+        if not is_flag[j]:
+            text[rng.random(rows) < 0.02] = ""
+        frame[f"{'flag' if is_flag[j] else 'x'}_{j:04d}"] = text
+    levels = [f"L{k}" for k in range(8)]
+    for j in range(categorical):
+        cat = rng.choice(levels, rows).astype(object)
+        cat[rng.random(rows) < 0.05] = ""
+        frame[f"cat_{j}"] = cat
+    logit = -1.8 + values[:, 0] + 0.8 * values[:, 1] - 0.8 * values[:, 2] + 0.6 * values[:, 10]
+    if categorical:
+        logit += 0.7 * (frame["cat_0"] == "L1")
+    frame["target"] = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    return pd.DataFrame(frame)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Write the generated dataset as CSV.")
     parser.add_argument("rows", type=int)

@@ -240,6 +240,20 @@ def test_scorer_case(case, served_once, tmp_path, capsys):
             assert abs(p["probability"] - n["probability"]) <= 1e-6
 
 
+@pytest.fixture(scope="module")
+def served_once_v1(staged_v1, tmp_path_factory) -> Path:
+    """The contract v1 export of the same model (tests/conftest.py ``staged_v1``), copied once."""
+    return Path(shutil.copytree(staged_v1, tmp_path_factory.mktemp("corpus_served_v1") / "artifacts"))
+
+
+@pytest.mark.parametrize("case", cases("scorers", "python"))
+def test_scorer_case_on_a_contract_v1_export(case, served_once_v1, tmp_path, capsys):
+    """v1 artifacts stay readable: the Python scorer gives every case the verdict, message and scores
+    it gives on the v2 export (the served artifacts above)."""
+    skip_if_root(case)
+    run_client("python", case, scorer_setup(case, served_once_v1, tmp_path), tmp_path, capsys)
+
+
 # --- the catalogue ---------------------------------------------------------------------------------
 
 

@@ -94,7 +94,7 @@ def test_metadata_props_and_bytes_are_stable():
     props = {p.key: p.value for p in one.metadata_props}
     assert props["onnxship.threshold"] == "0.4"
     assert props["onnxship.positive_label"] == "y" and props["onnxship.negative_label"] == "n"
-    assert props["onnxship.contract_version"] == "1"
+    assert props["onnxship.contract_version"] == "2"  # onnx_features.json's version export writes
     assert props["onnxship.decision_rule"] == "positive if p >= threshold"
     assert float(props["onnxship.threshold_float32"]) >= 0.4
     # The argmax label is gone: nothing computes it any more.

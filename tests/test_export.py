@@ -50,9 +50,12 @@ def test_export_is_byte_identical_across_hash_seeds(tmp_path):
     pickled = tmp_path / "fitted.joblib"
     joblib.dump((fitted("random_forest"), churn_xy()[2]), pickled)
     script = (
-        "import sys, joblib; sys.path.insert(0, '.'); from onnxship.convert import export;"
+        "import sys, joblib; sys.path.insert(0, '.'); from onnxship.convert import export, packing;"
         f"pipeline, roles = joblib.load({str(pickled)!r});"
-        "sys.stdout.buffer.write(export.convert(pipeline, roles, 17).SerializeToString())"
+        "model = export.convert(pipeline, roles, 17); sys.stdout.buffer.write(model.SerializeToString());"
+        # contract v2's packed graph too
+        "packing.pack_inputs(model, packing.layout(roles.numeric, roles.categorical));"
+        "sys.stdout.buffer.write(model.SerializeToString())"
     )
     children = [
         subprocess.Popen(

@@ -18,7 +18,7 @@ from onnx import numpy_helper
 
 from onnxship.contract import artifacts, cpu, spec
 from onnxship.contract.artifacts import Contract
-from onnxship.convert import decision, export, quantize, quantize_run
+from onnxship.convert import decision, export, packing, quantize, quantize_run
 from onnxship.core.files import json_bytes
 from onnxship.core.params import ParityParams, load_params
 from onnxship.serve.scorer import Scorer
@@ -31,9 +31,10 @@ DIFF = "max |p_sklearn - p_backend|"
 
 
 class Case:
-    """One family's correct artifacts and the raw rows the gate scores."""
+    """One family's correct artifacts (contract ``version``: 1, one input per column; 2, packed) and
+    the raw rows the gate scores."""
 
-    def __init__(self, family: str):
+    def __init__(self, family: str, version: int = 1):
         X, y, roles = churn_xy()
         self.roles = roles
         self.pipeline = fitted(family)
@@ -43,8 +44,11 @@ class Case:
         raw = churn_raw().iloc[3000:4000].reset_index(drop=True)
         # As the export stage ships it: the label output applies the tuned threshold.
         rule = decision.Decision(self.threshold, 1, list(self.pipeline.classes_), "yes", "no")
-        self.fp32 = decision.apply_threshold(export.convert(self.pipeline, roles, target_opset=17), rule)
-        self.features = export.feature_schema(self.fp32, roles, self.pipeline)
+        converted = export.convert(self.pipeline, roles, target_opset=17)
+        if version == 2:
+            packing.pack_inputs(converted, packing.layout(roles.numeric, roles.categorical))
+        self.fp32 = decision.apply_threshold(converted, rule)
+        self.features = export.feature_schema(self.fp32, roles, self.pipeline, version=version)
         edges, edge_cases = parity.edge_rows(raw.iloc[0], self.features, raw)
         self.rows = pd.concat([raw, edges], ignore_index=True).to_dict("records")
         self.X = data.features(pd.DataFrame.from_records(self.rows), roles)
@@ -129,13 +133,13 @@ class Case:
         return report
 
 
-_cases: dict[str, Case] = {}
+_cases: dict[tuple[str, int], Case] = {}
 
 
-def case(family: str) -> Case:
-    if family not in _cases:
-        _cases[family] = Case(family)
-    return _cases[family]
+def case(family: str, version: int = 1) -> Case:
+    if (family, version) not in _cases:
+        _cases[family, version] = Case(family, version)
+    return _cases[family, version]
 
 
 # --- the faults -------------------------------------------------------------------------------
@@ -146,6 +150,23 @@ def swap_numeric_inputs(model: onnx.ModelProto, a: str, b: str) -> onnx.ModelPro
     model = copy.deepcopy(model)
     for node in model.graph.node:
         node.input[:] = [{a: b, b: a}.get(name, name) for name in node.input]
+    return model
+
+
+def swap_packed_columns(model: onnx.ModelProto, features: dict, a: str, b: str) -> onnx.ModelProto:
+    """Contract v2's twin of ``swap_numeric_inputs``: the graph reads columns ``a`` and ``b`` of the
+    packed tensor crossed (one Gather of the permuted columns in front of everything that reads it)."""
+    model = copy.deepcopy(model)
+    spec_ = {s["name"]: s for s in features["inputs"]}
+    tensor = spec_[a]["tensor"]
+    width = next(t["shape"][1] for t in features["tensors"] if t["onnx_name"] == tensor)
+    order = list(range(width))
+    order[spec_[a]["index"]], order[spec_[b]["index"]] = spec_[b]["index"], spec_[a]["index"]
+    for node in model.graph.node:
+        node.input[:] = [f"{tensor}_crossed" if name == tensor else name for name in node.input]
+    model.graph.initializer.append(numpy_helper.from_array(np.array(order, dtype=np.int64), "crossed_order"))
+    crossed = onnx.helper.make_node("Gather", [tensor, "crossed_order"], [f"{tensor}_crossed"], axis=1)
+    model.graph.node.insert(0, crossed)
     return model
 
 
@@ -279,6 +300,24 @@ def test_swapped_numeric_inputs_are_caught(family):
         "total_day_minutes",
         "number_customer_service_calls",
     }
+
+
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "mlp"])
+def test_packed_v2_export_passes_and_swapped_columns_are_named(family):
+    """Contract v2: the correct packed export passes with no finding, and two numeric columns crossed
+    inside the packed tensor are named by their column names, as v1's swapped inputs are."""
+    c = case(family, version=2)
+    assert [i.name for i in c.fp32.graph.input] == ["numeric", "categorical"]
+    report = c.gate(diagnose="always", backends={"onnx": c.contract(c.fp32)})
+    assert report["passed"] and findings(report) == [], report["backends"]["onnx"]
+    a, b = "total_day_minutes", "number_customer_service_calls"
+    report = c.gate(fp32=swap_packed_columns(c.fp32, c.features, a, b), backends=None)
+    assert any(DIFF in r for r in onnx_reasons(report))
+    found = findings(report)
+    assert report["backends"]["onnx"]["diagnosis"]["first_divergent_step"] == "preprocess/numeric"
+    swapped = f"numeric inputs '{a}' and '{b}' look swapped"
+    assert any(f["cause"] == "swapped columns" and swapped in f["message"] for f in found), found
+    assert any(f["cause"] == "swapped inputs" and "restores parity" in f["message"] for f in found), found
 
 
 @pytest.mark.parametrize("family", FAMILIES)

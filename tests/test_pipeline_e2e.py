@@ -46,7 +46,8 @@ def test_repro_builds_every_artifact(project):
     model = onnx.load(artifacts / "model.onnx")
     onnx.checker.check_model(model, full_check=True)
     features = json.loads((artifacts / "onnx_features.json").read_text())
-    assert [i["onnx_name"] for i in features["inputs"]] == [i.name for i in model.graph.input]
+    assert features["schema_version"] == 2  # packed inputs: one tensor per role
+    assert [t["onnx_name"] for t in features["tensors"]] == [i.name for i in model.graph.input]
     assert metadata["threshold"] == float((artifacts / "threshold.txt").read_text())
     lineage = json.loads((artifacts / "lineage.json").read_text())
     assert set(lineage["cv"]["candidates"]) == {"logistic_regression", "hist_gradient_boosting"}
@@ -165,11 +166,12 @@ def test_gate_fails_on_swapped_numeric_inputs(project):
     original = (artifacts / "model.onnx").read_bytes()
     metadata_text = (artifacts / "onnx_metadata.json").read_text()
     try:
-        model = onnx.load(artifacts / "model.onnx")
+        from tests.test_gate_faults import swap_packed_columns
+
+        features = json.loads((artifacts / "onnx_features.json").read_text())
         a, b = "total_day_minutes", "number_customer_service_calls"
-        # Swap the two inputs' roles inside the graph: a client feeding by name gets them crossed.
-        for node in model.graph.node:
-            node.input[:] = [{a: b, b: a}.get(name, name) for name in node.input]
+        # The graph reads the two columns of the packed tensor crossed.
+        model = swap_packed_columns(onnx.load(artifacts / "model.onnx"), features, a, b)
         data = model.SerializeToString()
         (artifacts / "model.onnx").write_bytes(data)
         metadata = json.loads(metadata_text)

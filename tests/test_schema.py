@@ -14,19 +14,22 @@ import pytest
 
 from onnxship.contract import schema as contract_schema
 from onnxship.contract import spec
-from onnxship.convert import export, schema
+from onnxship.convert import export, packing, schema
 from onnxship.core import files
 from onnxship.core.errors import UserError
 from tests.conftest import REPO, churn_xy, fitted
 from tests.dvc_project import sh
 
 
-def contract_files(family: str = "logistic_regression") -> tuple[dict, dict]:
-    """onnx_features.json and onnx_metadata.json for a small fitted pipeline, built in-process."""
+def contract_files(family: str = "logistic_regression", version: int = 1) -> tuple[dict, dict]:
+    """onnx_features.json (contract ``version``) and onnx_metadata.json for a small fitted pipeline,
+    built in-process."""
     _, _, roles = churn_xy()
     pipeline = fitted(family)
     model = export.convert(pipeline, roles, 17)
-    features = export.feature_schema(model, roles, pipeline)
+    if version == 2:
+        packing.pack_inputs(model, packing.layout(roles.numeric, roles.categorical))
+    features = export.feature_schema(model, roles, pipeline, version=version)
     lineage = {
         "target": {"positive_label": "yes", "negative_label": "no"},
         "model_sha256": "0" * 64,
@@ -54,9 +57,12 @@ def test_schemas_are_valid_draft_2020_12_and_versioned(name, version):
     )
 
 
-@pytest.mark.parametrize("family", ["logistic_regression", "random_forest"])
-def test_exported_contract_files_match_their_schemas(family):
-    features, metadata = contract_files(family)
+@pytest.mark.parametrize(
+    ("family", "version"), [("logistic_regression", 1), ("random_forest", 1), ("random_forest", 2)]
+)
+def test_exported_contract_files_match_their_schemas(family, version):
+    features, metadata = contract_files(family, version)
+    assert features["schema_version"] == version
     assert schema.errors(features, "onnx_features") == []
     assert schema.errors(metadata, "onnx_metadata") == []
     assert metadata["features_sha256"] == hashlib.sha256(files.json_bytes(features)).hexdigest()

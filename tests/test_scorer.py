@@ -65,18 +65,17 @@ def test_feeds_are_exactly_what_training_feeds(served):
     edges, _ = parity.edge_rows(raw.iloc[0], s.features, raw)
     frame = pd.concat([raw.iloc[:200], edges], ignore_index=True)
     _, roles = sklearn_reference(served)
-    expected = {
-        spec_["onnx_name"]: data.features(frame, roles)[spec_["name"]].to_numpy().reshape(-1, 1)
-        for spec_ in s.inputs
-    }
+    frame_features = data.features(frame, roles)
+    expected = {spec_["name"]: frame_features[spec_["name"]].to_numpy().reshape(-1, 1) for spec_ in s.inputs}
     got = s.feeds([s.values(record, i) for i, record in enumerate(frame.to_dict("records"), 1)])
-    assert got.keys() == expected.keys()
+    assert got.keys() == s.encoder.input_types().keys()
     for name, array in expected.items():
-        assert got[name].dtype == array.dtype and got[name].shape == array.shape, name
+        column = s.encoder.layout.column(got, name)  # its [n, 1] place in the packed tensor (v2)
+        assert column.dtype == array.dtype and column.shape == array.shape, name
         if array.dtype == np.float32:
-            np.testing.assert_array_equal(got[name], array, err_msg=name)  # NaN == NaN here
+            np.testing.assert_array_equal(column, array, err_msg=name)  # NaN == NaN here
         else:
-            assert got[name].tolist() == array.tolist(), name
+            assert column.tolist() == array.tolist(), name
 
 
 def test_scores_match_scikit_learn_on_test_and_edge_rows(served):

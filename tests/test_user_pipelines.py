@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from onnxship.contract import spec
 from onnxship.contract.encode import Encoder
 from onnxship.contract.runtime import session
-from onnxship.convert import export, support
+from onnxship.convert import export, graph, packing, support
 from onnxship.core.errors import UserError
 from onnxship.train import data, training
 from tests import user_pipelines
@@ -83,6 +83,12 @@ def test_user_pipeline_ships_with_no_flipped_decision(name):
         reference = pipeline.predict_proba(X)[:, 1]
     feeds = Encoder(features(model, roles)).encode(scored.to_dict("records"))
     onnx_p = session(model.SerializeToString()).run([spec.PROBABILITY_OUTPUT], feeds)[0][:, 1]
+    # Contract v2 (packed inputs) computes the very same bits on every pipeline of the zoo.
+    packed = packing.pack_inputs(graph.copy_model(model), packing.layout(roles.numeric, roles.categorical))
+    packed_features = export.feature_schema(packed, roles, pipeline, {c: [] for c in roles.categorical}, 2)
+    packed_feeds = Encoder(packed_features).encode(scored.to_dict("records"))
+    packed_p = session(packed.SerializeToString()).run([spec.PROBABILITY_OUTPUT], packed_feeds)[0][:, 1]
+    assert packed_p.tobytes() == onnx_p.tobytes()
     y_fit = data.target(churn_raw(), CHURN_PARAMS)[: entry.fit_rows]
     tuned, _ = training.tune_threshold(y_fit, reference[: entry.fit_rows], "f1")
     diff = np.abs(reference - onnx_p.astype(np.float64))

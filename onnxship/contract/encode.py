@@ -21,6 +21,7 @@ import numpy as np
 
 from onnxship.contract import columns, spec
 from onnxship.contract.columns import TextCells
+from onnxship.contract.layout import Layout
 from onnxship.core.errors import UserError
 
 # For the v1 number pattern a cheaper equivalent check is used: a string made only of these
@@ -188,12 +189,12 @@ def _infinite(number: float) -> bool:
 
 
 class Encoder:
-    """Records -> ONNX feeds, following one onnx_features.json.
+    """Records -> ONNX feeds, following one onnx_features.json (contract v1 or v2).
 
     A batch is encoded column by column: ``columns`` turns records (dicts, or a CSV chunk as
-    TextCells) into one array per input, and ``pack`` lays those out as the graph's feeds (the one
-    place that knows the layout). ``values`` checks and converts one record, ``value_columns``
-    stacks such rows; ``slots``/``fill`` is the per-record path of an online service, which refills
+    TextCells) into one array per input, and ``pack`` lays those out as the graph's feeds
+    (``layout.pack``: one [n, 1] array per input in v1, the packed tensors in v2). ``values`` checks
+    and converts one record, ``value_columns`` stacks such rows; ``slots``/``fill`` is the per-record path of an online service, which refills
     [1, 1] arrays allocated once instead of building 19 small arrays per call.
     """
 
@@ -201,15 +202,16 @@ class Encoder:
         numeric = features["encoding"]["numeric"]
         to_number = number_converter(numeric["missing_tokens"], numeric["number_pattern"])
         self.inputs: list[dict] = list(features["inputs"])
-        # (field name, ONNX input name, converter, dtype) in input order: the per-record hot loop.
+        self.layout = Layout(features)  # the one place that knows v1's inputs from v2's tensors
+        # (field name, graph input it goes to, converter, dtype) in input order: the per-record hot loop.
         self.specs: list[tuple[str, str, Callable[[Any], Any], Any]] = [
             (
                 spec_["name"],
-                spec_["onnx_name"],
+                self.layout.places[i][0],
                 to_number if spec_["dtype"] == "float32" else to_category,
                 np.float32 if spec_["dtype"] == "float32" else object,
             )
-            for spec_ in self.inputs
+            for i, spec_ in enumerate(self.inputs)
         ]
         # The same rule over whole columns: the same values and verdicts as ``to_number``.
         missing = frozenset(numeric["missing_tokens"])
@@ -222,10 +224,7 @@ class Encoder:
 
     def input_types(self) -> dict[str, str]:
         """ONNX type of each graph input, as onnxruntime names it."""
-        return {
-            onnx_name: "tensor(float)" if dtype is np.float32 else "tensor(string)"
-            for _, onnx_name, _, dtype in self.specs
-        }
+        return self.layout.input_types()
 
     def values(self, record: Any, row: int = 1, line: int | None = None) -> list:
         """The record's converted values in input order; InvalidRecord names the first bad field."""
@@ -261,11 +260,8 @@ class Encoder:
         return [np.array(column, dtype=dtype) for dtype, column in zip(dtypes, columns, strict=True)]
 
     def pack(self, columns: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        """The graph's feeds from ``columns``: contract v1 has one [n, 1] input per column."""
-        return {
-            onnx_name: (column if column.dtype == dtype else column.astype(dtype)).reshape(-1, 1)
-            for (_, onnx_name, _, dtype), column in zip(self.specs, columns, strict=True)
-        }
+        """The graph's feeds from ``columns`` (``layout.pack``: the one place that knows v1 from v2)."""
+        return self.layout.pack(columns)
 
     def feeds(self, rows: Sequence[Sequence]) -> dict[str, np.ndarray]:
         """The graph's feeds from rows of converted values (``values``)."""
@@ -316,9 +312,12 @@ class Encoder:
         ]
 
     def slots(self) -> tuple[dict[str, np.ndarray], list]:
-        """[1, 1] input arrays for one record, and the (field, array, converter) list ``fill`` uses."""
-        feeds = {onnx_name: np.empty((1, 1), dtype=dtype) for _, onnx_name, _, dtype in self.specs}
-        return feeds, [(name, feeds[onnx_name], convert) for name, onnx_name, convert, _ in self.specs]
+        """Input arrays for one record, and the (field, [1, 1] view, converter) list ``fill`` uses."""
+        feeds = self.layout.empty(1)
+        views = self.layout.views(feeds)
+        return feeds, [
+            (name, view, convert) for (name, _, convert, _), view in zip(self.specs, views, strict=True)
+        ]
 
     @staticmethod
     def fill(record: Any, slots: list) -> None:

@@ -1,13 +1,20 @@
-"""Contract v1 as constants: how a raw record becomes model inputs, and an output a decision.
+"""The contract as constants: how a raw record becomes model inputs, and an output a decision.
 
 The export stage writes these into onnx_features.json and onnx_metadata.json; the encoder, the
 scorer, training's data reading and the tests read them from here, and the Node client from the
-JSON files. ``docs/contract.md`` documents every field; ``schemas/*.v1.json`` are their JSON Schemas.
+JSON files. ``docs/contract.md`` documents every field; ``schemas/*.v<N>.json`` are their JSON Schemas.
 """
 
 from __future__ import annotations
 
-CONTRACT_VERSION = 1
+# onnx_features.json's schema_version that export writes by default: 2, the packed layout (one
+# float32 [n, K] "numeric" and one string [n, M] "categorical" graph input). Version 1 (one [n, 1]
+# input per column) stays readable by every client and can still be exported (export.contract_version).
+CONTRACT_VERSION = 2
+FEATURES_VERSIONS = (1, 2)  # the onnx_features.json versions every client reads
+METADATA_VERSION = 1  # onnx_metadata.json keeps its own version: v2 changed nothing in it
+# Contract v2's graph inputs, by role (the `tensors` of onnx_features.json).
+PACKED_TENSORS = {"numeric": "numeric", "categorical": "categorical"}
 
 # Cells that mean "missing" in a numeric column (pandas' common spellings). In a categorical column
 # only the empty cell is missing: "NA" may well be a real category (Namibia, "not applicable").

@@ -49,11 +49,13 @@ def block_widths(model: onnx.ModelProto, tensors: list[str]) -> dict[str, int]:
     feeds = {}
     for graph_input in model.graph.input:
         elem = graph_input.type.tensor_type.elem_type
+        dims = graph_input.type.tensor_type.shape.dim
+        shape = (1, (dims[1].dim_value or 1) if len(dims) > 1 else 1)  # v2's packed inputs: [1, K]
         if elem == onnx.TensorProto.STRING:
-            feeds[graph_input.name] = np.array([["x"]], dtype=object)
+            feeds[graph_input.name] = np.full(shape, "x", dtype=object)
         else:
             dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
-            feeds[graph_input.name] = np.zeros((1, 1), dtype=dtype)
+            feeds[graph_input.name] = np.zeros(shape, dtype=dtype)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     sess = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])

@@ -43,6 +43,7 @@ class Decision:
     classes: Sequence[Any]
     positive_label: Any
     negative_label: Any
+    contract_version: int = spec.CONTRACT_VERSION  # onnx_features.json's, recorded in the graph
 
 
 def float32_threshold(threshold: float) -> np.float32:
@@ -123,7 +124,7 @@ def _rewrite_label(model: onnx.ModelProto, elem_type: int, decision: Decision) -
 def metadata_props(decision: Decision) -> dict[str, str]:
     """The decision as the graph's own metadata (strings; read with ``session.get_modelmeta()``)."""
     return {
-        f"{PREFIX}contract_version": str(spec.CONTRACT_VERSION),
+        f"{PREFIX}contract_version": str(decision.contract_version),
         f"{PREFIX}decision_rule": spec.DECISION_RULE,
         f"{PREFIX}threshold": repr(float(decision.threshold)),
         f"{PREFIX}threshold_float32": repr(float(float32_threshold(decision.threshold))),

@@ -22,7 +22,7 @@ from sklearn.preprocessing import MaxAbsScaler, OrdinalEncoder, RobustScaler, St
 from sklearn.tree import BaseDecisionTree
 
 from onnxship.contract import cpu, spec
-from onnxship.convert import converters, decision, schema, support, thresholds
+from onnxship.convert import converters, decision, packing, schema, support, thresholds
 from onnxship.convert.graph import normalize, simplify
 from onnxship.core.errors import UserError
 from onnxship.core.files import json_bytes, versions
@@ -40,6 +40,18 @@ TREE_MODELS = (BaseDecisionTree, BaseEnsemble, HistGradientBoostingClassifier, H
 MIN_OPSET = 13
 
 log = logging.getLogger("export")
+
+# A contract v1 input's keys, in the order v1 files have always had.
+V1_INPUT_KEYS = (
+    "name",
+    "onnx_name",
+    "dtype",
+    "shape",
+    "role",
+    "missing_allowed",
+    "missing_value",
+    "categories",
+)
 
 
 @dataclass(frozen=True)
@@ -63,11 +75,14 @@ def build(trained: Trained, params: ExportParams) -> Exported:
         params.linear_as_matmul,
         params.converter_modules,
     )
-    decision.apply_threshold(model, tuned_decision(trained))
+    version = params.contract_version
+    if version == 2:
+        packing.pack_inputs(model, packing.layout(trained.roles.numeric, trained.roles.categorical))
+    decision.apply_threshold(model, tuned_decision(trained, version))
     onnx.checker.check_model(model, full_check=True)
     model_bytes = model.SerializeToString()
     recorded = trained.lineage.get("training_categories")  # a model that is not ours
-    features = feature_schema(model, trained.roles, trained.pipeline, recorded)
+    features = feature_schema(model, trained.roles, trained.pipeline, recorded, version)
     features_bytes = json_bytes(features)
     meta = metadata(model, model_bytes, trained.pipeline, trained.lineage, trained.threshold, features_bytes)
     schema.validate(features, "onnx_features")
@@ -75,7 +90,7 @@ def build(trained: Trained, params: ExportParams) -> Exported:
     return Exported(model_bytes, features_bytes, meta)
 
 
-def tuned_decision(trained: Trained) -> decision.Decision:
+def tuned_decision(trained: Trained, version: int = spec.CONTRACT_VERSION) -> decision.Decision:
     """What the graph's label output applies: train's threshold on the positive class's column."""
     target = trained.lineage["target"]
     return decision.Decision(
@@ -84,6 +99,7 @@ def tuned_decision(trained: Trained) -> decision.Decision:
         classes=list(trained.pipeline.classes_),
         positive_label=target["positive_label"],
         negative_label=target["negative_label"],
+        contract_version=version,
     )
 
 
@@ -246,34 +262,45 @@ def conversion_error(error: BaseException, estimator, converted) -> str:
 
 
 def feature_schema(
-    model: onnx.ModelProto, roles: Roles, pipeline: Pipeline, recorded: dict | None = None
+    model: onnx.ModelProto,
+    roles: Roles,
+    pipeline: Pipeline,
+    recorded: dict | None = None,
+    version: int | None = None,
 ) -> dict:
-    """onnx_features.json: what a client must send, input by input, in order. ``recorded``: the
-    training categories lineage.json records for a model that is not ours (else our encoder's)."""
+    """onnx_features.json: what a client must send, input by input, in record order. ``recorded``:
+    the training categories lineage.json records for a model that is not ours (else our encoder's).
+    ``version``: 1 (one [n, 1] graph input per column) or 2 (packed: ``tensors``, and each input's
+    ``tensor`` and ``index``); None reads it from the graph (v1 if its inputs are the columns)."""
     categories = recorded if recorded is not None else _training_categories(pipeline, roles)
+    graph_inputs = [i.name for i in model.graph.input]
+    if version is None:
+        version = 1 if graph_inputs == roles.features else 2
+    columns = packing.layout(roles.numeric, roles.categorical)
     inputs = []
-    for graph_input, name in zip(model.graph.input, roles.features, strict=True):
-        numeric = name in roles.numeric
-        role = "numeric" if numeric else "categorical"
-        inputs.append(
-            {
-                "name": name,
-                "onnx_name": graph_input.name,
-                "dtype": spec.ENCODING[role]["dtype"],
-                "shape": [None, 1],
-                "role": role,
-                "missing_allowed": True,
-                "missing_value": spec.ENCODING[role]["missing_value"],
-                "categories": None if numeric else categories[name],
-            }
+    for position, name in enumerate(roles.features):
+        role = columns[name].tensor  # the tensor of a role bears the role's name
+        where = (
+            {"tensor": columns[name].tensor, "index": columns[name].index}
+            if version == 2
+            else {"onnx_name": graph_inputs[position], "shape": [None, 1]}
         )
-    return {
-        "schema_version": spec.CONTRACT_VERSION,
-        "missing_field": spec.MISSING_FIELD,
-        "extra_fields": spec.EXTRA_FIELDS,
-        "encoding": spec.ENCODING,
-        "inputs": inputs,
-    }
+        entry = {"name": name, "role": role, "dtype": spec.ENCODING[role]["dtype"], **where}
+        entry |= {"missing_allowed": True, "missing_value": spec.ENCODING[role]["missing_value"]}
+        inputs.append({**entry, "categories": None if role == "numeric" else categories[name]})
+    header = {"schema_version": version, "missing_field": spec.MISSING_FIELD}
+    header |= {"extra_fields": spec.EXTRA_FIELDS, "encoding": spec.ENCODING}
+    if version == 1:  # v1's key order, as v1 files have always been written
+        return {**header, "inputs": [{key: entry[key] for key in V1_INPUT_KEYS} for entry in inputs]}
+    return {**header, "tensors": tensors(columns), "inputs": inputs}
+
+
+def tensors(columns: dict[str, packing.Column]) -> list[dict]:
+    """Contract v2's ``tensors``: the packed graph inputs that hold at least one column."""
+    return [
+        {"onnx_name": tensor, "dtype": spec.ENCODING[tensor]["dtype"], "shape": [None, width], "role": tensor}
+        for tensor, width in packing.widths(columns).items()
+    ]
 
 
 def _training_categories(pipeline: Pipeline, roles: Roles) -> dict[str, list[str]]:
@@ -308,7 +335,7 @@ def metadata(
     column = positive_column(pipeline.classes_, lineage)
     labels = {0: lineage["target"]["negative_label"], 1: lineage["target"]["positive_label"]}
     return {
-        "schema_version": spec.CONTRACT_VERSION,
+        "schema_version": spec.METADATA_VERSION,
         "model_file": MODEL_FILE,
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "features_file": FEATURES_FILE,

@@ -92,6 +92,13 @@ class ExportParams(Section):
         description="Modules that register skl2onnx converters for your own transformers "
         "(see plugins/clip.py), imported before the conversion.",
     )
+    contract_version: Literal[1, 2] = Field(
+        2,
+        description="onnx_features.json's schema_version. 2: the graph takes two packed inputs, float32 "
+        "[n, K] `numeric` and string [n, M] `categorical` (the model call stays as fast at 2,000 "
+        "columns as at 20: docs/contract.md); 1: one [n, 1] input per column, for a client that "
+        "reads only contract v1.",
+    )
 
 
 class QuantizeParams(Section):

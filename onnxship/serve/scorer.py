@@ -97,7 +97,7 @@ class Scorer:
         return self.encoder.values(record, row, line)
 
     def feeds(self, rows: Sequence[Sequence]) -> dict[str, np.ndarray]:
-        """ONNX inputs ([n, 1] each) from rows of converted values (``values``)."""
+        """The graph inputs from rows of converted values (``values``): packed by the contract version."""
         return self.encoder.feeds(rows)
 
     def probabilities(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:

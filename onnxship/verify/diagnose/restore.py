@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
+from onnxship.contract.layout import Layout
 from onnxship.convert.graph import downstream
 from onnxship.verify.diagnose import messages
 from onnxship.verify.diagnose.heuristics import MATCH
@@ -20,13 +21,15 @@ from onnxship.verify.diagnose.tensors import session
 class Examined:
     """The rows the diagnosis examines, as the ONNX graph takes them and as scikit-learn scored them.
 
-    ``feeds`` are the encoded ONNX inputs, ``reference`` scikit-learn's positive probabilities,
+    ``feeds`` are the encoded ONNX inputs (placed by ``layout``: per column in contract v1, packed in
+    v2), ``reference`` scikit-learn's positive probabilities,
     ``backend`` the gate's (rows scored one at a time), ``positive`` the probability column of the
     positive class, ``threshold`` the contract's decision threshold.
     """
 
     model: onnx.ModelProto
     feeds: dict
+    layout: Layout
     reference: np.ndarray
     backend: np.ndarray
     positive: int
@@ -71,10 +74,10 @@ def swap_confirmations(findings: list[Finding], rows: Examined) -> list[Finding]
     sess = None
     for finding in findings:
         for a, b in finding.pairs or []:
-            if a not in rows.feeds or b not in rows.feeds:
+            if a not in rows.layout.names or b not in rows.layout.names:
                 continue
             sess = sess or session(rows.model)
-            crossed = {**rows.feeds, a: rows.feeds[b], b: rows.feeds[a]}
+            crossed = rows.layout.crossed(rows.feeds, a, b)
             p = sess.run(["probabilities"], crossed)[0][:, rows.positive]
             diff = float(np.abs(p - rows.reference).max())
             if diff <= MATCH:

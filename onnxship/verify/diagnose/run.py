@@ -26,9 +26,11 @@ def diagnose(subject: DiagnosisInput) -> dict:
     findings = contract_findings(
         contract.metadata, subject.threshold, subject.reference[picked], subject.backend[picked]
     )
+    encoder = Encoder(contract.features)
     rows = Examined(
         model=onnx.ModelProto.FromString(contract.model),
-        feeds=Encoder(contract.features).encode([subject.rows[i] for i in picked]),
+        feeds=encoder.encode([subject.rows[i] for i in picked]),
+        layout=encoder.layout,
         reference=subject.reference[picked],
         backend=subject.backend[picked],
         positive=subject.positive_column,

@@ -28,9 +28,11 @@ def onnx_step_tensors(pipeline, features: dict, model: onnx.ModelProto) -> dict:
     from onnxship.convert import converters
 
     converters.register_builtin()
+    # The per-column graph skl2onnx builds (export names each input after its column; contract v2
+    # then packs the inputs, keeping every other tensor's name).
     types = [
         (
-            spec["onnx_name"],
+            spec.get("onnx_name", spec["name"]),
             FloatTensorType([None, 1]) if spec["dtype"] == "float32" else StringTensorType([None, 1]),
         )
         for spec in features["inputs"]
@@ -63,7 +65,7 @@ def onnx_step_tensors(pipeline, features: dict, model: onnx.ModelProto) -> dict:
 
 def attach_tensors(steps: list[Step], found: dict, features: dict) -> None:
     """Name, on each step, the ONNX tensor that holds its output (None if the graph has none)."""
-    names = {spec["name"]: spec["onnx_name"] for spec in features["inputs"]}
+    names = {spec["name"]: spec.get("onnx_name", spec["name"]) for spec in features["inputs"]}
     by_id = {k: v for k, v in found.items() if not isinstance(k, tuple)}
     concats = {k[1]: v for k, v in found.items() if isinstance(k, tuple)}
     model_entry = by_id.get(id(steps[-1].estimator))
