@@ -194,8 +194,9 @@ class Encoder:
     A batch is encoded column by column: ``columns`` turns records (dicts, or a CSV chunk as
     TextCells) into one array per input, and ``pack`` lays those out as the graph's feeds
     (``layout.pack``: one [n, 1] array per input in v1, the packed tensors in v2). ``values`` checks
-    and converts one record, ``value_columns`` stacks such rows; ``slots``/``fill`` is the per-record path of an online service, which refills
-    [1, 1] arrays allocated once instead of building 19 small arrays per call.
+    and converts one record, ``value_columns`` stacks such rows; ``slots``/``fill`` is the per-record
+    path of an online service, which refills input arrays allocated once instead of building new ones
+    per call.
     """
 
     def __init__(self, features: Mapping[str, Any]) -> None:
