@@ -190,7 +190,7 @@ def test_a_v2_contract_with_inconsistent_indices_is_refused_at_load(served):
     metadata = json.loads((served / "onnx_metadata.json").read_text())
     metadata["features_sha256"] = __import__("hashlib").sha256(data_bytes).hexdigest()
     model = (served / "model.onnx").read_bytes()
-    with pytest.raises(UserError, match="two inputs share index 0 of tensor 'numeric'"):
+    with pytest.raises(UserError, match=r"\$\.inputs\[1\]\.index is 0, but it must be 1"):
         artifacts.from_bytes(data_bytes, json.dumps(metadata).encode(), model)
 
 

@@ -19,7 +19,6 @@ import pytest
 
 from onnxship.serve.scorer import Scorer
 from tests.conftest import REPO
-from tests.v2_contract import to_v2
 from tools.web_page import install_client
 
 CLIENT = REPO / "clients" / "node"
@@ -138,10 +137,10 @@ def test_node_client_refuses_bad_input_with_one_line(served, tmp_path, break_it,
     assert not out.exists() and list(tmp_path.glob(".node.jsonl*")) == []
 
 
-def test_node_client_reads_contract_v2_like_v1(served, tmp_path):
-    """A v2 contract (packed inputs, tests/v2_contract.py) gives byte-identical scores and the same
-    refusals, which still name the column."""
-    packed = to_v2(served, tmp_path / "v2")
+def test_node_client_reads_contract_v2_like_v1(served, staged_v1, tmp_path):
+    """The v2 export (packed inputs) and a v1 export of the same model (``staged_v1``) give
+    byte-identical scores and the same refusals, which still name the column."""
+    packed, served = served, staged_v1
     records = edge_records(served)
     bad = [*records[:3], {**records[3], "account_length": "12,5"}]
     found = {}
