@@ -162,6 +162,7 @@ def test_bad_requests_get_their_status_and_the_server_goes_on(server, staged, ex
         (b'{"dataframe_split": {"columns": ["a", "a"], "data": []}}', 400, "more than once"),
         (b'{"dataframe_split": {"columns": ["a"], "data": [[1]], "index": [0, 1]}}', 400, "index"),
         (b"\xff\xfe", 400, "UTF-8"),
+        (b'{"dataframe_records": [{"state": "\\ud800"}]}', 400, "a lone surrogate \\ud800 is not text"),
     ]
     for body, status, text in cases:
         got, answer = server.request("POST", "/invocations", body)

@@ -38,13 +38,19 @@ def json_record(text: str) -> Any:
         # An integer of thousands of digits: Python refuses to convert it; JavaScript reads it as
         # Infinity. Read it as a float too (infinite), so the encoder refuses the field alike.
         record = json.loads(text, object_pairs_hook=unique_keys, parse_constant=no_constant, parse_int=float)
+    refuse_lone_surrogates(text, record)
+    return record
+
+
+def refuse_lone_surrogates(text: str, document: Any) -> None:
+    """ValueError if ``document`` (parsed from ``text``) holds a string with a lone surrogate escape
+    such as "\\ud800": not text, it has no UTF-8 form for the model (the HTTP body's rule too)."""
     if "\\u" in text and _SURROGATE_ESCAPE.search(text):
         try:
-            json.dumps(record, ensure_ascii=False).encode("utf-8")
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as exc:
             code = ord(exc.object[exc.start])
             raise ValueError(f"a lone surrogate \\u{code:04x} is not text") from None
-    return record
 
 
 def json_depth(text: str) -> int:

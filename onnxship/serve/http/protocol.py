@@ -14,7 +14,7 @@ import json
 from typing import Any, ClassVar
 
 from onnxship.contract.encode import InvalidRecord
-from onnxship.serve.json_lines import no_constant, unique_keys
+from onnxship.serve.json_lines import no_constant, refuse_lone_surrogates, unique_keys
 
 FORMATS = ("dataframe_records", "dataframe_split")
 
@@ -59,11 +59,13 @@ def parse_body(body: bytes) -> Any:
     except UnicodeDecodeError:
         raise HttpError(400, "the body is not UTF-8 text") from None
     try:
-        return json.loads(text, object_pairs_hook=unique_keys, parse_constant=no_constant)
+        document = json.loads(text, object_pairs_hook=unique_keys, parse_constant=no_constant)
+        refuse_lone_surrogates(text, document)
+        return document
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise HttpError(400, f"the body is not valid JSON ({exc.msg} at {where})") from None
-    except ValueError as exc:  # a duplicate key, or NaN/Infinity
+    except ValueError as exc:  # a duplicate key, NaN/Infinity, a lone surrogate
         raise HttpError(400, f"the body is not valid JSON ({exc})") from None
     except RecursionError:
         raise HttpError(400, "the body is not valid JSON (nested too deeply)") from None
