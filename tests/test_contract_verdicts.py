@@ -23,7 +23,6 @@ from onnxship.contract import artifacts as artifacts_module
 from onnxship.contract import runtime, schema
 from onnxship.core.errors import UserError
 from tests.test_node_client import node_client
-from tests.v2_contract import to_v2
 from tools.web_page import install_client
 
 
@@ -217,34 +216,38 @@ V2_CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def built(staged, tmp_path_factory) -> Path:
-    """The staged contract: model.onnx and its two JSON files."""
-    folder = tmp_path_factory.mktemp("verdicts") / "built"
+def _contract(source: Path, folder: Path) -> Path:
+    """model.onnx and its two JSON files from ``source``, in ``folder``."""
     folder.mkdir()
     for name in ("model.onnx", "onnx_features.json", "onnx_metadata.json"):
-        shutil.copy2(staged.root / "artifacts" / name, folder / name)
+        shutil.copy2(source / name, folder / name)
     return folder
 
 
 @pytest.fixture(scope="module")
-def built_v2(built, tmp_path_factory) -> Path:
-    """The same contract as v2 (packed inputs, tests/v2_contract.py)."""
-    return to_v2(built, tmp_path_factory.mktemp("verdicts_v2") / "built")
+def contract_v1(staged_v1, tmp_path_factory) -> Path:
+    """The staged model exported as contract v1 (one [n, 1] input per column)."""
+    return _contract(staged_v1, tmp_path_factory.mktemp("verdicts") / "v1")
+
+
+@pytest.fixture(scope="module")
+def contract_v2(staged, tmp_path_factory) -> Path:
+    """The staged contract as exported: v2 (packed inputs)."""
+    return _contract(staged.root / "artifacts", tmp_path_factory.mktemp("verdicts") / "v2")
 
 
 @pytest.mark.parametrize(("edit", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_both_clients_give_the_same_verdict_word_for_word(built, tmp_path, edit, words):
-    same_verdict(built, tmp_path, edit, words)
+def test_both_clients_give_the_same_verdict_word_for_word(contract_v1, tmp_path, edit, words):
+    same_verdict(contract_v1, tmp_path, edit, words)
 
 
 @pytest.mark.parametrize(("edit", "words"), [c[1:] for c in V2_CASES], ids=[c[0] for c in V2_CASES])
-def test_both_clients_give_the_same_verdict_on_contract_v2(built_v2, tmp_path, edit, words):
-    same_verdict(built_v2, tmp_path, edit, words)
+def test_both_clients_give_the_same_verdict_on_contract_v2(contract_v2, tmp_path, edit, words):
+    same_verdict(contract_v2, tmp_path, edit, words)
 
 
-def same_verdict(built: Path, tmp_path: Path, edit: Callable[[Path], None], words: str | None) -> None:
-    folder = Path(shutil.copytree(built, tmp_path / "artifacts"))
+def same_verdict(contract: Path, tmp_path: Path, edit: Callable[[Path], None], words: str | None) -> None:
+    folder = Path(shutil.copytree(contract, tmp_path / "artifacts"))
     edit(folder)
     python, node = python_check(folder), node_check(folder)
     if words is None:
