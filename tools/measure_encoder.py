@@ -68,7 +68,7 @@ def scorer_for(header: list[str], cells: list[list[str]], labels: list[str], fam
     contract = Contract(
         export.feature_schema(model, roles, pipeline),
         {"threshold": 0.5, "positive_label": "yes", "negative_label": "no"}
-        | {"probability_output": "probabilities", "positive_class_index": 1},
+        | {"probability_output": "probabilities", "positive_class_index": 1, "class_order": ["no", "yes"]},
         model.SerializeToString(),
         "generated",
     )
