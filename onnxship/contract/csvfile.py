@@ -19,6 +19,7 @@ it (training, ``read_csv_records``) or is skipped (``--skip-invalid``).
 
 from __future__ import annotations
 
+import collections
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,12 +105,17 @@ def open_csv(
         header = next(reader, None)
     except csv.Error as exc:
         raise invalid_csv(path, reader.line_num, exc) from None
+    check_header(path, header)
+    return CsvFile(path, header, reader)
+
+
+def check_header(path: Path, header: list[str] | None) -> None:
+    """Refuse a header that is empty or names a column twice (one pass: a wide file has thousands)."""
     if not header:
         raise UserError(f"{path} is empty: it needs a header row naming the columns")
-    duplicates = sorted({name for name in header if header.count(name) > 1})
+    duplicates = sorted(name for name, count in collections.Counter(header).items() if count > 1)
     if duplicates:
         raise UserError(f"{path} has duplicate column names {duplicates}: rename them")
-    return CsvFile(path, header, reader)
 
 
 def invalid_csv(path: Path, line: int, exc: csv.Error) -> UserError:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from onnxship.contract import csvfile
 from onnxship.contract.columns import TextCells, csv_cells
 from onnxship.contract.csvfile import FIELD_LIMIT, ByteCounter, decode_line, invalid_csv
 from onnxship.contract.encode import InvalidRecord
@@ -33,11 +34,7 @@ def check_header(
     path: Path, header: list[str] | None, required: Sequence[str], kept: Passthrough | None
 ) -> None:
     """Refuse a CSV header that is empty, repeats a name or lacks a column to read or copy."""
-    if not header:
-        raise UserError(f"{path} is empty: it needs a header row naming the columns")
-    duplicates = sorted(name for name, count in collections.Counter(header).items() if count > 1)
-    if duplicates:
-        raise UserError(f"{path} has duplicate column names {duplicates}: rename them")
+    csvfile.check_header(path, header)
     require_columns(path, header, required)
     if kept is not None:
         kept.check_header(path, header)
