@@ -100,8 +100,37 @@ FEATURES = {
 }
 
 
-def by_rows(encoder: Encoder, records: list[dict]) -> list[np.ndarray]:
-    return encoder.value_columns([encoder.values(r, i) for i, r in enumerate(records, 1)])
+V2_FEATURES = {
+    "schema_version": 2,
+    "encoding": spec.ENCODING,
+    "tensors": [
+        {"onnx_name": "numeric", "dtype": "float32", "shape": [None, 3], "role": "numeric"},
+        {"onnx_name": "categorical", "dtype": "string", "shape": [None, 1], "role": "categorical"},
+    ],
+    "inputs": [  # the numeric tensor's columns in another order than the inputs'
+        {"name": name, "dtype": dtype, "tensor": tensor, "index": index}
+        for name, dtype, tensor, index in [
+            ("a", "float32", "numeric", 2),
+            ("s", "string", "categorical", 0),
+            ("b", "float32", "numeric", 0),
+            ("c", "float32", "numeric", 1),
+        ]
+    ],
+}
+
+
+def by_rows(encoder: Encoder, records: list[dict]) -> dict[str, np.ndarray]:
+    return encoder.feeds([encoder.values(r, i) for i, r in enumerate(records, 1)])
+
+
+def same_feeds(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> bool:
+    assert list(got) == list(expected)
+    for name, array in expected.items():
+        if array.dtype == object:
+            assert got[name].shape == array.shape and got[name].tolist() == array.tolist(), name
+        else:
+            assert same_bits(got[name], array), name
+    return True
 
 
 @settings(max_examples=100, derandomize=True, deadline=None)
@@ -118,12 +147,17 @@ def by_rows(encoder: Encoder, records: list[dict]) -> list[np.ndarray]:
     )
 )
 def test_a_csv_chunk_encodes_as_csv_reader_rows_do(rows):
-    """CSV text cut at commas by numpy, then Encoder.columns == csv.reader + Encoder.values."""
-    encoder = Encoder(FEATURES)
+    """CSV text cut at commas by numpy, then Encoder.encode == csv.reader + Encoder.values, in both
+    layouts (v2's numeric tensor in another column order than the inputs)."""
+    for features in (FEATURES, V2_FEATURES):
+        csv_chunk_encodes_as_rows(Encoder(features), rows)
+
+
+def csv_chunk_encodes_as_rows(encoder: Encoder, rows: list[tuple[str, str, str, str]]) -> None:
     header = ["c", "a", "s", "b"]
     text = "".join(",".join([c, a, s, b]) + "\n" for a, s, b, c in rows)
     lines = io.BytesIO(text.encode()).readlines()
-    cells = csv_cells(lines, header, (1, 2), csv.field_size_limit())
+    cells = csv_cells(b"".join(lines), len(lines), header, (1, 2), csv.field_size_limit())
     if cells is None:  # something csv.reader must judge: a quote, a blank line, a stray comma...
         return
     read = list(csv.reader(io.StringIO(text), strict=True))
@@ -133,24 +167,23 @@ def test_a_csv_chunk_encodes_as_csv_reader_rows_do(rows):
         expected = by_rows(encoder, records)
     except InvalidRecord as invalid:
         with pytest.raises(InvalidRecord) as error:
-            encoder.columns(cells)
+            encoder.encode(cells)
         assert (error.value.row, error.value.column, error.value.reason) == (
             invalid.row,
             invalid.column,
             invalid.reason,
         )
         return
-    got = encoder.columns(cells)
-    for a, b in zip(got, expected, strict=True):
-        assert same_bits(a, b) if a.dtype != object else list(a) == list(b)
+    assert same_feeds(encoder.encode(cells), expected)
 
 
 def test_lines_csv_reader_must_judge_are_left_to_it():
     header = ["a", "b"]
     limit = csv.field_size_limit()
     for text in ['1,"2"\n', "1,2\n\n3,4\n", "1,2\r3,4\n", "1\x00,2\n", "1,2,3\n", "1\n2,3,4\n"]:
-        assert csv_cells(io.BytesIO(text.encode()).readlines(), header, (1, 2), limit) is None, text
-    ok = csv_cells([b"1,2\r\n", b"3,4"], header, (1, 2), limit)
+        lines = io.BytesIO(text.encode()).readlines()
+        assert csv_cells(b"".join(lines), len(lines), header, (1, 2), limit) is None, text
+    ok = csv_cells(b"1,2\r\n3,4", 2, header, (1, 2), limit)
     assert ok is not None and [ok.record(i) for i in range(2)] == [{"a": "1", "b": "2"}, {"a": "3", "b": "4"}]
     assert list(ok.rows) == [1, 2] and list(ok.lines) == [2, 3]
 
@@ -194,3 +227,40 @@ def test_a_file_scores_alike_in_chunks_and_through_csv_reader(served, tmp_path, 
         assert [i["row"] for i in fast[1]["invalid"]] == [150, 200]
     else:
         assert "row 150 (line 151), column" in fast and "is infinite or beyond the float32 range" in fast
+
+
+def lf_lines(text: bytes) -> list[bytes]:
+    """``text``'s lines, each with its LF (the last perhaps without): a line ends at LF only."""
+    *ended, last = text.split(b"\n")
+    return [line + b"\n" for line in ended] + ([last] if last else [])
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(
+    st.lists(st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"")), max_size=30),
+    st.booleans(),
+    st.integers(1, 16),
+    st.lists(st.integers(0, 7), min_size=1, max_size=20),
+)
+def test_a_line_buffer_takes_the_lines_the_file_has(lines, last_newline, block, takes):
+    """LineBuffer.lines(k) / line() == the file's lines (LF-ended, the last perhaps not), in order,
+    whatever the block size: a line or a count split across reads."""
+    text = b"\n".join(lines) + (b"\n" if last_newline and lines else b"")
+    expected = lf_lines(text)
+    counter = chunks.ByteCounter()
+    buffer = chunks.LineBuffer(io.BytesIO(text), counter, block=block)
+    got: list[bytes] = []
+    for count in takes:
+        if count:
+            blob, found = buffer.lines(count)
+            assert found == min(count, len(expected) - len(got))
+            pieces = lf_lines(blob)
+            assert len(pieces) == found
+            got.extend(pieces)
+        else:
+            line = buffer.line()
+            assert (line is None) == (len(got) == len(expected))
+            got.extend([line] if line is not None else [])
+    while (line := buffer.line()) is not None:
+        got.append(line)
+    assert got == expected and counter.bytes == len(text)

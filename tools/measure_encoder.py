@@ -46,12 +46,13 @@ def table(columns: int, rows: int, seed: int = 0) -> tuple[list[str], list[list[
     return header, cells, ["yes" if s > 0 else "no" for s in score]
 
 
-def scorer_for(header: list[str], cells: list[list[str]], labels: list[str], family: str):
-    """A Scorer of a ``family`` model fitted on the rows given, built with the package's export."""
+def scorer_for(header: list[str], cells: list[list[str]], labels: list[str], family: str, contract: int = 2):
+    """A Scorer of a ``family`` model fitted on the rows given, built with the package's export as
+    contract ``contract`` (2: the packed inputs export writes by default; 1: one input per column)."""
     import pandas as pd
 
     from onnxship.contract.artifacts import Contract
-    from onnxship.convert import export
+    from onnxship.convert import export, packing
     from onnxship.core.params import TrainParams
     from onnxship.serve.scorer import Scorer
     from onnxship.train import models
@@ -65,8 +66,10 @@ def scorer_for(header: list[str], cells: list[list[str]], labels: list[str], fam
     params = TrainParams.model_validate({"candidates": [family], "hist_gradient_boosting": {"max_iter": 40}})
     pipeline = models.build_pipeline(family, roles, params).fit(features, np.array(labels) == "yes")
     model = export.convert(pipeline, roles, 17)
+    if contract == 2:
+        packing.pack_inputs(model, packing.layout(roles.numeric, roles.categorical))
     contract = Contract(
-        export.feature_schema(model, roles, pipeline),
+        export.feature_schema(model, roles, pipeline, version=contract),
         {"threshold": 0.5, "positive_label": "yes", "negative_label": "no"}
         | {"probability_output": "probabilities", "positive_class_index": 1, "class_order": ["no", "yes"]},
         model.SerializeToString(),
@@ -89,11 +92,11 @@ def measure(columns: int, args: argparse.Namespace) -> dict:
     from onnxship.serve.files import FileOptions, score_file
 
     header, cells, labels = table(columns, 2000 + args.rows)
-    scorer = scorer_for(header, cells[:2000], labels[:2000], args.family)
+    scorer = scorer_for(header, cells[:2000], labels[:2000], args.family, args.contract)
     test = cells[2000:]
     records = [dict(zip(header, row, strict=True)) for row in test[:1024]]
     feeds = scorer.encoder.encode(records)
-    figures: dict = {"columns": columns, "family": args.family, "rows": args.rows}
+    figures: dict = {"columns": columns, "family": args.family, "contract": args.contract, "rows": args.rows}
     with tempfile.TemporaryDirectory() as folder:
         source, target = Path(folder) / "in.csv", Path(folder) / "out.csv"
         source.write_text("\n".join(",".join(row) for row in [header, *test]) + "\n")
@@ -122,6 +125,7 @@ def main() -> None:
     parser.add_argument("--batch1-rows", type=int, default=500, help="rows scored at batch 1")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--family", default="hist_gradient_boosting")
+    parser.add_argument("--contract", type=int, choices=(1, 2), default=2, help="contract version exported")
     parser.add_argument("--repo", help="import onnxship from this code tree instead")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(args.repo or Path(__file__).resolve().parents[1]).resolve()))

@@ -14,6 +14,7 @@ per-cell rule, which also writes every error message. Numpy only, like the rest 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,41 +28,63 @@ def _every_byte(byte: int) -> np.uint64:
     return U64(int.from_bytes(bytes([byte]) * 8, "little"))
 
 
-HIGH, LOW7, ZEROS, DOTS = _every_byte(0x80), _every_byte(0x7F), _every_byte(0x30), _every_byte(0x2E)
-LOW_NIBBLES, HIGH_NIBBLES, SIX, BIT4 = _every_byte(0x0F), _every_byte(0xF0), _every_byte(6), _every_byte(0x10)
-# BYTES[i]: the low i bytes of a word set; TENS[i] = 10**i, exact in float64.
+HIGH, LOW7, ZEROS = _every_byte(0x80), _every_byte(0x7F), _every_byte(0x30)
+# BYTES[i]: the low i bytes of a word set.
 BYTES = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
-TENS = 10.0 ** np.arange(9)
 SHIFTS = np.array([1 << (8 * i) for i in range(8)], dtype=np.uint64)  # x * SHIFTS[i] == x << 8i
+FILL = ZEROS & BYTES[:8]  # FILL[i]: i '0' characters in the low bytes
+ABOVE_9, DOT_XOR = _every_byte(0x80 - 10), _every_byte(0x2E ^ 0x30)
+# By the dot's byte k in a right-aligned text (8: no dot), f = 7 - k digits follow it: 10**(f+1),
+# 9 * 10**f and 10**f (a split past any 8-digit number without a dot).
+DOT_SPLIT = np.array([10.0 ** (8 - k) for k in range(8)] + [1e18])
+DOT_NINES = np.array([9 * 10.0 ** (7 - k) for k in range(8)] + [0.0])
+DOT_TENS = np.array([10.0 ** (7 - k) for k in range(8)] + [1.0])
+SIGNED = np.zeros(256, dtype=np.int64)  # by a cell's first byte: 1 for a sign
+SIGNED[[ord("-"), ord("+")]] = 1
+SIGNS = np.where(np.arange(256) == ord("-"), -1.0, 1.0)
 
 
 @dataclass(frozen=True)
 class TextCells:
-    """``n`` records of ``k`` text fields, as a CSV chunk gives them: cell (i, j) is the UTF-8 text
-    ``data[starts[i, j] : starts[i, j] + lengths[i, j]]``; ``data`` ends with 8 zero bytes (PAD).
+    """``n`` records of ``k`` text fields, as a CSV chunk gives them: the UTF-8 text of the chunk in
+    ``raw`` (and ``data``, the same bytes as an array, ending with 8 zero bytes: PAD), and ``ends``,
+    the position of the separator after each cell (a comma, or the line's LF). A cell starts after
+    the separator before it, so cell (i, j) is ``raw[ends.flat[i * k + j - 1] + 1 : ends[i, j]]``.
     ``fields`` names the k columns; ``rows``/``lines`` number the records as errors do."""
 
-    data: np.ndarray  # uint8
-    starts: np.ndarray  # [n, k] int64
-    lengths: np.ndarray  # [n, k] int64
+    raw: bytes
+    ends: np.ndarray  # [n, k] int64
     fields: Sequence[str]
     rows: Sequence[int]
     lines: Sequence[int]
 
     def __len__(self) -> int:
-        return len(self.starts)
+        return len(self.ends)
+
+    @property
+    def data(self) -> np.ndarray:
+        return np.frombuffer(self.raw, dtype=np.uint8)
+
+    def spans(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, lengths) of the cells of rows ``first`` to ``last`` - 1, flat in row order."""
+        ends = self.ends[first:last].ravel()
+        starts = np.empty_like(ends)
+        starts[:1] = self.ends[first - 1, -1] + 1 if first else 0
+        np.add(ends[:-1], 1, out=starts[1:])
+        return starts, ends - starts
 
     def texts(self, column: int) -> list[str]:
         """One column's cells as Python strings."""
-        raw = self.data
-        return [
-            raw[s : s + n].tobytes().decode("utf-8")
-            for s, n in zip(self.starts[:, column].tolist(), self.lengths[:, column].tolist(), strict=True)
-        ]
+        ends = self.ends[:, column]
+        before = self.ends[:, column - 1] if column else np.concatenate([[-1], self.ends[:-1, -1]])
+        raw = self.raw
+        starts = before + 1
+        return [raw[s:e].decode("utf-8") for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
 
     def text(self, row: int, column: int) -> str:
-        start = int(self.starts[row, column])
-        return self.data[start : start + int(self.lengths[row, column])].tobytes().decode("utf-8")
+        at = row * self.ends.shape[1] + column
+        start = int(self.ends.flat[at - 1]) + 1 if at else 0
+        return self.raw[start : int(self.ends.flat[at])].decode("utf-8")
 
     def record(self, row: int) -> dict[str, str]:
         """Record ``row`` (0-based) as the dict of strings csv.reader + zip would give."""
@@ -69,44 +92,71 @@ class TextCells:
 
 
 def csv_cells(
-    lines: list[bytes], fields: Sequence[str], first: tuple[int, int], field_limit: int
+    blob: bytes, count: int, fields: Sequence[str], first: tuple[int, int], field_limit: int
 ) -> TextCells | None:
-    """Raw CSV lines (each ending in a newline but perhaps the last) as TextCells, or None when a
-    line needs csv.reader's judgement: a quote, a NUL byte, a lone CR, a blank line, a field over
-    ``field_limit``, or a row with other than one field per name in ``fields`` (the header).
-    ``first`` is (row, line) of lines[0].
+    """``count`` raw CSV lines (each ending in a newline but perhaps the last) in one bytes object,
+    as TextCells; or None when a line needs csv.reader's judgement: a quote, a NUL byte, text that
+    is not UTF-8, a lone CR, a blank line, a line longer than ``field_limit`` (a field may be over
+    csv's limit), or a row with other than one field per name in ``fields`` (the header).
+    ``first`` is (row, line) of the first line.
 
     Without quotes a CSV row is its text split at commas, so this is exactly csv.reader's reading
     of such lines (the fallback reads every other chunk with csv.reader itself).
     """
-    blob = b"".join(lines)
     if not blob.endswith(b"\n"):
         blob += b"\n"
-    if b'"' in blob or b"\0" in blob or b"\n\n" in blob or blob.startswith(b"\n"):
+    if b'"' in blob or b"\0" in blob or not _utf8(blob):
         return None
     if b"\r" in blob:
         if blob.count(b"\r") != blob.count(b"\r\n"):
             return None
         blob = blob.replace(b"\r\n", b"\n")
-        if b"\n\n" in blob or blob.startswith(b"\n"):
-            return None
-    data = np.frombuffer(blob + PAD, dtype=np.uint8)
+    # A blank line: with two fields or more, the row check below refuses it; with one, it would
+    # pass as an empty field, where csv.reader skips it.
+    if len(fields) == 1 and (b"\n\n" in blob or blob.startswith(b"\n")):
+        return None
+    raw = blob + PAD
+    data = np.frombuffer(raw, dtype=np.uint8)
     ends = np.flatnonzero((data == 44) | (data == 10))
-    n, width = len(lines), len(fields)
+    n, width = count, len(fields)
     if ends.size != n * width:
         return None
     ends = ends.reshape(n, width)
-    if not (data[ends[:, -1]] == 10).all():
+    line_ends = ends[:, -1]
+    if not (data[line_ends] == 10).all():
         return None  # counts match but some row holds another's fields: a ragged pair
-    if max(map(len, lines)) > field_limit:
-        return None  # a field may be over csv's limit: let csv.reader say so
-    flat = np.empty(ends.size, dtype=np.int64)
-    flat[0] = 0
-    np.add(ends.ravel()[:-1], 1, out=flat[1:])
-    starts = flat.reshape(n, width)
-    lengths = ends - starts
+    if len(blob) > field_limit and (np.diff(line_ends, prepend=-1) > field_limit).any():
+        return None
     row, line = first
-    return TextCells(data, starts, lengths, fields, range(row, row + n), range(line, line + n))
+    return TextCells(raw, ends, fields, range(row, row + n), range(line, line + n))
+
+
+# Cells per pass of the number reader: the arrays of one block (a few hundred kB) stay in the CPU's
+# L2 cache, where a whole batch's (2M cells: tens of MB) would stream through memory at every one of
+# the reader's ~60 passes. Measured on 1,024 rows x 2,000 columns: 3-4x faster than whole-batch passes.
+BLOCK = 1 << 16
+
+
+@functools.lru_cache(maxsize=8)
+def short_cells(missing: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(values, decided) of every cell of at most one character, by key = min(length, 2) * 256 +
+    first byte: "" and "-" are NaN if missing tokens, a digit is its value, anything else (and every
+    longer cell, keys from 512) is undecided. One table lookup instead of a pass per kind of cell."""
+    values, decided = np.full(768, np.nan), np.zeros(768, dtype=bool)
+    decided[:256] = "" in missing  # length 0, whatever byte follows
+    values[256 + 48 : 256 + 58], decided[256 + 48 : 256 + 58] = np.arange(10), True
+    decided[256 + 45] = "-" in missing
+    return values, decided
+
+
+def _utf8(blob: bytes) -> bool:
+    if blob.isascii():
+        return True
+    try:
+        blob.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def parse_numbers(
@@ -115,32 +165,69 @@ def parse_numbers(
     """(float64 values, decided) for the cells at ``starts``/``lengths`` (1-D) of ``data`` (PAD at
     its end). A decided cell's value is exactly what the contract's rule gives (NaN if missing);
     an undecided cell's value is meaningless: the per-cell rule reads it or refuses it.
-
-    Few passes over the whole batch (the single-character cells, the bulk of 0/1 indicator
-    columns); the longer cells are gathered and read by ``decimals``.
     """
-    first = data[starts]
-    digit = first - np.uint8(48)
-    single = lengths == 1
-    decided = single & (digit < 10)
-    values = digit.astype(np.float64)
-    gaps = [lengths == 0] if "" in missing else []
-    if "-" in missing:
-        gaps.append(single & (first == 45))
-    for gap in gaps:
-        values[gap] = np.nan
-        decided |= gap
-    longer = np.flatnonzero((lengths >= 2) & (lengths <= 9))
+    values, decided = np.empty(len(starts)), np.empty(len(starts), dtype=bool)
+    for lo in range(0, len(starts), BLOCK):
+        block = slice(lo, lo + BLOCK)
+        values[block], decided[block] = numbers_block(data, starts[block], lengths[block], missing)
+    return values, decided
+
+
+def read_numbers(
+    cells: TextCells, columns: Sequence[int], missing: frozenset[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The CSV columns ``columns`` of ``cells`` as one float32 [n, len(columns)] block (each value the
+    float64 the rule gives, rounded to the nearest float32 once), and the flat indices into it of the
+    undecided cells, for the caller to read with the per-cell rule.
+
+    Blocks of whole rows (about BLOCK cells), each read and written in the cache. Every cell of a
+    row is read, the few of other columns too: cheaper than picking the wanted cells out first.
+    """
+    n, width = cells.ends.shape
+    picked = np.asarray(columns, dtype=np.int64)
+    lo = int(picked[0]) if len(picked) else 0
+    contiguous = bool((picked == np.arange(lo, lo + len(picked))).all())
+    slot = np.full(width, -1, dtype=np.int64)
+    slot[picked] = np.arange(len(picked))
+    out = np.empty((n, len(picked)), dtype=np.float32)
+    undecided = []
+    step = max(1, BLOCK // width)
+    data = cells.data
+    for first in range(0, n, step):
+        starts, lengths = cells.spans(first, first + step)
+        values, decided = numbers_block(data, starts, lengths, missing)
+        values = values.reshape(-1, width)
+        out[first : first + step] = values[:, lo : lo + len(picked)] if contiguous else values[:, picked]
+        missed = np.flatnonzero(~decided)
+        if missed.size:
+            row, at = np.divmod(missed, width)
+            wanted = slot[at]
+            keep = wanted >= 0
+            undecided.append((row[keep] + first) * len(picked) + wanted[keep])
+    return out, np.concatenate(undecided) if undecided else np.empty(0, dtype=np.int64)
+
+
+def numbers_block(
+    data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, missing: frozenset[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``parse_numbers`` of one block: the short cells by table (``short_cells``), the others of an
+    optional sign and up to 8 characters by ``decimals`` (an undecided cell's value is garbage)."""
+    table, known = short_cells(missing)
+    key = np.minimum(lengths, 2)
+    key <<= 8
+    key += data[starts]
+    values, decided = table.take(key), known.take(key)
+    longer = np.flatnonzero(key >= 512)
     if longer.size:
-        lead = first[longer]
-        signed = (lead == 45) | (lead == 43)
+        at = starts[longer]
+        lead = data[at]
+        signed = SIGNED.take(lead)
         body = lengths[longer] - signed  # characters after the sign
         view = np.ndarray((data.size - 7,), dtype="<u8", buffer=data, strides=(1,))
-        found, ok = decimals(view[starts[longer] + signed], np.minimum(body, 8))
+        found, ok = decimals(view[at + signed], np.minimum(body, 8))
         ok &= body <= 8
-        found = np.where(lead == 45, -found, found)  # "-0" is -0.0, as float() reads it
-        values[longer[ok]] = found[ok]
-        decided[longer[ok]] = True
+        found *= SIGNS.take(lead)  # "-0" is -0.0, as float() reads it
+        values[longer], decided[longer] = found, ok
     return values, decided
 
 
@@ -151,29 +238,28 @@ def decimals(words: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.nda
     ``ok`` marks the texts of the form digits[.digits], digits. or .digits: at most 8 digits, so
     the mantissa m is exact, and m / 10**f is one correctly rounded division, which is the value
     float(text) gives. Other texts (exponents, spaces, letters, two dots...) are not ok.
+
+    The text is right-aligned behind '0's, then read as 8 digits with the dot as a 0: x = q * 10**(f+1)
+    + r, r < 10**f, so m = q * 10**f + r = x - 9 * q * 10**f, where q = floor(x / 10**(f+1)) exactly
+    (the quotient's fraction is below 0.1). About 40 array operations, none per character.
     """
-    text = words & BYTES[lengths]
-    dots = _zero_bytes(text ^ DOTS)
-    nibble_over_9 = (((text & LOW_NIBBLES) + SIX) & BIT4) << U64(3)
-    digits = _zero_bytes((text & HIGH_NIBBLES) ^ ZEROS) & ~nibble_over_9
-    has_dot = dots != U64(0)
-    ok = ((digits | dots) == (HIGH & BYTES[lengths])) & ((dots & (dots - U64(1))) == U64(0))
-    ok &= lengths > has_dot  # at least one digit
-    below = (dots >> U64(7)) - U64(1)  # the bytes before the dot (all of them without one)
-    text = (text & below) | ((text >> U64(8)) & ~below)  # the dot taken out
-    count = np.maximum(lengths - has_dot, 1)  # digits
-    dot_at = (np.bitwise_count(below) >> 3).astype(np.int64)
-    fraction = np.where(has_dot, lengths - 1 - dot_at, 0)
-    # Right-align the digits in 8 bytes, '0's in front, then the classic 8-digit SWAR sum.
-    pad = 8 - count
-    text = text * SHIFTS[pad] | (ZEROS & BYTES[pad])  # (a product: numpy's shifts by an array are slow)
-    v = text - ZEROS
-    v = v * U64(10) + (v >> U64(8))
+    pad = 8 - lengths
+    digits = (words * SHIFTS[pad] | FILL[pad]) ^ ZEROS  # right-aligned; a digit is now its value
+    other = (((digits & LOW7) + ABOVE_9) | digits) & HIGH  # the high bit of each byte not a digit
+    dots = _zero_bytes(digits ^ DOT_XOR)
+    before_dot = dots - U64(1)
+    ok = (other == dots) & ((other & before_dot) == U64(0))  # nothing but digits and one dot at most
+    ok &= (lengths > 1) | (dots == U64(0))  # "." alone is not a number
+    digits ^= (dots >> U64(7)) * U64(0x1E)  # the dot read as the digit 0
+    v = digits * U64(10) + (digits >> U64(8))
     v = (
         (v & U64(0x000000FF000000FF)) * U64(100 + (1000000 << 32))
         + ((v >> U64(16)) & U64(0x000000FF000000FF)) * U64(1 + (10000 << 32))
     ) >> U64(32)
-    return v.astype(np.float64) / TENS[fraction], ok
+    dot_at = np.bitwise_count(before_dot) >> np.uint8(3)  # the dot's byte, 8 without a dot
+    x = v.astype(np.float64)
+    below = np.floor(x / DOT_SPLIT[dot_at])
+    return (x - below * DOT_NINES[dot_at]) / DOT_TENS[dot_at], ok
 
 
 def _zero_bytes(x: np.ndarray) -> np.ndarray:

@@ -191,12 +191,11 @@ def _infinite(number: float) -> bool:
 class Encoder:
     """Records -> ONNX feeds, following one onnx_features.json (contract v1 or v2).
 
-    A batch is encoded column by column: ``columns`` turns records (dicts, or a CSV chunk as
-    TextCells) into one array per input, and ``pack`` lays those out as the graph's feeds
-    (``layout.pack``: one [n, 1] array per input in v1, the packed tensors in v2). ``values`` checks
-    and converts one record, ``value_columns`` stacks such rows; ``slots``/``fill`` is the per-record
-    path of an online service, which refills input arrays allocated once instead of building new ones
-    per call.
+    A batch is encoded column by column: ``encode`` turns records (dicts, or a CSV chunk as
+    TextCells) into the graph's feeds (one [n, 1] array per input in v1, the packed tensors in v2:
+    ``layout``). ``values`` checks and converts one record, ``feeds`` stacks such rows;
+    ``slots``/``fill`` is the per-record path of an online service, which refills input arrays
+    allocated once instead of building new ones per call.
     """
 
     def __init__(self, features: Mapping[str, Any]) -> None:
@@ -232,30 +231,31 @@ class Encoder:
         _require_mapping(record, row, line)
         return [_field(record, name, convert, row, line) for name, _, convert, _ in self.specs]
 
-    def columns(self, batch: Sequence[Any] | TextCells) -> list[np.ndarray]:
-        """One array per input, in ``inputs`` order (float32 [n], or object [n] of str), for a batch
-        of records: dicts (rows numbered from 1 in errors) or a CSV chunk (its own row numbers).
+    def encode(self, batch: Iterable[Any] | TextCells) -> dict[str, np.ndarray]:
+        """The graph's feeds for a batch of records: dicts (rows numbered from 1 in errors) or a CSV
+        chunk (TextCells, with its own row numbers).
 
-        Whole columns at once (docs/serving-speed.md). Anything the column path refuses (a bad
-        value, a missing field, a record that is not a dict) sends the batch through the row-by-row
-        path, which raises the InvalidRecord it always did: the first bad field of the first bad row.
+        Whole columns at once (docs/serving-speed.md); a CSV chunk's numbers straight into the
+        packed block. Anything the column path refuses (a bad value, a missing field, a record that
+        is not a dict) sends the batch through the row-by-row path, which raises the InvalidRecord it
+        always did: the first bad field of the first bad row.
         """
         records = batch if isinstance(batch, list | TextCells) else list(batch)
         try:
             if isinstance(records, TextCells):
-                return self._text_columns(records)
+                return self._text_feeds(records)
             if all(isinstance(record, dict) for record in records):
-                return self._record_columns(records)
+                return self.pack(self._record_columns(records))
         except (KeyError, ValueError):
             pass
         if isinstance(records, TextCells):
             numbered = zip(records.rows, records.lines, map(records.record, range(len(records))), strict=True)
         else:
             numbered = ((row, None, record) for row, record in enumerate(records, 1))
-        return self.value_columns([self.values(record, row, line) for row, line, record in numbered])
+        return self.feeds([self.values(record, row, line) for row, line, record in numbered])
 
     def value_columns(self, rows: Sequence[Sequence]) -> list[np.ndarray]:
-        """``columns`` from rows of converted values (``values``)."""
+        """One array per input, in ``inputs`` order, from rows of converted values (``values``)."""
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in self.specs]
         dtypes = [dtype for _, _, _, dtype in self.specs]
         return [np.array(column, dtype=dtype) for dtype, column in zip(dtypes, columns, strict=True)]
@@ -267,10 +267,6 @@ class Encoder:
     def feeds(self, rows: Sequence[Sequence]) -> dict[str, np.ndarray]:
         """The graph's feeds from rows of converted values (``values``)."""
         return self.pack(self.value_columns(rows))
-
-    def encode(self, records: Iterable[Any] | TextCells) -> dict[str, np.ndarray]:
-        """The graph's feeds for a batch of records (``columns``, then ``pack``)."""
-        return self.pack(self.columns(records))
 
     def _record_columns(self, records: list[dict]) -> list[np.ndarray]:
         """Columns from dicts: the numeric cells of all records gathered into one list (C loops:
@@ -290,27 +286,27 @@ class Encoder:
             out.append(np.array(column, dtype=object))
         return out
 
-    def _text_columns(self, cells: TextCells) -> list[np.ndarray]:
-        """Columns from a CSV chunk: every cell of the chunk read as a number in one pass (the
-        categorical ones too: cheaper than picking the numeric ones out first), the undecided
-        numeric cells one by one."""
+    def _text_feeds(self, cells: TextCells) -> dict[str, np.ndarray]:
+        """Feeds from a CSV chunk: the numeric columns read into one float32 block in the layout's
+        order (``columns.read_numbers``), which is v2's numeric tensor itself; the cells it leaves
+        undecided read one by one by the rule; the categorical columns as text."""
         where = {name: j for j, name in enumerate(cells.fields)}
         found = [where[name] for name, _, _, _ in self.specs]
-        numeric = np.array([found[i] for i in self._numeric], dtype=np.int64)
-        n, width = cells.starts.shape
-        values, decided = columns.parse_numbers(
-            cells.data, cells.starts.ravel(), cells.lengths.ravel(), self.numbers.missing
-        )
-        if not self.numbers.vector:
-            decided[:] = False
-        values, decided = values.reshape(n, width), decided.reshape(n, width)
-        for i, j in np.argwhere(~decided[:, numeric]).tolist():
-            values[i, numeric[j]] = self.numbers.to_number(cells.text(i, int(numeric[j])))
-        by_input = dict(zip(self._numeric, values.T[numeric].astype(np.float32), strict=True))
-        return [
-            by_input[i] if i in by_input else np.array(cells.texts(j), dtype=object)
-            for i, j in enumerate(found)
-        ]
+        picked = [found[p] for p in self.layout.order("float32")]
+        if self.numbers.vector:
+            block, undecided = columns.read_numbers(cells, picked, self.numbers.missing)
+        else:
+            block = np.empty((len(cells), len(picked)), np.float32)
+            undecided = np.arange(block.size)
+        width = max(len(picked), 1)
+        for flat in undecided.tolist():
+            row, k = divmod(flat, width)
+            block[row, k] = self.numbers.to_number(cells.text(row, picked[k]))
+        texts = self.layout.order("string")
+        strings = np.empty((len(cells), len(texts)), dtype=object)
+        for k, position in enumerate(texts):
+            strings[:, k] = cells.texts(found[position])
+        return self.layout.from_blocks({"float32": block, "string": strings})
 
     def slots(self) -> tuple[dict[str, np.ndarray], list]:
         """Input arrays for one record, and the (field, [1, 1] view, converter) list ``fill`` uses."""

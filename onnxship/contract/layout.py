@@ -70,6 +70,22 @@ class Layout:
             t.name: _block([columns[p] for p in self._order[t.name]], t.dtype, rows) for t in self.tensors
         }
 
+    def order(self, dtype: str) -> list[int]:
+        """The positions (in ``inputs``) of the inputs that ``dtype`` tensors hold, tensor by tensor,
+        each in column order: the column order of a block ``from_blocks`` takes."""
+        return [p for t in self.tensors if t.dtype == dtype for p in self._order[t.name]]
+
+    def from_blocks(self, blocks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The feeds from one [n, w] block per dtype, its columns in ``order(dtype)``: a v2 tensor is
+        its block itself (no copy), v1's [n, 1] inputs are copies of the block's columns."""
+        feeds, at = {}, dict.fromkeys(blocks, 0)
+        for t in self.tensors:
+            block, start = blocks[t.dtype], at[t.dtype]
+            part = block[:, start : start + t.width]
+            feeds[t.name] = part if t.width == block.shape[1] else np.ascontiguousarray(part)
+            at[t.dtype] += t.width
+        return feeds
+
     def empty(self, rows: int = 1) -> dict[str, np.ndarray]:
         """Feeds of ``rows`` rows to fill in place (``views``)."""
         return {t.name: np.empty((rows, t.width), dtype=DTYPES[t.dtype]) for t in self.tensors}

@@ -133,16 +133,22 @@ class _Writer:
             handle.write(",".join(_csv_cell(n) for n in names) + "\n")
 
     def write(self, batch: _Batches, probability: np.ndarray, decision: np.ndarray) -> None:
-        lines, label_of = [], batch.scorer.label
-        rows, kept = batch.rows, batch.kept
-        for i, (p, d) in enumerate(zip(probability.tolist(), decision.tolist(), strict=True)):
-            if self.fmt == "csv":
-                copied = "".join(f"{_csv_cell(text)}," for text in kept[i])
-                lines.append(f"{rows[i]},{copied}{p!r},{int(d)},{_csv_cell(label_of(d))}\n")
+        rows, kept, label_of = batch.rows, batch.kept, batch.scorer.label
+        if self.fmt == "csv":
+            ends = {d: f",{int(d)},{_csv_cell(label_of(d))}\n" for d in (False, True)}
+            scores = map("{!r}".format, probability.tolist())
+            if self.fields:
+                copied = ["".join(f"{_csv_cell(text)}," for text in texts) for texts in kept]
+                lines = map("{},{}{}{}".format, rows, copied, scores, map(ends.get, decision.tolist()))
             else:
-                record = {"row": rows[i], **dict(zip(self.fields, kept[i], strict=True))}
-                record.update(probability=p, decision=d, label=label_of(d))
-                lines.append(json.dumps(record) + "\n")
+                lines = map("{},{}{}".format, rows, scores, map(ends.get, decision.tolist()))
+            self.handle.write("".join(lines))
+            return
+        lines = []
+        for i, (p, d) in enumerate(zip(probability.tolist(), decision.tolist(), strict=True)):
+            record = {"row": rows[i], **dict(zip(self.fields, kept[i], strict=True))}
+            record.update(probability=p, decision=d, label=label_of(d))
+            lines.append(json.dumps(record) + "\n")
         self.handle.write("".join(lines))
 
 
@@ -258,7 +264,7 @@ def check_outputs(source: Path, target: Path, summary: Path | None = None) -> No
 
 
 class _Batches:
-    """Rows waiting for one ``session.run``, kept as columns (``Encoder.columns``): scored and
+    """Rows waiting for one ``session.run``, kept as feeds (``Encoder.encode``): scored and
     written when full, counted in the summary. Chunks are taken whole when every row is good;
     otherwise row by row, as the scorer always did, so errors and skipped rows are the same."""
 
@@ -266,7 +272,7 @@ class _Batches:
         self.scorer, self.writer, self.summary, self.size = scorer, writer, summary, size
         self.rows: list[int] = []
         self.kept: list[list[str]] = []
-        self.parts: list[list[np.ndarray]] = []  # columns of the rows so far, in parts
+        self.parts: list[dict[str, np.ndarray]] = []  # the feeds of the rows so far, in parts
         self.values: list[list] = []  # rows taken one by one, not yet made columns
 
     def room(self) -> int:
@@ -306,34 +312,40 @@ class _Batches:
 
     def _take_whole(self, chunk: TextCells | list[Item], kept: Passthrough) -> None:
         """Every row of ``chunk`` at once; InvalidRecord (and nothing added) if one is bad."""
+        fields = kept.fields
         if isinstance(chunk, TextCells):
             numbered = list(zip(chunk.rows, chunk.lines, strict=True))
-            columns = self.scorer.encoder.columns(chunk)
+            feeds = self.scorer.encoder.encode(chunk)
             where = {name: j for j, name in enumerate(chunk.fields)}
-            copies = [{name: chunk.text(i, where[name]) for name in kept.fields} for i in range(len(chunk))]
+            copies = [{name: chunk.text(i, where[name]) for name in fields} for i in range(len(chunk))]
         else:
             numbered = [(row, line) for row, line, _ in chunk]
             copies = [record for _, _, record in chunk]
-            columns = self.scorer.encoder.columns(copies)
-        copied = [kept.values(c, row, line) for c, (row, line) in zip(copies, numbered, strict=True)]
-        self._columns_so_far()
-        self.parts.append(columns)
+            feeds = self.scorer.encoder.encode(copies)
+        if fields:
+            copied = [kept.values(c, row, line) for c, (row, line) in zip(copies, numbered, strict=True)]
+        self._feeds_so_far()
+        self.parts.append(feeds)
         self.rows.extend(row for row, _ in numbered)
-        self.kept.extend(copied if kept.fields else [[] for _ in numbered])
+        self.kept.extend(copied if fields else [[]] * len(numbered))
         self.summary.rows_read += len(numbered)
 
-    def _columns_so_far(self) -> None:
+    def _feeds_so_far(self) -> None:
         if self.values:
-            self.parts.append(self.scorer.encoder.value_columns(self.values))
+            self.parts.append(self.scorer.encoder.feeds(self.values))
             self.values = []
 
     def flush(self) -> None:
-        self._columns_so_far()
+        self._feeds_so_far()
         if not self.rows:
             return
         parts = self.parts
-        columns = parts[0] if len(parts) == 1 else [np.concatenate(c) for c in zip(*parts, strict=True)]
-        probability = self.scorer.probabilities(self.scorer.encoder.pack(columns))
+        feeds = (
+            parts[0]
+            if len(parts) == 1
+            else {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        )
+        probability = self.scorer.probabilities(feeds)
         decision = self.scorer.decide(probability)
         self.writer.write(self, probability, decision)
         self.summary.add_scored(len(self.rows), int(decision.sum()))
