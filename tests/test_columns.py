@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onnxship.contract import spec
+from onnxship.contract import columns, spec
 from onnxship.contract.columns import csv_cells, parse_numbers, string_cells
 from onnxship.contract.encode import Encoder, InvalidRecord, number_converter, numbers_converter
 from onnxship.core.errors import UserError
@@ -264,3 +264,22 @@ def test_a_line_buffer_takes_the_lines_the_file_has(lines, last_newline, block, 
     while (line := buffer.line()) is not None:
         got.append(line)
     assert got == expected and counter.bytes == len(text)
+
+
+@pytest.mark.parametrize("features", [FEATURES, V2_FEATURES], ids=["v1", "v2"])
+def test_a_chunk_reads_alike_in_blocks_and_on_threads(features, monkeypatch):
+    """Small blocks (many per chunk), read in order or on a pool of threads, give csv.reader + the
+    per-cell rule's feeds bit for bit: no block boundary, order or thread changes a value."""
+    rng = np.random.default_rng(7)
+    pool = ["0", "1", "", "-", "12.5", "-3.25", "+.5", "7.", "1e3", "NaN", "0.000001", "-0", "99999999"]
+    header = ["c", "a", "s", "b"]
+    rows = [
+        [str(rng.choice(pool)), str(rng.choice(pool)), f"k{i % 5}", str(rng.choice(pool))] for i in range(300)
+    ]
+    text = "".join(",".join(row) + "\n" for row in rows)
+    cells = csv_cells(text.encode(), len(rows), header, (1, 2), csv.field_size_limit())
+    assert cells is not None
+    expected = by_rows(Encoder(features), [dict(zip(header, row, strict=True)) for row in rows])
+    monkeypatch.setattr(columns, "BLOCK", 12)  # 3 rows per block: 100 blocks
+    for threads in (1, 3):
+        assert same_feeds(Encoder(features, threads).encode(cells), expected)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,7 +118,7 @@ def csv_cells(
         return None
     raw = blob + PAD
     data = np.frombuffer(raw, dtype=np.uint8)
-    ends = np.flatnonzero((data == 44) | (data == 10))
+    ends = separators(data)
     n, width = count, len(fields)
     if ends.size != n * width:
         return None
@@ -129,6 +130,17 @@ def csv_cells(
         return None
     row, line = first
     return TextCells(raw, ends, fields, range(row, row + n), range(line, line + n))
+
+
+def separators(data: np.ndarray, block: int = 1 << 18) -> np.ndarray:
+    """The positions of the commas and LFs in ``data``, found a cache-sized block at a time."""
+    found = []
+    for lo in range(0, len(data), block):
+        part = data[lo : lo + block]
+        is_end = part == 44
+        is_end |= part == 10
+        found.append(np.flatnonzero(is_end) + lo if lo else np.flatnonzero(is_end))
+    return np.concatenate(found) if len(found) != 1 else found[0]
 
 
 # Cells per pass of the number reader: the arrays of one block (a few hundred kB) stay in the CPU's
@@ -174,37 +186,44 @@ def parse_numbers(
 
 
 def read_numbers(
-    cells: TextCells, columns: Sequence[int], missing: frozenset[str]
+    cells: TextCells, columns: Sequence[int], missing: frozenset[str], pool: Executor | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The CSV columns ``columns`` of ``cells`` as one float32 [n, len(columns)] block (each value the
     float64 the rule gives, rounded to the nearest float32 once), and the flat indices into it of the
     undecided cells, for the caller to read with the per-cell rule.
 
-    Blocks of whole rows (about BLOCK cells), each read and written in the cache. Every cell of a
-    row is read, the few of other columns too: cheaper than picking the wanted cells out first.
+    Blocks of whole rows (about BLOCK cells), each read and written in the cache; on ``pool``'s
+    threads if given (numpy lets go of the GIL while it works on a block). Every cell of a row is
+    read, the few of other columns too: cheaper than picking the wanted cells out first.
     """
     n, width = cells.ends.shape
     picked = np.asarray(columns, dtype=np.int64)
     lo = int(picked[0]) if len(picked) else 0
     contiguous = bool((picked == np.arange(lo, lo + len(picked))).all())
+    wanted = np.s_[:, lo : lo + len(picked)] if contiguous else np.s_[:, picked]
     slot = np.full(width, -1, dtype=np.int64)
     slot[picked] = np.arange(len(picked))
     out = np.empty((n, len(picked)), dtype=np.float32)
-    undecided = []
     step = max(1, BLOCK // width)
-    data = cells.data
-    for first in range(0, n, step):
+
+    def read(first: int) -> np.ndarray | None:
         starts, lengths = cells.spans(first, first + step)
-        values, decided = numbers_block(data, starts, lengths, missing)
-        values = values.reshape(-1, width)
-        out[first : first + step] = values[:, lo : lo + len(picked)] if contiguous else values[:, picked]
-        missed = np.flatnonzero(~decided)
-        if missed.size:
-            row, at = np.divmod(missed, width)
-            wanted = slot[at]
-            keep = wanted >= 0
-            undecided.append((row[keep] + first) * len(picked) + wanted[keep])
-    return out, np.concatenate(undecided) if undecided else np.empty(0, dtype=np.int64)
+        values, decided = numbers_block(cells.data, starts, lengths, missing)
+        values, decided = values.reshape(-1, width), decided.reshape(-1, width)
+        out[first : first + step] = values[wanted]
+        if np.count_nonzero(decided[wanted]) == len(values) * len(picked):
+            return None  # the usual case: every wanted cell decided
+        row, at = np.divmod(np.flatnonzero(~decided), width)
+        keep = slot[at] >= 0
+        return (row[keep] + first) * len(picked) + slot[at[keep]]
+
+    blocks = range(0, n, step)
+    found = [
+        u
+        for u in (pool.map(read, blocks) if pool and len(blocks) > 1 else map(read, blocks))
+        if u is not None
+    ]
+    return out, np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
 
 def numbers_block(
