@@ -4,7 +4,8 @@ Generates a table of COLUMNS columns (about 3/4 of them 0/1 indicators, 1/4 deci
 2 % empty cells, a few categorical columns with 8 levels), fits a small model of ``--family`` on
 2,000 rows, exports it with the package's converter, and measures on ``--rows`` more rows:
 - ``score_file`` (CSV in, scores out, what ``python -m onnxship.serve score`` runs) at batch 1 and
-  1,024: rows/s, best of ``--repeats``;
+  1,024: rows/s, best of ``--repeats``; at 1,024 again with ``--threads`` (default 2: ONNX Runtime's
+  threads and the CSV reader's);
 - the encoder alone on 1,024 records (dicts of strings, as ``Scorer.score_records`` gets them);
 - the model alone at batch 1,024, on feeds built beforehand.
 Prints one JSON line per column count, with the load average before and after (figures are only
@@ -46,7 +47,14 @@ def table(columns: int, rows: int, seed: int = 0) -> tuple[list[str], list[list[
     return header, cells, ["yes" if s > 0 else "no" for s in score]
 
 
-def scorer_for(header: list[str], cells: list[list[str]], labels: list[str], family: str, contract: int = 2):
+def scorer_for(
+    header: list[str],
+    cells: list[list[str]],
+    labels: list[str],
+    family: str,
+    contract: int = 2,
+    threads: int = 1,
+):
     """A Scorer of a ``family`` model fitted on the rows given, built with the package's export as
     contract ``contract`` (2: the packed inputs export writes by default; 1: one input per column)."""
     import pandas as pd
@@ -75,7 +83,7 @@ def scorer_for(header: list[str], cells: list[list[str]], labels: list[str], fam
         model.SerializeToString(),
         "generated",
     )
-    return Scorer.from_contract(contract)
+    return Scorer.from_contract(contract, threads)
 
 
 def best_rate(run, rows: int, repeats: int) -> float:
@@ -109,6 +117,11 @@ def measure(columns: int, args: argparse.Namespace) -> dict:
                 lambda o=options: score_file(scorer, source, target, o), n, args.repeats
             )
             source.write_text("\n".join(",".join(row) for row in [header, *test]) + "\n")
+        for threads in args.threads:  # --threads N of the CLI: ONNX Runtime's and the CSV reader's
+            threaded = scorer_for(header, cells[:2000], labels[:2000], args.family, args.contract, threads)
+            figures[f"score_file_batch_1024_threads_{threads}_rows_per_s"] = best_rate(
+                lambda s=threaded: score_file(s, source, target, options), args.rows, args.repeats
+            )
     figures["encoder_1024_records_rows_per_s"] = best_rate(
         lambda: scorer.encoder.encode(records), len(records), args.repeats
     )
@@ -125,6 +138,9 @@ def main() -> None:
     parser.add_argument("--batch1-rows", type=int, default=500, help="rows scored at batch 1")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--family", default="hist_gradient_boosting")
+    parser.add_argument(
+        "--threads", type=int, nargs="*", default=[2], help="also score_file at these --threads"
+    )
     parser.add_argument("--contract", type=int, choices=(1, 2), default=2, help="contract version exported")
     parser.add_argument("--repo", help="import onnxship from this code tree instead")
     args = parser.parse_args()

@@ -3,7 +3,7 @@
 Run with an MLflow venv's Python, never ours (mlflow pins packages of its own; docs/serving.md says how
 to make that venv with our scikit-learn, numpy, pandas, scipy and joblib):
 
-    /work/mlflow-venv/bin/python -m tools.mlflow_baseline --artifacts artifacts --out /tmp/mlflow-model
+    ../mlflow-venv/bin/python -m tools.mlflow_baseline --artifacts artifacts --out /tmp/mlflow-model
 
 It saves artifacts/best_model.joblib (the pipeline model.onnx was exported from) with MLflow's sklearn
 flavor, whose pyfunc returns ``predict_proba`` (``pyfunc_predict_fn``): the same work as our server,
