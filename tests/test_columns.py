@@ -83,12 +83,38 @@ def test_a_whole_column_reads_as_cell_by_cell(cells):
 
 
 @pytest.mark.parametrize(
-    "cell", ["0", "7", "-0", "+0", "12.5", "-.5", "5.", "99999999", "-9999999.", "0.000001", "12345678.9"]
+    "cell",
+    [
+        *["0", "7", "-0", "+0", "12.5", "-.5", "5.", "99999999", "-9999999.", "0.000001", "12345678.9"],
+        *["0.1234567890123", "-123456.789012345", "9007199254740992", ".123456789", "+12345678."],
+    ],
 )
 def test_plain_decimals_are_decided_and_exact(cell):
+    """Up to 16 characters after the sign; a mantissa of at most 2**53 (2**53 itself included)."""
     values, decided = parse_numbers(*string_cells([cell] * 3), MISSING)
-    assert decided.all() or len(cell.lstrip("+-")) > 8
-    assert same_bits(values[decided], np.full(int(decided.sum()), float(cell)))
+    assert decided.all()
+    assert same_bits(values, np.full(3, float(cell)))
+
+
+def test_long_decimals_are_decided_and_exact():
+    """repr and printf-style floats of 9 characters and more: every one the fast path decides has
+    the rule's value bit for bit, those with a mantissa past 2**53 or over 16 characters are left to
+    the rule, and printf-style ones (%.Nf, N < 15) are nearly all decided (else a wide float table
+    would be read cell by cell)."""
+    rng = np.random.default_rng(3)
+    floats = np.concatenate([rng.random(2000), rng.normal(0, 1e4, 2000), rng.lognormal(0, 6, 2000)])
+    cells = [repr(x) for x in floats.tolist()] + [f"{x:.{rng.integers(1, 15)}f}" for x in floats.tolist()]
+    cells += [f"-{c}" if i % 3 == 0 else c for i, c in enumerate(["9007199254740993", "900719925474099.3"])]
+    values, decided = parse_numbers(*string_cells(cells), MISSING)
+    for cell, value, done in zip(cells, values.tolist(), decided.tolist(), strict=True):
+        if done:
+            assert np.float64(value).tobytes() == np.float64(float(cell)).tobytes(), cell
+        if done:  # never an exponent, over 16 characters or a mantissa past 2**53
+            assert "e" not in cell and len(cell.lstrip("+-")) <= 16, cell
+            assert int(cell.lstrip("+-").replace(".", "")) <= 2**53, cell
+    assert not decided[-2:].any()  # mantissas of 2**53 + 1
+    printf = decided[len(floats) : 2 * len(floats)]
+    assert printf.mean() > 0.9, printf.mean()
 
 
 FEATURES = {

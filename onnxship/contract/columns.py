@@ -40,6 +40,13 @@ ABOVE_9, DOT_XOR = _every_byte(0x80 - 10), _every_byte(0x2E ^ 0x30)
 DOT_SPLIT = np.array([10.0 ** (8 - k) for k in range(8)] + [1e18])
 DOT_NINES = np.array([9 * 10.0 ** (7 - k) for k in range(8)] + [0.0])
 DOT_TENS = np.array([10.0 ** (7 - k) for k in range(8)] + [1.0])
+# For 9-16 characters, by f + 1 (0: no dot): 10**(f+1) (past any 16 digits without a dot), 9 * 10**f
+# and 10**f; and f + 1 by the dot's byte in the last 8 characters' word and in the first's.
+LONG_SPLIT = np.array([1 << 63] + [10 ** (f + 1) for f in range(16)], dtype=np.uint64)
+LONG_NINES = np.array([0] + [9 * 10**f for f in range(16)], dtype=np.uint64)
+LONG_TENS = np.array([1.0] + [10.0**f for f in range(16)])
+LOW_AFTER = np.array([8 - k for k in range(8)] + [0], dtype=np.int64)
+HIGH_AFTER = np.array([16 - k for k in range(8)] + [0], dtype=np.int64)
 SIGNED = np.zeros(256, dtype=np.int64)  # by a cell's first byte: 1 for a sign
 SIGNED[[ord("-"), ord("+")]] = 1
 SIGNS = np.where(np.arange(256) == ord("-"), -1.0, 1.0)
@@ -230,7 +237,8 @@ def numbers_block(
     data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, missing: frozenset[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """``parse_numbers`` of one block: the short cells by table (``short_cells``), the others of an
-    optional sign and up to 8 characters by ``decimals`` (an undecided cell's value is garbage)."""
+    optional sign and up to 8 characters by ``decimals``, up to 16 by ``long_decimals`` (an
+    undecided cell's value is garbage)."""
     table, known = short_cells(missing)
     key = np.minimum(lengths, 2)
     key <<= 8
@@ -243,8 +251,13 @@ def numbers_block(
         signed = SIGNED.take(lead)
         body = lengths[longer] - signed  # characters after the sign
         view = np.ndarray((data.size - 7,), dtype="<u8", buffer=data, strides=(1,))
-        found, ok = decimals(view[at + signed], np.minimum(body, 8))
+        at += signed
+        found, ok = decimals(view[at], np.minimum(body, 8))
         ok &= body <= 8
+        longest = np.flatnonzero((body > 8) & (body <= 16))
+        if longest.size:
+            where, size = at[longest], body[longest]
+            found[longest], ok[longest] = long_decimals(view[where], view[where + size - 8], size)
         found *= SIGNS.take(lead)  # "-0" is -0.0, as float() reads it
         values[longer], decided[longer] = found, ok
     return values, decided
@@ -258,27 +271,54 @@ def decimals(words: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.nda
     the mantissa m is exact, and m / 10**f is one correctly rounded division, which is the value
     float(text) gives. Other texts (exponents, spaces, letters, two dots...) are not ok.
 
-    The text is right-aligned behind '0's, then read as 8 digits with the dot as a 0: x = q * 10**(f+1)
-    + r, r < 10**f, so m = q * 10**f + r = x - 9 * q * 10**f, where q = floor(x / 10**(f+1)) exactly
-    (the quotient's fraction is below 0.1). About 40 array operations, none per character.
+    The text is read as 8 digits with the dot as a 0 (``_eight``): x = q * 10**(f+1) + r, r < 10**f,
+    so m = q * 10**f + r = x - 9 * q * 10**f, where q = floor(x / 10**(f+1)) exactly (the
+    quotient's fraction is below 0.1). About 40 array operations, none per character.
     """
+    x, dots, ok = _eight(words, lengths)
+    ok &= (lengths > 1) | (dots == U64(0))  # "." alone is not a number
+    dot_at = np.bitwise_count(dots - U64(1)) >> np.uint8(3)  # the dot's byte, 8 without a dot
+    x = x.astype(np.float64)
+    below = np.floor(x / DOT_SPLIT[dot_at])
+    return (x - below * DOT_NINES[dot_at]) / DOT_TENS[dot_at], ok
+
+
+def long_decimals(head: np.ndarray, tail: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``decimals`` for texts of 9 to 16 characters (printf-style floats such as %.10f, the shorter
+    reprs; a full 17-digit repr is longer and left to the per-cell rule): ``tail`` is the
+    word of their last 8 characters, ``head`` the word where they start (its first ``lengths`` - 8
+    characters are the rest). m, at most 15-16 digits, is computed in exact integers; a text is ok
+    only if m <= 2**53, where m and 10**f (f <= 15) are exact doubles and m / 10**f is again one
+    correctly rounded division (Clinger's fast path), the value float(text) gives."""
+    high, high_dots, ok = _eight(head, lengths - 8)
+    low, low_dots, low_ok = _eight(tail, np.full(len(tail), 8))
+    ok &= low_ok & ((high_dots == U64(0)) | (low_dots == U64(0)))  # one dot at most in all
+    x = high * U64(10**8) + low
+    # f + 1 by the dot's byte in each word (8: no dot there); 0 for no dot at all.
+    after = np.maximum(
+        LOW_AFTER[np.bitwise_count(low_dots - U64(1)) >> np.uint8(3)],
+        HIGH_AFTER[np.bitwise_count(high_dots - U64(1)) >> np.uint8(3)],
+    )
+    m = x - x // LONG_SPLIT[after] * LONG_NINES[after]
+    ok &= m <= U64(1 << 53)
+    return m.astype(np.float64) / LONG_TENS[after], ok
+
+
+def _eight(words: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Texts of 1 to 8 characters right-aligned behind '0's and read as 8 digits, a dot as the digit
+    0: (that integer, the high bit of the dot's byte or 0, ok: nothing but digits and one dot at most)."""
     pad = 8 - lengths
     digits = (words * SHIFTS[pad] | FILL[pad]) ^ ZEROS  # right-aligned; a digit is now its value
     other = (((digits & LOW7) + ABOVE_9) | digits) & HIGH  # the high bit of each byte not a digit
     dots = _zero_bytes(digits ^ DOT_XOR)
-    before_dot = dots - U64(1)
-    ok = (other == dots) & ((other & before_dot) == U64(0))  # nothing but digits and one dot at most
-    ok &= (lengths > 1) | (dots == U64(0))  # "." alone is not a number
+    ok = (other == dots) & ((dots & (dots - U64(1))) == U64(0))
     digits ^= (dots >> U64(7)) * U64(0x1E)  # the dot read as the digit 0
     v = digits * U64(10) + (digits >> U64(8))
     v = (
         (v & U64(0x000000FF000000FF)) * U64(100 + (1000000 << 32))
         + ((v >> U64(16)) & U64(0x000000FF000000FF)) * U64(1 + (10000 << 32))
     ) >> U64(32)
-    dot_at = np.bitwise_count(before_dot) >> np.uint8(3)  # the dot's byte, 8 without a dot
-    x = v.astype(np.float64)
-    below = np.floor(x / DOT_SPLIT[dot_at])
-    return (x - below * DOT_NINES[dot_at]) / DOT_TENS[dot_at], ok
+    return v, dots, ok
 
 
 def _zero_bytes(x: np.ndarray) -> np.ndarray:
