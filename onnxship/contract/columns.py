@@ -125,7 +125,7 @@ def csv_cells(
         return None
     raw = blob + PAD
     data = np.frombuffer(raw, dtype=np.uint8)
-    ends = separators(data)
+    ends = np.flatnonzero((data == 44) | (data == 10))  # one pass each: faster whole than in blocks
     n, width = count, len(fields)
     if ends.size != n * width:
         return None
@@ -137,17 +137,6 @@ def csv_cells(
         return None
     row, line = first
     return TextCells(raw, ends, fields, range(row, row + n), range(line, line + n))
-
-
-def separators(data: np.ndarray, block: int = 1 << 18) -> np.ndarray:
-    """The positions of the commas and LFs in ``data``, found a cache-sized block at a time."""
-    found = []
-    for lo in range(0, len(data), block):
-        part = data[lo : lo + block]
-        is_end = part == 44
-        is_end |= part == 10
-        found.append(np.flatnonzero(is_end) + lo if lo else np.flatnonzero(is_end))
-    return np.concatenate(found) if len(found) != 1 else found[0]
 
 
 # Cells per pass of the number reader: the arrays of one block (a few hundred kB) stay in the CPU's
