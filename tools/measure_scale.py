@@ -8,8 +8,10 @@ of a row count runs the bundled data as it is; ``wide:ROWSxNUMERIC`` a generated
 Prints one JSON line per size: rows, seconds per stage (wall and CPU), peak resident memory of the
 largest process and of all processes together (sampled every 0.2 s), the chosen model, its held-out
 scores, the CV means and the parity verdict, the scorer's figures from benchmark.json (per backend,
-p50 and rows/s of the model call and end to end at each batch size, with their sample counts), and
-the machine's load average before and after (the figures are only comparable on a quiet machine).
+p50 and rows/s of the model call and end to end at each batch size, with their sample counts; end to
+end there starts from records as dicts of strings), the CLI scorer's rows/s on a CSV file of the
+held-out rows (``csv_scoring``: batch 1 and 1,024, --threads 1 and 2), and the machine's load average
+before and after (the figures are only comparable on a quiet machine).
 
     python tools/measure_scale.py 10000 100000 bundled
     python tools/measure_scale.py wide:8000x1993 wide:8190x1497    # 2,000 and 1,504 columns
@@ -131,6 +133,51 @@ def run_stage(root: Path, stage: str) -> tuple[subprocess.CompletedProcess, floa
     return done, time.perf_counter() - start, peak, cpu_s
 
 
+# Run by the measured tree's own Python (PYTHONPATH = the copy): the CLI scorer's score_file on the
+# held-out test.csv, its rows repeated to at least 8,192, best of 3, at batch 1 (500 rows) and 1,024,
+# at --threads 1 and 2. In-process, so neither Python's start nor the model's load is counted.
+FILE_SCORING = """
+import json, sys, tempfile, time
+from pathlib import Path
+from onnxship.serve.files import FileOptions, score_file
+from onnxship.serve.scorer import Scorer
+artifacts = Path(sys.argv[1])
+header, *rows = (artifacts / "test.csv").read_bytes().splitlines(keepends=True)
+out = {}
+with tempfile.TemporaryDirectory() as folder:
+    source, target = Path(folder) / "in.csv", Path(folder) / "out.csv"
+    for threads in (1, 2):
+        scorer = Scorer(artifacts, threads=threads)
+        for batch, count in ((1, 500), (1024, max(8192, len(rows)))):
+            if threads == 2 and batch == 1:
+                continue
+            source.write_bytes(header + b"".join(rows[i % len(rows)] for i in range(count)))
+            options = FileOptions(batch_size=batch, progress="never")
+            best = float("inf")
+            for _ in range(3):
+                start = time.perf_counter()
+                score_file(scorer, source, target, options)
+                best = min(best, time.perf_counter() - start)
+            out[f"batch {batch}, threads {threads}"] = {"rows": count, "rows_per_s": round(count / best)}
+print(json.dumps(out))
+"""
+
+
+def file_scoring(root: Path) -> dict:
+    """rows/s of the CLI scorer (``score_file``: CSV in, scores out) on the held-out rows."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", FILE_SCORING, str(root / "artifacts")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout)
+
+
 def results(artifacts: Path) -> dict:
     """What the run chose and how it scored, from whichever of its reports exist."""
     out = {}
@@ -221,7 +268,10 @@ def measure(rows: str, repo: Path, stages: tuple[str, ...], settings: list[str])
         if done.returncode:
             out["stderr_tail"] = done.stderr[-2000:]  # the stage's own error: what went wrong
             return out
-        return out | results(root / "artifacts")
+        out |= results(root / "artifacts")
+        if "benchmark" in stages:
+            out["csv_scoring"] = file_scoring(root)
+        return out
 
 
 def setting(text: str) -> str:
