@@ -243,8 +243,8 @@ def numbers_block(
         at += signed
         found, ok = decimals(view[at], np.minimum(body, 8))
         ok &= body <= 8
-        longest = np.flatnonzero((body > 8) & (body <= 16))
-        if longest.size:
+        longest = np.flatnonzero((body > 8) & (body <= 16)) if body.max() > 8 else ()
+        if len(longest):
             where, size = at[longest], body[longest]
             found[longest], ok[longest] = long_decimals(view[where], view[where + size - 8], size)
         found *= SIGNS.take(lead)  # "-0" is -0.0, as float() reads it
