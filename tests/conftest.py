@@ -94,7 +94,8 @@ SERVED = [
 @dataclass(frozen=True)
 class Built:
     root: Path  # the project (params.yaml, data, artifacts), which tests may edit (and must restore)
-    served: Path  # a read-only snapshot of its artifacts as first built
+    served: Path  # a read-only snapshot of what a deployment receives (SERVED), as first built
+    outputs: Path  # a read-only snapshot of every file the stages wrote (artifacts/), as first built
 
 
 def run_stages(root: Path, stages: Sequence[str] = tuple(STAGES)) -> None:
@@ -108,10 +109,15 @@ def run_stages(root: Path, stages: Sequence[str] = tuple(STAGES)) -> None:
             assert not main(), f"scripts/{stage}.py returned non-zero in {root}"
 
 
-def snapshot_served(root: Path, served: Path) -> Path:
-    for name in SERVED:
-        shutil.copy2(root / "artifacts" / name, served / name)
-    return served
+def snapshot(root: Path, tmp_path_factory, name: str) -> Built:
+    """``root`` just built, with read-only copies of its served files and of all its outputs taken
+    now, before any test edits the project."""
+    served = tmp_path_factory.mktemp(f"{name}_served")
+    for file in SERVED:
+        shutil.copy2(root / "artifacts" / file, served / file)
+    outputs = tmp_path_factory.mktemp(f"{name}_outputs") / "artifacts"
+    shutil.copytree(root / "artifacts", outputs)
+    return Built(root=root, served=served, outputs=outputs)
 
 
 def staged_params(params) -> None:
@@ -136,7 +142,7 @@ def staged(tmp_path_factory) -> Built:
     shutil.copytree(REPO / "data", root / "data")
     edit_params(root, staged_params)
     run_stages(root)
-    return Built(root=root, served=snapshot_served(root, tmp_path_factory.mktemp("staged_served")))
+    return snapshot(root, tmp_path_factory, "staged")
 
 
 @pytest.fixture(scope="session")
@@ -165,6 +171,13 @@ def served(staged, tmp_path) -> Path:
     return Path(shutil.copytree(staged.served, tmp_path / "artifacts"))
 
 
+@pytest.fixture
+def staged_project(staged, tmp_path) -> Path:
+    """A private copy of the whole ``staged`` project (params.yaml, data, artifacts), in which the test
+    may edit files and run stage scripts."""
+    return Path(shutil.copytree(staged.root, tmp_path / "project"))
+
+
 # --- the real pipeline in a temporary clone (helpers in tests/dvc_project.py) -------------------
 
 
@@ -176,7 +189,7 @@ def built(tmp_path_factory) -> Built:
 
     root = git_project(tmp_path_factory.mktemp("project"), fast)
     assert repro(root) == STAGES
-    return Built(root=root, served=snapshot_served(root, tmp_path_factory.mktemp("served")))
+    return snapshot(root, tmp_path_factory, "built")
 
 
 @pytest.fixture
@@ -194,6 +207,22 @@ def built_project(tmp_path_factory) -> Path:
     assert repro(root) == STAGES
     git(root, "add", "-A")
     git(root, "commit", "-qm", "baseline results")
+    return root
+
+
+@pytest.fixture(scope="session")
+def compared_project(built_project, tmp_path_factory) -> Path:
+    """``built_project`` copied, then on a branch ``boosting`` train.candidates set to
+    [hist_gradient_boosting], `dvc repro` run and its results committed: two revisions holding
+    different models (``main`` and ``HEAD``), for the tests that compare them. Read it, do not change it."""
+    from tests.dvc_project import edit_params, git, repro
+
+    root = tmp_path_factory.mktemp("compared") / "project"
+    shutil.copytree(built_project, root, symlinks=True)
+    git(root, "checkout", "-q", "-b", "boosting")
+    edit_params(root, lambda p: p["train"].__setitem__("candidates", ["hist_gradient_boosting"]))
+    assert repro(root) == STAGES
+    git(root, "commit", "-qam", "try gradient boosting")
     return root
 
 
