@@ -4,6 +4,7 @@ run once by DVC in a temporary clone (``built``, ``project``, ``built_project``:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import runpy
 import shutil
@@ -96,6 +97,7 @@ class Built:
     root: Path  # the project (params.yaml, data, artifacts), which tests may edit (and must restore)
     served: Path  # a read-only snapshot of what a deployment receives (SERVED), as first built
     outputs: Path  # a read-only snapshot of every file the stages wrote (artifacts/), as first built
+    clone: Path | None = None  # ``built`` only: a copy of the whole git repo as first built (built_project)
 
 
 def run_stages(root: Path, stages: Sequence[str] = tuple(STAGES)) -> None:
@@ -189,7 +191,9 @@ def built(tmp_path_factory) -> Built:
 
     root = git_project(tmp_path_factory.mktemp("project"), fast)
     assert repro(root) == STAGES
-    return snapshot(root, tmp_path_factory, "built")
+    clone = tmp_path_factory.mktemp("built_project") / "project"
+    shutil.copytree(root, clone, symlinks=True)  # before any test edits ``root``
+    return dataclasses.replace(snapshot(root, tmp_path_factory, "built"), clone=clone)
 
 
 @pytest.fixture
@@ -198,13 +202,13 @@ def project(built) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built_project(tmp_path_factory) -> Path:
-    """A git repo of this project with tiny params, `dvc repro` run and its results committed on
-    `main`. Tests copy it (`shutil.copytree`) rather than change it: one pipeline run for all."""
-    from tests.dvc_project import git, git_project, repro, tiny
+def built_project(built) -> Path:
+    """``built``'s git repo as first built (fast params, `dvc repro` run), its results committed on
+    `main`. Tests copy it (`shutil.copytree`) rather than change it: one pipeline run for all the
+    e2e tier."""
+    from tests.dvc_project import git
 
-    root = git_project(tmp_path_factory.mktemp("built") / "project", tiny)
-    assert repro(root) == STAGES
+    root = built.clone
     git(root, "add", "-A")
     git(root, "commit", "-qm", "baseline results")
     return root
@@ -212,17 +216,22 @@ def built_project(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def compared_project(built_project, tmp_path_factory) -> Path:
-    """``built_project`` copied, then on a branch ``boosting`` train.candidates set to
-    [hist_gradient_boosting], `dvc repro` run and its results committed: two revisions holding
-    different models (``main`` and ``HEAD``), for the tests that compare them. Read it, do not change it."""
+    """``built_project`` copied, then on a branch ``other-family`` train.candidates set to the one
+    candidate `main` did not choose, `dvc repro` run and its results committed: two revisions
+    holding different models (``main`` and ``HEAD``), for the tests that compare them. Read it, do
+    not change it."""
+    import json
+
     from tests.dvc_project import edit_params, git, repro
 
     root = tmp_path_factory.mktemp("compared") / "project"
     shutil.copytree(built_project, root, symlinks=True)
-    git(root, "checkout", "-q", "-b", "boosting")
-    edit_params(root, lambda p: p["train"].__setitem__("candidates", ["hist_gradient_boosting"]))
+    chosen = json.loads((root / "artifacts" / "lineage.json").read_text())["chosen"]["family"]
+    other = next(f for f in ("logistic_regression", "hist_gradient_boosting") if f != chosen)
+    git(root, "checkout", "-q", "-b", "other-family")
+    edit_params(root, lambda p: p["train"].__setitem__("candidates", [other]))
     assert repro(root) == STAGES
-    git(root, "commit", "-qam", "try gradient boosting")
+    git(root, "commit", "-qam", f"try {other} alone")
     return root
 
 
