@@ -214,25 +214,42 @@ def built_project(built) -> Path:
     return root
 
 
+@dataclass(frozen=True)
+class Compared:
+    root: Path  # the git repo; HEAD on branch ``hidden-knob``, `main` as built_project committed it
+    key: str  # the hidden knob HEAD sets ("train.<family>.<knob>")
+    value: float  # its value on HEAD
+    ran: list[str]  # the stages `dvc repro` ran after the change
+
+
 @pytest.fixture(scope="session")
-def compared_project(built_project, tmp_path_factory) -> Path:
-    """``built_project`` copied, then on a branch ``other-family`` train.candidates set to the one
-    candidate `main` did not choose, `dvc repro` run and its results committed: two revisions
-    holding different models (``main`` and ``HEAD``), for the tests that compare them. Read it, do
-    not change it."""
+def compared_project(built_project, tmp_path_factory) -> Compared:
+    """``built_project`` copied, then on a branch ``hidden-knob`` a hidden knob of the chosen family
+    set under its section (params.yaml does not show the family's block), `dvc repro` run and its
+    results committed: two revisions holding different models (``main`` and ``HEAD``), for the
+    tests that compare them and the one that checks what the change re-ran. Read it, do not change it."""
     import json
 
-    from tests.dvc_project import edit_params, git, repro
+    from ruamel.yaml import YAML
+
+    from tests.dvc_project import edit_params, git, param, repro, set_param
 
     root = tmp_path_factory.mktemp("compared") / "project"
     shutil.copytree(built_project, root, symlinks=True)
     chosen = json.loads((root / "artifacts" / "lineage.json").read_text())["chosen"]["family"]
-    other = next(f for f in ("logistic_regression", "hist_gradient_boosting") if f != chosen)
-    git(root, "checkout", "-q", "-b", "other-family")
-    edit_params(root, lambda p: p["train"].__setitem__("candidates", [other]))
-    assert repro(root) == STAGES
-    git(root, "commit", "-qam", f"try {other} alone")
-    return root
+    # A knob that changes every tree: with max_iter, the speed-weighted selection may ship the same
+    # smaller tree count, and DVC then rightly skips export and everything after it.
+    knob, change = {
+        "hist_gradient_boosting": ("learning_rate", lambda v: v * 1.5),
+        "logistic_regression": ("max_iter", lambda v: v + 7),
+    }[chosen]
+    key = f"train.{chosen}.{knob}"
+    value = change(param(YAML(typ="safe").load((root / "params.yaml").read_text()), key))
+    git(root, "checkout", "-q", "-b", "hidden-knob")
+    edit_params(root, lambda params: set_param(params, key, value))
+    ran = repro(root)
+    git(root, "commit", "-qam", f"try {key}={value}")
+    return Compared(root=root, key=key, value=value, ran=ran)
 
 
 def pytest_collection_modifyitems(items) -> None:

@@ -101,7 +101,7 @@ def test_a_curve_with_its_threshold_point_is_a_step_line_and_a_diamond_per_revis
 @pytest.mark.e2e
 def test_render_plots_diff_draws_two_git_revisions_offline(compared_project, tmp_path):
     # Two revisions of the project (a model per branch, tests/conftest.py): main and HEAD.
-    project, out = compared_project, tmp_path / "out"
+    project, out = compared_project.root, tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "tools.render_plots", "--diff", "main", "HEAD", "--out", str(out)],
         cwd=project,
