@@ -4,6 +4,7 @@ run once by DVC in a temporary clone (``built``, ``project``, ``built_project``:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import runpy
 import shutil
@@ -94,7 +95,9 @@ SERVED = [
 @dataclass(frozen=True)
 class Built:
     root: Path  # the project (params.yaml, data, artifacts), which tests may edit (and must restore)
-    served: Path  # a read-only snapshot of its artifacts as first built
+    served: Path  # a read-only snapshot of what a deployment receives (SERVED), as first built
+    outputs: Path  # a read-only snapshot of every file the stages wrote (artifacts/), as first built
+    clone: Path | None = None  # ``built`` only: a copy of the whole git repo as first built (built_project)
 
 
 def run_stages(root: Path, stages: Sequence[str] = tuple(STAGES)) -> None:
@@ -108,10 +111,15 @@ def run_stages(root: Path, stages: Sequence[str] = tuple(STAGES)) -> None:
             assert not main(), f"scripts/{stage}.py returned non-zero in {root}"
 
 
-def snapshot_served(root: Path, served: Path) -> Path:
-    for name in SERVED:
-        shutil.copy2(root / "artifacts" / name, served / name)
-    return served
+def snapshot(root: Path, tmp_path_factory, name: str) -> Built:
+    """``root`` just built, with read-only copies of its served files and of all its outputs taken
+    now, before any test edits the project."""
+    served = tmp_path_factory.mktemp(f"{name}_served")
+    for file in SERVED:
+        shutil.copy2(root / "artifacts" / file, served / file)
+    outputs = tmp_path_factory.mktemp(f"{name}_outputs") / "artifacts"
+    shutil.copytree(root / "artifacts", outputs)
+    return Built(root=root, served=served, outputs=outputs)
 
 
 def staged_params(params) -> None:
@@ -136,7 +144,7 @@ def staged(tmp_path_factory) -> Built:
     shutil.copytree(REPO / "data", root / "data")
     edit_params(root, staged_params)
     run_stages(root)
-    return Built(root=root, served=snapshot_served(root, tmp_path_factory.mktemp("staged_served")))
+    return snapshot(root, tmp_path_factory, "staged")
 
 
 @pytest.fixture(scope="session")
@@ -165,6 +173,13 @@ def served(staged, tmp_path) -> Path:
     return Path(shutil.copytree(staged.served, tmp_path / "artifacts"))
 
 
+@pytest.fixture
+def staged_project(staged, tmp_path) -> Path:
+    """A private copy of the whole ``staged`` project (params.yaml, data, artifacts), in which the test
+    may edit files and run stage scripts."""
+    return Path(shutil.copytree(staged.root, tmp_path / "project"))
+
+
 # --- the real pipeline in a temporary clone (helpers in tests/dvc_project.py) -------------------
 
 
@@ -176,7 +191,9 @@ def built(tmp_path_factory) -> Built:
 
     root = git_project(tmp_path_factory.mktemp("project"), fast)
     assert repro(root) == STAGES
-    return Built(root=root, served=snapshot_served(root, tmp_path_factory.mktemp("served")))
+    clone = tmp_path_factory.mktemp("built_project") / "project"
+    shutil.copytree(root, clone, symlinks=True)  # before any test edits ``root``
+    return dataclasses.replace(snapshot(root, tmp_path_factory, "built"), clone=clone)
 
 
 @pytest.fixture
@@ -185,16 +202,54 @@ def project(built) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built_project(tmp_path_factory) -> Path:
-    """A git repo of this project with tiny params, `dvc repro` run and its results committed on
-    `main`. Tests copy it (`shutil.copytree`) rather than change it: one pipeline run for all."""
-    from tests.dvc_project import git, git_project, repro, tiny
+def built_project(built) -> Path:
+    """``built``'s git repo as first built (fast params, `dvc repro` run), its results committed on
+    `main`. Tests copy it (`shutil.copytree`) rather than change it: one pipeline run for all the
+    e2e tier."""
+    from tests.dvc_project import git
 
-    root = git_project(tmp_path_factory.mktemp("built") / "project", tiny)
-    assert repro(root) == STAGES
+    root = built.clone
     git(root, "add", "-A")
     git(root, "commit", "-qm", "baseline results")
     return root
+
+
+@dataclass(frozen=True)
+class Compared:
+    root: Path  # the git repo; HEAD on branch ``hidden-knob``, `main` as built_project committed it
+    key: str  # the hidden knob HEAD sets ("train.<family>.<knob>")
+    value: float  # its value on HEAD
+    ran: list[str]  # the stages `dvc repro` ran after the change
+
+
+@pytest.fixture(scope="session")
+def compared_project(built_project, tmp_path_factory) -> Compared:
+    """``built_project`` copied, then on a branch ``hidden-knob`` a hidden knob of the chosen family
+    set under its section (params.yaml does not show the family's block), `dvc repro` run and its
+    results committed: two revisions holding different models (``main`` and ``HEAD``), for the
+    tests that compare them and the one that checks what the change re-ran. Read it, do not change it."""
+    import json
+
+    from ruamel.yaml import YAML
+
+    from tests.dvc_project import edit_params, git, param, repro, set_param
+
+    root = tmp_path_factory.mktemp("compared") / "project"
+    shutil.copytree(built_project, root, symlinks=True)
+    chosen = json.loads((root / "artifacts" / "lineage.json").read_text())["chosen"]["family"]
+    # A knob that changes every tree: with max_iter, the speed-weighted selection may ship the same
+    # smaller tree count, and DVC then rightly skips export and everything after it.
+    knob, change = {
+        "hist_gradient_boosting": ("learning_rate", lambda v: v * 1.5),
+        "logistic_regression": ("max_iter", lambda v: v + 7),
+    }[chosen]
+    key = f"train.{chosen}.{knob}"
+    value = change(param(YAML(typ="safe").load((root / "params.yaml").read_text()), key))
+    git(root, "checkout", "-q", "-b", "hidden-knob")
+    edit_params(root, lambda params: set_param(params, key, value))
+    ran = repro(root)
+    git(root, "commit", "-qam", f"try {key}={value}")
+    return Compared(root=root, key=key, value=value, ran=ran)
 
 
 def pytest_collection_modifyitems(items) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -101,22 +99,18 @@ def test_a_curve_with_its_threshold_point_is_a_step_line_and_a_diamond_per_revis
 
 
 @pytest.mark.e2e
-def test_render_plots_diff_draws_two_git_revisions_offline(built_project, tmp_path):
-    from tests.dvc_project import edit_params, git, repro
-
-    project = Path(shutil.copytree(built_project, tmp_path / "project", symlinks=True))
-    edit_params(project, lambda p: p["benchmark"].__setitem__("batch_sizes", [1, 16, 64]))
-    assert repro(project) == ["benchmark", "recommend"]
-    git(project, "commit", "-qam", "measure batch 16 too")
+def test_render_plots_diff_draws_two_git_revisions_offline(compared_project, tmp_path):
+    # Two revisions of the project (a model per branch, tests/conftest.py): main and HEAD.
+    project, out = compared_project.root, tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "tools.render_plots", "--diff", "main", "HEAD", "--out", "out"],
+        [sys.executable, "-m", "tools.render_plots", "--diff", "main", "HEAD", "--out", str(out)],
         cwd=project,
         env={**os.environ, "PYTHONPATH": str(project)},
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    page = (project / "out" / "index.html").read_text()
+    page = (out / "index.html").read_text()
     assert page.count("<svg") == 4 and "<script" not in page and "https://" not in page
     for name in ("latency", "roc", "precision_recall", "prob_diff"):
         figure = page.split(f'<figure id="{name}">', 1)[1].split("</figure>", 1)[0]
