@@ -4,8 +4,7 @@ Generates a table of COLUMNS columns (about 3/4 of them 0/1 indicators, 1/4 deci
 2 % empty cells, a few categorical columns with 8 levels), fits a small model of ``--family`` on
 2,000 rows, exports it with the package's converter, and measures on ``--rows`` more rows:
 - ``score_file`` (CSV in, scores out, what ``python -m onnxship.serve score`` runs) at batch 1 and
-  1,024: rows/s, best of ``--repeats``; at 1,024 again with ``--threads`` (default 2: ONNX Runtime's
-  threads and the CSV reader's);
+  1,024: rows/s, best of ``--repeats``;
 - the encoder alone on 1,024 records (dicts of strings, as ``Scorer.score_records`` gets them);
 - the model alone at batch 1,024, on feeds built beforehand.
 Prints one JSON line per column count, with the load average before and after (figures are only
@@ -83,7 +82,7 @@ def scorer_for(
         model.SerializeToString(),
         "generated",
     )
-    return Scorer.from_contract(contract, threads)
+    return Scorer.from_contract(contract)
 
 
 def best_rate(run, rows: int, repeats: int) -> float:
@@ -117,11 +116,6 @@ def measure(columns: int, args: argparse.Namespace) -> dict:
                 lambda o=options: score_file(scorer, source, target, o), n, args.repeats
             )
             source.write_text("\n".join(",".join(row) for row in [header, *test]) + "\n")
-        for threads in args.threads:  # --threads N of the CLI: ONNX Runtime's and the CSV reader's
-            threaded = scorer_for(header, cells[:2000], labels[:2000], args.family, args.contract, threads)
-            figures[f"score_file_batch_1024_threads_{threads}_rows_per_s"] = best_rate(
-                lambda s=threaded: score_file(s, source, target, options), args.rows, args.repeats
-            )
     figures["encoder_1024_records_rows_per_s"] = best_rate(
         lambda: scorer.encoder.encode(records), len(records), args.repeats
     )

@@ -10,7 +10,7 @@ largest process and of all processes together (sampled every 0.2 s), the chosen 
 scores, the CV means and the parity verdict, the scorer's figures from benchmark.json (per backend,
 p50 and rows/s of the model call and end to end at each batch size, with their sample counts; end to
 end there starts from records as dicts of strings), the CLI scorer's rows/s on a CSV file of the
-held-out rows (``csv_scoring``: batch 1 and 1,024, --threads 1 and 2), and the machine's load average
+held-out rows (``csv_scoring``: batch 1 and 1,024), and the machine's load average
 before and after (the figures are only comparable on a quiet machine).
 
     python tools/measure_scale.py 10000 100000 bundled
@@ -134,8 +134,8 @@ def run_stage(root: Path, stage: str) -> tuple[subprocess.CompletedProcess, floa
 
 
 # Run by the measured tree's own Python (PYTHONPATH = the copy): the CLI scorer's score_file on the
-# held-out test.csv, its rows repeated to at least 8,192, best of 3, at batch 1 (500 rows) and 1,024,
-# at --threads 1 and 2. In-process, so neither Python's start nor the model's load is counted.
+# held-out test.csv, its rows repeated to at least 8,192, best of 3, at batch 1 (500 rows) and 1,024.
+# In-process, so neither Python's start nor the model's load is counted.
 FILE_SCORING = """
 import json, sys, tempfile, time
 from pathlib import Path
@@ -146,19 +146,16 @@ header, *rows = (artifacts / "test.csv").read_bytes().splitlines(keepends=True)
 out = {}
 with tempfile.TemporaryDirectory() as folder:
     source, target = Path(folder) / "in.csv", Path(folder) / "out.csv"
-    for threads in (1, 2):
-        scorer = Scorer(artifacts, threads=threads)
-        for batch, count in ((1, 500), (1024, max(8192, len(rows)))):
-            if threads == 2 and batch == 1:
-                continue
-            source.write_bytes(header + b"".join(rows[i % len(rows)] for i in range(count)))
-            options = FileOptions(batch_size=batch, progress="never")
-            best = float("inf")
-            for _ in range(3):
-                start = time.perf_counter()
-                score_file(scorer, source, target, options)
-                best = min(best, time.perf_counter() - start)
-            out[f"batch {batch}, threads {threads}"] = {"rows": count, "rows_per_s": round(count / best)}
+    scorer = Scorer(artifacts)
+    for batch, count in ((1, 500), (1024, max(8192, len(rows)))):
+        source.write_bytes(header + b"".join(rows[i % len(rows)] for i in range(count)))
+        options = FileOptions(batch_size=batch, progress="never")
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            score_file(scorer, source, target, options)
+            best = min(best, time.perf_counter() - start)
+        out[f"batch {batch}"] = {"rows": count, "rows_per_s": round(count / best)}
 print(json.dumps(out))
 """
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -182,15 +181,16 @@ def parse_numbers(
 
 
 def read_numbers(
-    cells: TextCells, columns: Sequence[int], missing: frozenset[str], pool: Executor | None = None
+    cells: TextCells, columns: Sequence[int], missing: frozenset[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The CSV columns ``columns`` of ``cells`` as one float32 [n, len(columns)] block (each value the
     float64 the rule gives, rounded to the nearest float32 once), and the flat indices into it of the
     undecided cells, for the caller to read with the per-cell rule.
 
-    Blocks of whole rows (about BLOCK cells), each read and written in the cache; on ``pool``'s
-    threads if given (numpy lets go of the GIL while it works on a block). Every cell of a row is
-    read, the few of other columns too: cheaper than picking the wanted cells out first.
+    Blocks of whole rows (about BLOCK cells), each read and written in the cache. Every cell of a
+    row is read, the few of other columns too: cheaper than picking the wanted cells out first.
+    (Reading the blocks on two threads was slower, measured: a block is ~70 short numpy calls,
+    each holding the GIL for its Python part.)
     """
     n, width = cells.ends.shape
     picked = np.asarray(columns, dtype=np.int64)
@@ -213,12 +213,7 @@ def read_numbers(
         keep = slot[at] >= 0
         return (row[keep] + first) * len(picked) + slot[at[keep]]
 
-    blocks = range(0, n, step)
-    found = [
-        u
-        for u in (pool.map(read, blocks) if pool and len(blocks) > 1 else map(read, blocks))
-        if u is not None
-    ]
+    found = [u for u in map(read, range(0, n, step)) if u is not None]
     return out, np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
 

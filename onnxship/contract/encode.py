@@ -14,7 +14,6 @@ import numbers
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,10 +198,8 @@ class Encoder:
     allocated once instead of building new ones per call.
     """
 
-    def __init__(self, features: Mapping[str, Any], threads: int = 1) -> None:
+    def __init__(self, features: Mapping[str, Any]) -> None:
         numeric = features["encoding"]["numeric"]
-        self.threads = threads  # a CSV chunk's numbers are read on this many threads (``pool``)
-        self._pool: ThreadPoolExecutor | None = None
         to_number = number_converter(numeric["missing_tokens"], numeric["number_pattern"])
         self.inputs: list[dict] = list(features["inputs"])
         self.layout = Layout(features)  # the one place that knows v1's inputs from v2's tensors
@@ -297,7 +294,7 @@ class Encoder:
         found = [where[name] for name, _, _, _ in self.specs]
         picked = [found[p] for p in self.layout.order("float32")]
         if self.numbers.vector:
-            block, undecided = columns.read_numbers(cells, picked, self.numbers.missing, self.pool())
+            block, undecided = columns.read_numbers(cells, picked, self.numbers.missing)
         else:
             block = np.empty((len(cells), len(picked)), np.float32)
             undecided = np.arange(block.size)
@@ -310,13 +307,6 @@ class Encoder:
         for k, position in enumerate(texts):
             strings[:, k] = cells.texts(found[position])
         return self.layout.from_blocks({"float32": block, "string": strings})
-
-    def pool(self) -> ThreadPoolExecutor | None:
-        """The threads a CSV chunk is read on when ``threads`` > 1, started at the first chunk (so a
-        scorer that never reads CSV text starts none)."""
-        if self.threads > 1 and self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnxship-encode")
-        return self._pool
 
     def slots(self) -> tuple[dict[str, np.ndarray], list]:
         """Input arrays for one record, and the (field, [1, 1] view, converter) list ``fill`` uses."""

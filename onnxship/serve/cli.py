@@ -43,9 +43,7 @@ def _parser() -> argparse.ArgumentParser:
             help="installed vs exporting onnxruntime: strict fails on a major difference and warns on a "
             "minor one; warn only warns; off skips the check (default: strict)",
         )
-        sub.add_argument(
-            "--threads", type=int, default=1, help="ONNX Runtime's and the CSV reader's threads (default: 1)"
-        )
+        sub.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default: 1)")
 
     score = commands.add_parser("score", help="score a CSV or JSON-lines file")
     common(score)

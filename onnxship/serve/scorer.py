@@ -72,7 +72,7 @@ class Scorer:
             ) from None
         artifacts.check_graph(contract, self.session)  # the inputs and the probability output
         try:
-            self.encoder = Encoder(self.features, threads)
+            self.encoder = Encoder(self.features)
         except re.error as exc:
             raise UserError(
                 f"{contract.source}/onnx_features.json has a number_pattern that is not a regular "
