@@ -22,7 +22,7 @@ from onnxship.contract.columns import csv_cells, parse_numbers, string_cells
 from onnxship.contract.encode import Encoder, InvalidRecord, number_converter, numbers_converter
 from onnxship.core.errors import UserError
 from onnxship.serve import chunks
-from onnxship.serve.files import FileOptions, score_file
+from onnxship.serve.files import FileOptions, read_csv_records, score_file
 from onnxship.serve.scorer import Scorer
 
 TO_NUMBER = number_converter()
@@ -308,3 +308,46 @@ def test_a_chunk_reads_alike_in_small_blocks(features, monkeypatch):
     expected = by_rows(Encoder(features), [dict(zip(header, row, strict=True)) for row in rows])
     monkeypatch.setattr(columns, "BLOCK", 12)  # 3 rows per block: 100 blocks
     assert same_feeds(Encoder(features).encode(cells), expected)
+
+
+def chunk_sizes(path: Path, limit: int) -> list[int]:
+    """The number of rows each ``CsvChunks.chunk(limit)`` gives until the file ends."""
+    with open(path, "rb") as handle:
+        reader = chunks.CsvChunks(handle, path, chunks.ByteCounter(), [], None)
+        sizes = []
+        while (chunk := reader.chunk(limit)) is not None:
+            sizes.append(len(chunk))
+    return sizes
+
+
+def test_a_chunk_never_holds_more_rows_than_asked(tmp_path):
+    """Lines split at lone CRs do not make a chunk longer than the batch (they wait for the next);
+    a file of only a header, or of exactly one batch, ends without a huge read."""
+    mixed = tmp_path / "mixed.csv"
+    rows = [f"{i},{i % 7}" + ("\r" if i % 3 == 0 else "\n") for i in range(1299)]
+    mixed.write_text("a,b\n" + "".join(rows))
+    assert chunk_sizes(mixed, 600) == [600, 600, 99]
+    assert [record["a"] for record in read_csv_records(mixed, 600)] == [str(i) for i in range(600)]
+    header_only, one_batch = tmp_path / "header.csv", tmp_path / "one.csv"
+    header_only.write_text("a,b\n")
+    one_batch.write_text("a,b\n" + "".join(f"{i},1\n" for i in range(1024)))
+    assert chunk_sizes(header_only, 100_000) == []
+    assert chunk_sizes(one_batch, 1024) == [1024]
+
+
+@pytest.mark.parametrize("tokens", [["", "-999999999"], ["", "0", "-999"], ["-1234567890.12345"]])
+def test_a_missing_token_that_looks_like_a_number_is_missing(tokens):
+    """A contract may list numeric missing tokens; the column path then reads them as the rule
+    does (missing), in a CSV chunk and in records, never as the number they look like."""
+    features = {**FEATURES, "encoding": {**spec.ENCODING, "numeric": {**spec.ENCODING["numeric"]}}}
+    features["encoding"]["numeric"]["missing_tokens"] = tokens
+    encoder = Encoder(features)
+    header = ["c", "a", "s", "b"]
+    rows = [[tokens[-1], "1.5", "x", tokens[-1]], ["2", tokens[-1], "y", "7"]] * 40
+    text = "".join(",".join(row) + "\n" for row in rows)
+    cells = csv_cells(text.encode(), len(rows), header, (1, 2), csv.field_size_limit())
+    records = [dict(zip(header, row, strict=True)) for row in rows]
+    expected = by_rows(encoder, records)
+    assert np.isnan(expected["a"][1::2]).all()
+    assert same_feeds(encoder.encode(cells), expected)
+    assert same_feeds(encoder.encode(records), expected)

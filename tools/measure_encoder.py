@@ -52,7 +52,6 @@ def scorer_for(
     labels: list[str],
     family: str,
     contract: int = 2,
-    threads: int = 1,
 ):
     """A Scorer of a ``family`` model fitted on the rows given, built with the package's export as
     contract ``contract`` (2: the packed inputs export writes by default; 1: one input per column)."""
@@ -75,14 +74,14 @@ def scorer_for(
     model = export.convert(pipeline, roles, 17)
     if contract == 2:
         packing.pack_inputs(model, packing.layout(roles.numeric, roles.categorical))
-    contract = Contract(
+    shipped = Contract(
         export.feature_schema(model, roles, pipeline, version=contract),
         {"threshold": 0.5, "positive_label": "yes", "negative_label": "no"}
         | {"probability_output": "probabilities", "positive_class_index": 1, "class_order": ["no", "yes"]},
         model.SerializeToString(),
         "generated",
     )
-    return Scorer.from_contract(contract)
+    return Scorer.from_contract(shipped)
 
 
 def best_rate(run, rows: int, repeats: int) -> float:
@@ -132,9 +131,6 @@ def main() -> None:
     parser.add_argument("--batch1-rows", type=int, default=500, help="rows scored at batch 1")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--family", default="hist_gradient_boosting")
-    parser.add_argument(
-        "--threads", type=int, nargs="*", default=[2], help="also score_file at these --threads"
-    )
     parser.add_argument("--contract", type=int, choices=(1, 2), default=2, help="contract version exported")
     parser.add_argument("--repo", help="import onnxship from this code tree instead")
     args = parser.parse_args()

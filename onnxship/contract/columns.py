@@ -3,19 +3,21 @@ parsed over all of them with numpy instead of one Python call per cell.
 
 A wide table's cost is its cells: 1,024 rows of 2,000 columns are two million of them, and one
 Python operation per cell (~50-300 ns here) is already slower than the model. So CSV text stays in
-one buffer (``TextCells``) and numbers are read from it by whole-array operations (``parse_numbers``).
+one buffer (``TextCells``) and numbers are read from it by array operations, a cache-sized block of
+rows at a time (``read_numbers`` for a CSV chunk, ``parse_numbers`` for a list of strings).
 
-``parse_numbers`` decides only the cells it can decide exactly as the contract's rule does
-(``encode.number_converter``, the one definition): plain decimals of at most 8 characters after an
-optional sign, and the missing tokens "" and "-". Every other cell (exponents, spaces, other missing
-tokens, longer numbers, anything refused) is left undecided for the caller to read with the
-per-cell rule, which also writes every error message. Numpy only, like the rest of ``contract``.
+The reader decides only the cells it can decide exactly as the contract's rule does
+(``encode.number_converter``, the one definition): plain decimals of at most 16 characters after an
+optional sign whose mantissa is at most 2**53, and the missing tokens "" and "-". Every other cell
+(exponents, spaces, other missing tokens, longer numbers, anything refused) is left undecided for
+the caller to read with the per-cell rule, which also writes every error message. Numpy only, like
+the rest of ``contract``.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,6 +166,15 @@ def _utf8(blob: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def reads_as_number(tokens: Iterable[str]) -> bool:
+    """Whether the vectorised reader would read one of ``tokens`` (missing tokens of a contract) as a
+    number: then it must not be used, as the rule reads the token as missing. "" and "-" are read
+    as missing when listed; the default tokens are words."""
+    listed = [token for token in tokens if token not in ("", "-")]
+    cells = string_cells(listed) if listed else None
+    return cells is not None and bool(parse_numbers(*cells, frozenset())[1].any())
 
 
 def parse_numbers(

@@ -112,7 +112,14 @@ def numbers_converter(
     """``to_number`` over a whole column: a list of cells -> float64 array (NaN if missing); the
     first refused cell raises ``to_number``'s ValueError. The same values and verdicts, whole-column
     speed (``NumberRule.column``)."""
-    return NumberRule(to_number, frozenset(missing_tokens), number_pattern == spec.NUMBER_PATTERN).column
+    missing = frozenset(missing_tokens)
+    return NumberRule(to_number, missing, vectorised(missing, number_pattern)).column
+
+
+def vectorised(missing: frozenset[str], number_pattern: str) -> bool:
+    """Whether the vectorised reader reads cells as the rule does: the default number syntax, and no
+    missing token it would read as a number (a contract may list "-999")."""
+    return number_pattern == spec.NUMBER_PATTERN and not columns.reads_as_number(missing)
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,8 @@ class NumberRule:
     """The contract's number rule over many cells: cells the vectorised reader decides
     (``columns.parse_numbers``: plain decimals, "" and "-") are read at once; the rest, and every
     refusal with its message, go through ``to_number``, the per-cell definition. ``vector`` is False
-    for a contract with another number pattern: then every cell goes through ``to_number``."""
+    for a contract with another number pattern or a numeric missing token (``vectorised``): then
+    every cell goes through ``to_number``."""
 
     to_number: Callable[[Any], float]
     missing: frozenset[str]
@@ -215,7 +223,7 @@ class Encoder:
         ]
         # The same rule over whole columns: the same values and verdicts as ``to_number``.
         missing = frozenset(numeric["missing_tokens"])
-        self.numbers = NumberRule(to_number, missing, numeric["number_pattern"] == spec.NUMBER_PATTERN)
+        self.numbers = NumberRule(to_number, missing, vectorised(missing, numeric["number_pattern"]))
         self._numeric = [i for i, (_, _, _, dtype) in enumerate(self.specs) if dtype is np.float32]
 
     @property
@@ -293,7 +301,7 @@ class Encoder:
         where = {name: j for j, name in enumerate(cells.fields)}
         found = [where[name] for name, _, _, _ in self.specs]
         picked = [found[p] for p in self.layout.order("float32")]
-        if self.numbers.vector:
+        if self.numbers.vector and picked:
             block, undecided = columns.read_numbers(cells, picked, self.numbers.missing)
         else:
             block = np.empty((len(cells), len(picked)), np.float32)

@@ -59,9 +59,12 @@ class LineBuffer:
         return True
 
     def line(self) -> bytes | None:
-        """The next line with its LF; None at the end."""
-        while (end := self.data.find(b"\n", self.at)) < 0:
-            if not self._more(self.block):
+        """The next line with its LF; None at the end. A long line (a file of lone CRs is one) is
+        read in reads as large as what is held, and searched once: time in proportion to its length."""
+        searched = self.at
+        while (end := self.data.find(b"\n", searched)) < 0:
+            searched = len(self.data) - self.at  # where the unsearched bytes start after _more
+            if not self._more(searched):
                 end = len(self.data) - 1
                 break
         return self._take(end + 1) or None
@@ -75,8 +78,9 @@ class LineBuffer:
                 end, found = newline + 1, found + 1
                 continue
             done = end - self.at
-            per_line = done / found if found else self.block
-            if not self._more(int((count - found) * per_line * 1.1)):
+            # What the lines so far say the rest needs (no line yet: a block, or as much as is held).
+            size = int((count - found) * done / found * 1.1) if found else len(self.data) - self.at
+            if not self._more(size):
                 found += len(self.data) > end  # a last line without its LF
                 end = len(self.data)
                 break
@@ -153,6 +157,10 @@ class CsvChunks:
         if not blob:
             return None
         lines = _split_cr(blob) if b"\r" in blob else None  # a lone CR ends a line too
+        if lines is not None and len(lines) > limit:  # more lines than asked: the rest wait in carry
+            self.carry.extend(lines[limit:])
+            lines = lines[:limit]
+            blob = b"".join(lines)
         count = len(lines) if lines is not None else count
         first = (self.row + 1, self.line + 1)
         self.line += count
