@@ -211,21 +211,19 @@ def read_numbers(
     slot = np.full(width, -1, dtype=np.int64)
     slot[picked] = np.arange(len(picked))
     out = np.empty((n, len(picked)), dtype=np.float32)
-    step = max(1, BLOCK // width)
-
-    def read(first: int) -> np.ndarray | None:
+    undecided = [np.empty(0, dtype=np.int64)]
+    step, data = max(1, BLOCK // width), cells.data
+    for first in range(0, n, step):
         starts, lengths = cells.spans(first, first + step)
-        values, decided = numbers_block(cells.data, starts, lengths, missing)
+        values, decided = numbers_block(data, starts, lengths, missing)
         values, decided = values.reshape(-1, width), decided.reshape(-1, width)
         out[first : first + step] = values[wanted]
         if np.count_nonzero(decided[wanted]) == len(values) * len(picked):
-            return None  # the usual case: every wanted cell decided
+            continue  # the usual case: every wanted cell decided
         row, at = np.divmod(np.flatnonzero(~decided), width)
         keep = slot[at] >= 0
-        return (row[keep] + first) * len(picked) + slot[at[keep]]
-
-    found = [u for u in map(read, range(0, n, step)) if u is not None]
-    return out, np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+        undecided.append((row[keep] + first) * len(picked) + slot[at[keep]])
+    return out, np.concatenate(undecided)
 
 
 def numbers_block(

@@ -54,6 +54,11 @@ def decode_line(raw: bytes, number: int, path: Path, refuse_nul: bool = True) ->
         raise UserError(f"{path} line {number} is not UTF-8 text: save the file as UTF-8") from None
 
 
+def split_lines(raw: bytes) -> list[bytes] | tuple[bytes]:
+    """``raw``'s lines with their ends: a lone CR ends one, as LF and CRLF do (``text_lines``)."""
+    return raw.splitlines(keepends=True) if b"\r" in raw else (raw,)
+
+
 def text_lines(handle: IO[bytes], path: Path, counter: ByteCounter, refuse_nul: bool = True) -> Iterator[str]:
     """Decoded lines of a binary file with their line ends, counting bytes as they go.
 
@@ -65,7 +70,7 @@ def text_lines(handle: IO[bytes], path: Path, counter: ByteCounter, refuse_nul: 
     number = 0
     for raw in handle:
         counter.bytes += len(raw)
-        for piece in raw.splitlines(keepends=True) if b"\r" in raw else (raw,):
+        for piece in split_lines(raw):
             number += 1
             yield decode_line(piece, number, path, refuse_nul)
 

@@ -224,7 +224,8 @@ class Encoder:
         # The same rule over whole columns: the same values and verdicts as ``to_number``.
         missing = frozenset(numeric["missing_tokens"])
         self.numbers = NumberRule(to_number, missing, vectorised(missing, numeric["number_pattern"]))
-        self._numeric = [i for i, (_, _, _, dtype) in enumerate(self.specs) if dtype is np.float32]
+        # The inputs (positions in ``inputs``) in the column order of the graph's blocks (``layout``).
+        self._number_inputs, self._text_inputs = self.layout.order("float32"), self.layout.order("string")
 
     @property
     def names(self) -> list[str]:
@@ -253,7 +254,7 @@ class Encoder:
             if isinstance(records, TextCells):
                 return self._text_feeds(records)
             if all(isinstance(record, dict) for record in records):
-                return self.pack(self._record_columns(records))
+                return self._record_feeds(records)
         except (KeyError, ValueError):
             pass
         if isinstance(records, TextCells):
@@ -276,23 +277,20 @@ class Encoder:
         """The graph's feeds from rows of converted values (``values``)."""
         return self.pack(self.value_columns(rows))
 
-    def _record_columns(self, records: list[dict]) -> list[np.ndarray]:
-        """Columns from dicts: the numeric cells of all records gathered into one list (C loops:
-        itemgetter and chain) and read at once, so the cost does not grow with Python calls per column."""
-        numeric = [self.specs[i][0] for i in self._numeric]
-        flat = list(itertools.chain.from_iterable(map(_getter(numeric), records)))
-        values = self.numbers.column(flat).reshape(len(records), len(numeric)).T.astype(np.float32)
-        by_input = dict(zip(self._numeric, values, strict=True))
-        out = []
-        for i, (name, _, _, _) in enumerate(self.specs):
-            if i in by_input:
-                out.append(by_input[i])
-                continue
-            column = [record[name] for record in records]
+    def _record_feeds(self, records: list[dict]) -> dict[str, np.ndarray]:
+        """Feeds from dicts: the numeric cells of all records gathered into one list in the layout's
+        order (C loops: itemgetter and chain) and read at once, so that the float32 block is v2's
+        numeric tensor as it is; the categorical cells as text."""
+        names = [self.specs[p][0] for p in self._number_inputs]
+        flat = list(itertools.chain.from_iterable(map(_getter(names), records)))
+        block = self.numbers.column(flat).reshape(len(records), len(names)).astype(np.float32)
+        strings = np.empty((len(records), len(self._text_inputs)), dtype=object)
+        for k, position in enumerate(self._text_inputs):
+            column = [record[self.specs[position][0]] for record in records]
             if not all(type(value) is str for value in column):
                 column = [to_category(value) for value in column]
-            out.append(np.array(column, dtype=object))
-        return out
+            strings[:, k] = column
+        return self.layout.from_blocks({"float32": block, "string": strings})
 
     def _text_feeds(self, cells: TextCells) -> dict[str, np.ndarray]:
         """Feeds from a CSV chunk: the numeric columns read into one float32 block in the layout's
@@ -300,7 +298,7 @@ class Encoder:
         undecided read one by one by the rule; the categorical columns as text."""
         where = {name: j for j, name in enumerate(cells.fields)}
         found = [where[name] for name, _, _, _ in self.specs]
-        picked = [found[p] for p in self.layout.order("float32")]
+        picked = [found[p] for p in self._number_inputs]
         if self.numbers.vector and picked:
             block, undecided = columns.read_numbers(cells, picked, self.numbers.missing)
         else:
@@ -310,9 +308,8 @@ class Encoder:
         for flat in undecided.tolist():
             row, k = divmod(flat, width)
             block[row, k] = self.numbers.to_number(cells.text(row, picked[k]))
-        texts = self.layout.order("string")
-        strings = np.empty((len(cells), len(texts)), dtype=object)
-        for k, position in enumerate(texts):
+        strings = np.empty((len(cells), len(self._text_inputs)), dtype=object)
+        for k, position in enumerate(self._text_inputs):
             strings[:, k] = cells.texts(found[position])
         return self.layout.from_blocks({"float32": block, "string": strings})
 

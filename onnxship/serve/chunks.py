@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from onnxship.contract import csvfile
 from onnxship.contract.columns import TextCells, csv_cells
-from onnxship.contract.csvfile import FIELD_LIMIT, ByteCounter, decode_line, invalid_csv
+from onnxship.contract.csvfile import FIELD_LIMIT, ByteCounter, decode_line, invalid_csv, split_lines
 from onnxship.contract.encode import InvalidRecord
 from onnxship.core.errors import UserError
 from onnxship.serve.passthrough import Passthrough
@@ -131,7 +131,7 @@ class CsvChunks:
                 raw = self.buffer.line()
                 if raw is None:
                     return
-                piece, *rest = _split_cr(raw)
+                piece, *rest = split_lines(raw)
                 self.carry.extend(rest)
             self.line += 1
             yield piece
@@ -156,7 +156,7 @@ class CsvChunks:
         blob, count = self.buffer.lines(limit)
         if not blob:
             return None
-        lines = _split_cr(blob) if b"\r" in blob else None  # a lone CR ends a line too
+        lines = split_lines(blob) if b"\r" in blob else None  # a lone CR ends a line too
         if lines is not None and len(lines) > limit:  # more lines than asked: the rest wait in carry
             self.carry.extend(lines[limit:])
             lines = lines[:limit]
@@ -194,11 +194,6 @@ class CsvChunks:
         except UserError as exc:  # a line that is not UTF-8, after the rows before it
             items.append((self.row, self.line, exc))
         return items
-
-
-def _split_cr(raw: bytes) -> list[bytes] | tuple[bytes]:
-    """``raw``'s lines with their ends, a lone CR ending one as LF and CRLF do."""
-    return raw.splitlines(keepends=True) if b"\r" in raw else (raw,)
 
 
 class JsonChunks:

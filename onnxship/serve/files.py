@@ -312,22 +312,21 @@ class _Batches:
 
     def _take_whole(self, chunk: TextCells | list[Item], kept: Passthrough) -> None:
         """Every row of ``chunk`` at once; InvalidRecord (and nothing added) if one is bad."""
-        fields = kept.fields
         if isinstance(chunk, TextCells):
             numbered = list(zip(chunk.rows, chunk.lines, strict=True))
             feeds = self.scorer.encoder.encode(chunk)
-            where = {name: j for j, name in enumerate(chunk.fields)}
-            copies = [{name: chunk.text(i, where[name]) for name in fields} for i in range(len(chunk))]
+            where = {name: chunk.fields.index(name) for name in kept.fields}  # only the copied cells
+            records = [{name: chunk.text(i, j) for name, j in where.items()} for i in range(len(chunk))]
         else:
             numbered = [(row, line) for row, line, _ in chunk]
-            copies = [record for _, _, record in chunk]
-            feeds = self.scorer.encoder.encode(copies)
-        if fields:
-            copied = [kept.values(c, row, line) for c, (row, line) in zip(copies, numbered, strict=True)]
+            records = [record for _, _, record in chunk]
+            feeds = self.scorer.encoder.encode(records)
+        if kept.fields:
+            copied = [kept.values(r, row, line) for r, (row, line) in zip(records, numbered, strict=True)]
         self._feeds_so_far()
         self.parts.append(feeds)
         self.rows.extend(row for row, _ in numbered)
-        self.kept.extend(copied if fields else [[]] * len(numbered))
+        self.kept.extend(copied if kept.fields else [[]] * len(numbered))
         self.summary.rows_read += len(numbered)
 
     def _feeds_so_far(self) -> None:
